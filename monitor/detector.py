@@ -1,0 +1,132 @@
+"""Per-check state machine: consecutive failures and successes turn results into states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from monitor.probes.base import ProbeResult, Reason
+
+
+class CheckStatus(StrEnum):
+    """What forewarn believes about one check."""
+
+    UNKNOWN = "unknown"
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    MAINTENANCE = "maintenance"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A check changed state: the unit the incident logic works from."""
+
+    check_id: str
+    old: CheckStatus
+    new: CheckStatus
+    at: float
+    reason: Reason | None
+    detail: str
+    first_failure_at: float | None  # start of the failing run that confirmed DOWN
+
+
+@dataclass(frozen=True, slots=True)
+class CheckState:
+    """Everything the detector remembers about one check between results."""
+
+    failure_threshold: int
+    success_threshold: int
+    status: CheckStatus = CheckStatus.UNKNOWN
+    failures: int = 0  # consecutive failed results
+    successes: int = 0  # consecutive answered results, slow ones included
+    slow: int = 0  # consecutive degraded (slow) results
+    fast: int = 0  # consecutive healthy results
+    failing_since: float | None = None  # first failed probe of the current outage
+    reason: Reason | None = None
+    detail: str = ""
+
+    @property
+    def confirming(self) -> bool:
+        """A failure or a recovery has started but is not yet confirmed: re-probe soon."""
+        if self.status is CheckStatus.DOWN:
+            return 0 < self.successes < self.success_threshold
+        return 0 < self.failures < self.failure_threshold
+
+
+def observe(
+    state: CheckState, result: ProbeResult, now: float
+) -> tuple[CheckState, Transition | None]:
+    """Fold one probe result into the check's state; return a Transition when it changes."""
+    down = state.status is CheckStatus.DOWN
+    if not result.ok:
+        keeps_start = state.failures > 0 or down
+        new = replace(
+            state,
+            failures=state.failures + 1,
+            successes=0,
+            slow=0,
+            fast=0,
+            failing_since=state.failing_since if keeps_start else result.at,
+            reason=result.reason,
+            detail=result.detail,
+        )
+        target = CheckStatus.DOWN if new.failures >= state.failure_threshold else state.status
+    else:
+        new = replace(
+            state,
+            failures=0,
+            successes=state.successes + 1,
+            slow=state.slow + 1 if result.degraded else 0,
+            fast=0 if result.degraded else state.fast + 1,
+            failing_since=state.failing_since if down else None,
+            reason=result.reason if result.degraded else None,
+            detail=result.detail if result.degraded else "",
+        )
+        target = _answered_target(new, result.degraded)
+    if target is state.status:
+        return new, None
+    transition = Transition(
+        check_id=result.check_id,
+        old=state.status,
+        new=target,
+        at=now,
+        reason=new.reason,
+        detail=new.detail,
+        first_failure_at=new.failing_since if target is CheckStatus.DOWN else state.failing_since,
+    )
+    if target is not CheckStatus.DOWN:
+        new = replace(new, failing_since=None)
+    return replace(new, status=target), transition
+
+
+def _answered_target(state: CheckState, degraded: bool) -> CheckStatus:
+    """Where a check goes when its target answered (quickly or slowly)."""
+    answered = CheckStatus.DEGRADED if degraded else CheckStatus.UP
+    match state.status:
+        case CheckStatus.UNKNOWN:
+            return answered
+        case CheckStatus.DOWN:
+            return answered if state.successes >= state.success_threshold else state.status
+        case CheckStatus.UP if state.slow >= state.failure_threshold:
+            return CheckStatus.DEGRADED
+        case CheckStatus.DEGRADED if state.fast >= state.success_threshold:
+            return CheckStatus.UP
+    return state.status
+
+
+def rollup(statuses: list[CheckStatus], down_when: str | int) -> CheckStatus:
+    """A service's status from its checks': ``any`` down, ``all`` down, or at least N down."""
+    if not statuses:
+        return CheckStatus.UNKNOWN
+    downs = sum(s is CheckStatus.DOWN for s in statuses)
+    needed = 1 if down_when == "any" else len(statuses) if down_when == "all" else int(down_when)
+    if downs >= min(needed, len(statuses)):
+        return CheckStatus.DOWN
+    if all(s is CheckStatus.MAINTENANCE for s in statuses):
+        return CheckStatus.MAINTENANCE
+    if downs or any(s is CheckStatus.DEGRADED for s in statuses):
+        return CheckStatus.DEGRADED
+    if all(s is CheckStatus.UNKNOWN for s in statuses):
+        return CheckStatus.UNKNOWN
+    return CheckStatus.UP

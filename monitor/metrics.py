@@ -1,0 +1,53 @@
+"""Prometheus collectors on an injected registry; labels are bounded ids, never free text."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class Metrics:
+    """Every forewarn_* metric, registered on one registry the daemon owns."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.probe_success = Gauge(
+            "forewarn_probe_success", "1 if the last probe succeeded", ["check"], registry=r
+        )
+        self.probe_duration = Histogram(
+            "forewarn_probe_duration_seconds", "Probe duration", ["check"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.probe_phase_duration = Histogram(
+            "forewarn_probe_phase_duration_seconds", "Probe phase duration", ["check", "phase"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.check_state = Gauge(
+            "forewarn_check_state", "1 for the check's current state", ["check", "state"],
+            registry=r,
+        )
+        self.incidents_open = Gauge(
+            "forewarn_incidents_open", "Open incidents", ["service"], registry=r
+        )
+        self.notices = Counter(
+            "forewarn_notices_total", "Notice delivery attempts by outcome",
+            ["channel", "kind", "outcome"], registry=r,
+        )
+        self.outbox_pending = Gauge(
+            "forewarn_outbox_pending", "Notices waiting in the outbox", registry=r
+        )
+        self.scheduler_lag = Histogram(
+            "forewarn_scheduler_lag_seconds", "How late probes start after their due time",
+            buckets=_LAG_BUCKETS, registry=r,
+        )
+        self.config_last_reload_successful = Gauge(
+            "forewarn_config_last_reload_successful", "1 if the last config load succeeded",
+            registry=r,
+        )
+        self.tls_cert_expiry = Gauge(
+            "forewarn_tls_cert_expiry_timestamp_seconds", "Peer certificate notAfter",
+            ["check"], registry=r,
+        )

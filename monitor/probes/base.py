@@ -1,0 +1,61 @@
+"""The probe contract: what a probe returns and the closed list of failure reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class Reason(StrEnum):
+    """Why a probe failed; a closed list so metrics and notices stay bounded."""
+
+    DNS = "dns"
+    CONNECT_REFUSED = "connect_refused"
+    CONNECT_TIMEOUT = "connect_timeout"
+    CONNECT_ERROR = "connect_error"
+    TLS = "tls"
+    TIMEOUT = "timeout"
+    HTTP_STATUS = "http_status"
+    BODY_MISMATCH = "body_mismatch"
+    JSON_MISMATCH = "json_mismatch"
+    BANNER_MISMATCH = "banner_mismatch"
+    TOO_LARGE = "too_large"
+    PROTOCOL = "protocol"
+    SOAP_FAULT = "soap_fault"
+    XPATH_MISMATCH = "xpath_mismatch"
+    NO_HEARTBEAT = "no_heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """The outcome of one probe run: a plain picklable value."""
+
+    check_id: str
+    at: float  # UNIX time the probe started
+    ok: bool
+    degraded: bool = False
+    reason: Reason | None = None
+    detail: str = ""
+    duration_s: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+class Probe(Protocol):
+    """Runs one check against its target; never raises for a target's failure."""
+
+    async def run(self, check: Any, now: float) -> ProbeResult:
+        """Probe the target of ``check`` and describe what happened."""
+        ...
+
+    async def close(self) -> None:
+        """Release shared resources (sessions, resolvers)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProbeKind:
+    """One entry of the ``PROBES`` registry: a check kind's settings model and its probe."""
+
+    settings: type[Any]  # a CheckBase subclass with ``type: Literal[<kind>]``
+    factory: Any  # () -> Probe, called once per daemon; the probe is shared by its checks

@@ -1,0 +1,138 @@
+"""When each check runs: spread first runs, keep a drift-free grid, retry fast while confirming."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+import time
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+
+import structlog
+
+from monitor.config_types import CheckBase
+from monitor.metrics import Metrics
+from monitor.probes.base import Probe, ProbeResult
+
+log = structlog.get_logger("forewarn.scheduler")
+
+
+def phase_offset(check_id: str, interval: float) -> float:
+    """A stable offset in [0, interval) so checks spread out, the same on every restart."""
+    return (zlib.crc32(check_id.encode()) / 2**32) * interval
+
+
+def next_on_grid(anchor: float, interval: float, now: float) -> float:
+    """The first slot ``anchor + k * interval`` strictly after ``now``: late runs never drift."""
+    if now < anchor:
+        return anchor
+    return anchor + (math.floor((now - anchor) / interval) + 1) * interval
+
+
+def next_due(anchor: float, check: CheckBase, now: float, confirming: bool) -> float:
+    """After a run: ``retry_interval`` while a change is being confirmed, else the grid."""
+    if confirming:
+        return now + check.retry_interval
+    return next_on_grid(anchor, check.interval, now)
+
+
+OnResult = Callable[[ProbeResult], bool]
+"""Called with each result; returns True while the check is confirming a change."""
+
+
+class Scheduler:
+    """Runs every check on its own grid with bounded concurrency; measures its own lateness."""
+
+    def __init__(
+        self,
+        checks: Iterable[CheckBase],
+        probes: Mapping[str, Probe],
+        on_result: OnResult,
+        metrics: Metrics,
+        *,
+        max_concurrency: int = 500,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.probes = probes
+        self.on_result = on_result
+        self.metrics = metrics
+        self.clock = clock
+        self.slots = asyncio.Semaphore(max_concurrency)
+        self.checks: dict[str, CheckBase] = {}
+        self.anchors: dict[str, float] = {}
+        self.queue: list[tuple[float, str]] = []
+        self.tokens: set[str] = set()  # ids queued or in flight: each check has exactly one
+        self.running: set[asyncio.Task[None]] = set()
+        self.changed = asyncio.Event()
+        self.last_progress = time.monotonic()
+        self.set_checks(checks)
+
+    def set_checks(self, checks: Iterable[CheckBase]) -> None:
+        """Adopt a new set of checks: unchanged ones keep their grid, new ones are spread."""
+        now = time.monotonic()
+        self.checks = {check.id: check for check in checks}
+        for check_id in list(self.anchors):
+            if check_id not in self.checks:
+                del self.anchors[check_id]
+        for check in self.checks.values():
+            if check.id not in self.anchors:
+                self.anchors[check.id] = now + phase_offset(check.id, check.interval)
+            if check.id not in self.tokens:
+                self.tokens.add(check.id)
+                heapq.heappush(self.queue, (self.anchors[check.id], check.id))
+        self.changed.set()
+
+    async def run(self) -> None:
+        """Probe forever (until cancelled), each check when it is due."""
+        try:
+            while True:
+                self.last_progress = time.monotonic()
+                if not self.queue:
+                    await self._wait(1.0)
+                    continue
+                due, check_id = self.queue[0]
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await self._wait(min(delay, 1.0))  # wake each second: progress for watchdogs
+                    continue
+                heapq.heappop(self.queue)
+                check = self.checks.get(check_id)
+                if check is None:
+                    self.tokens.discard(check_id)  # removed by a reload
+                    continue
+                await self.slots.acquire()
+                self.metrics.scheduler_lag.observe(max(0.0, time.monotonic() - due))
+                task = asyncio.create_task(self._probe(check))
+                self.running.add(task)
+                task.add_done_callback(self.running.discard)
+        finally:
+            for task in self.running:
+                task.cancel()
+            await asyncio.gather(*self.running, return_exceptions=True)
+
+    async def _wait(self, delay: float) -> None:
+        self.changed.clear()
+        try:
+            async with asyncio.timeout(delay):
+                await self.changed.wait()
+        except TimeoutError:
+            pass
+
+    async def _probe(self, check: CheckBase) -> None:
+        confirming = False
+        try:
+            result = await self.probes[check.type].run(check, self.clock())
+            confirming = self.on_result(result)
+        except Exception:
+            # A probe must never raise; if one does, log the bug and keep the check scheduled.
+            log.exception("probe_bug", check=check.id)
+        finally:
+            self.slots.release()
+        current = self.checks.get(check.id)  # a reload may have changed or removed it meanwhile
+        if current is None:
+            self.tokens.discard(check.id)
+            return
+        due = next_due(self.anchors[check.id], current, time.monotonic(), confirming)
+        heapq.heappush(self.queue, (due, check.id))
+        self.changed.set()

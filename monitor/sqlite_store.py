@@ -1,0 +1,343 @@
+"""The embedded Store: one SQLite file in WAL mode, versioned migrations, short transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from monitor.detector import Transition
+from monitor.incidents import Incident, IncidentStatus
+from monitor.notices import Notice, NoticeKind
+from monitor.probes.base import ProbeResult
+from monitor.store import OutboxItem, Store
+
+DB_NAME = "forewarn.db"
+_BUSY_TIMEOUT_MS = 5000
+# SQLite caps bound parameters per statement (999 on old builds).
+_IN_CHUNK = 500
+
+# DDL is per dialect (AUTOINCREMENT becomes an identity column on PostgreSQL); the types
+# are spelled so both accept them: DOUBLE PRECISION (REAL is float4 on PostgreSQL, too
+# coarse for UNIX times) and BOOLEAN. Never edit a shipped entry: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE results (
+        check_id TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        ok BOOLEAN NOT NULL,
+        degraded BOOLEAN NOT NULL,
+        reason TEXT,
+        duration_s DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX results_check_at ON results (check_id, at);
+    CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        check_id TEXT NOT NULL,
+        old_status TEXT NOT NULL,
+        new_status TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        reason TEXT,
+        detail TEXT NOT NULL,
+        first_failure_at DOUBLE PRECISION
+    );
+    CREATE INDEX transitions_check_at ON transitions (check_id, at);
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        opened_at DOUBLE PRECISION NOT NULL,
+        first_failure_at DOUBLE PRECISION NOT NULL,
+        sequence INTEGER NOT NULL,
+        customers_told_at DOUBLE PRECISION,
+        next_update_at DOUBLE PRECISION,
+        recovered_at DOUBLE PRECISION,
+        resolved_at DOUBLE PRECISION,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX incidents_open ON incidents (opened_at) WHERE status <> 'resolved';
+    CREATE TABLE outbox (
+        key TEXT PRIMARY KEY,
+        incident_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        address TEXT NOT NULL,
+        language TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        text TEXT NOT NULL,
+        html TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL,
+        next_attempt_at DOUBLE PRECISION NOT NULL,
+        last_error TEXT,
+        sent_at DOUBLE PRECISION
+    );
+    CREATE INDEX outbox_due ON outbox (next_attempt_at, key) WHERE status = 'pending';
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL REFERENCES outbox (key),
+        at DOUBLE PRECISION NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX deliveries_key ON deliveries (key, id);
+    CREATE TABLE suppressions (
+        address TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL
+    );
+    """,
+]
+
+_INCIDENT_COLUMNS = (
+    "id", "service_id", "status", "opened_at", "first_failure_at", "sequence",
+    "customers_told_at", "next_update_at", "recovered_at", "resolved_at", "reason", "detail",
+)
+_NOTICE_COLUMNS = (
+    "key", "incident_id", "kind", "channel", "recipient", "address", "language",
+    "subject", "text", "html", "created_at",
+)
+_INCIDENT_SELECT = f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM incidents"  # noqa: S608
+_UPSERT_INCIDENT = (
+    f"INSERT INTO incidents ({', '.join(_INCIDENT_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(_INCIDENT_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _INCIDENT_COLUMNS[1:])
+)
+# ON CONFLICT (key) DO NOTHING rather than INSERT OR IGNORE: it is PostgreSQL syntax too, and
+# it only ignores a duplicate key, whereas OR IGNORE would also silently drop a row that
+# breaks NOT NULL, committing half a batch.
+_ENQUEUE = (
+    f"INSERT INTO outbox ({', '.join(_NOTICE_COLUMNS)}, status, attempts, next_attempt_at) "
+    f"VALUES ({', '.join('?' * len(_NOTICE_COLUMNS))}, 'pending', 0, ?) "
+    "ON CONFLICT (key) DO NOTHING"
+)
+_DUE = (
+    f"SELECT {', '.join(_NOTICE_COLUMNS)}, attempts, next_attempt_at FROM outbox "  # noqa: S608
+    "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, key LIMIT ?"
+)
+
+
+class SqliteStore(Store):
+    """Store on one SQLite connection, used from the event-loop thread."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, state_dir: Path) -> SqliteStore:
+        """Open (creating if needed) ``state_dir/forewarn.db`` and bring its schema up to date."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path = state_dir / DB_NAME
+        # isolation_level=None: the module never opens transactions behind our back; every
+        # write says BEGIN IMMEDIATE itself, so a writer waits for the lock up front instead
+        # of failing on upgrade from a read lock.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS:d}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with _immediate(self._conn):
+            yield self._conn
+
+    def write_results(self, results: Sequence[ProbeResult]) -> None:
+        """Append probe results to the history, all in one transaction."""
+        rows = [(r.check_id, r.at, r.ok, r.degraded, r.reason and r.reason.value, r.duration_s)
+                for r in results]
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO results (check_id, at, ok, degraded, reason, duration_s) "
+                "VALUES (?, ?, ?, ?, ?, ?)", rows,
+            )
+
+    def commit(
+        self,
+        *,
+        transitions: Sequence[Transition] = (),
+        incidents: Sequence[Incident] = (),
+        notices: Sequence[Notice] = (),
+    ) -> None:
+        """Record transitions, upsert incidents and enqueue new notices atomically."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO transitions (check_id, old_status, new_status, at, reason, detail, "
+                "first_failure_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(t.check_id, t.old.value, t.new.value, t.at, t.reason and t.reason.value,
+                  t.detail, t.first_failure_at) for t in transitions],
+            )
+            db.executemany(
+                _UPSERT_INCIDENT,
+                [tuple(getattr(i, c) for c in _INCIDENT_COLUMNS) for i in incidents],
+            )
+            db.executemany(
+                _ENQUEUE,
+                [(*(getattr(n, c) for c in _NOTICE_COLUMNS), n.created_at) for n in notices],
+            )
+
+    def open_incidents(self) -> list[Incident]:
+        """Incidents not yet resolved, oldest first."""
+        rows = self._conn.execute(
+            f"{_INCIDENT_SELECT} WHERE status <> 'resolved' ORDER BY opened_at, id"
+        ).fetchall()
+        return [_incident(row) for row in rows]
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        """The incident with this id, if any."""
+        row = self._conn.execute(f"{_INCIDENT_SELECT} WHERE id = ?", (incident_id,)).fetchone()
+        return None if row is None else _incident(row)
+
+    def due_notices(self, now: float, limit: int) -> list[OutboxItem]:
+        """Pending notices due at ``now``, longest-waiting first, at most ``limit``."""
+        rows = self._conn.execute(_DUE, (now, limit)).fetchall()
+        return [OutboxItem(_notice(row[:-2]), row[-2], row[-1]) for row in rows]
+
+    def next_attempt_at(self) -> float | None:
+        """When the earliest pending notice becomes due, or None when none is pending."""
+        row = self._conn.execute(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def mark_sent(self, key: str, at: float, detail: str = "") -> None:
+        """Record a successful delivery."""
+        self._mark(key, at, "sent", detail,
+                   "status = 'sent', sent_at = ?, last_error = NULL", (at,))
+
+    def mark_retry(self, key: str, at: float, next_attempt_at: float, error: str) -> None:
+        """Record a transient failure and when to try again."""
+        self._mark(key, at, "retry", error,
+                   "next_attempt_at = ?, last_error = ?", (next_attempt_at, error))
+
+    def mark_failed(self, key: str, at: float, error: str) -> None:
+        """Record a permanent failure: the notice will not be tried again."""
+        self._mark(key, at, "failed", error, "status = 'failed', last_error = ?", (error,))
+
+    def _mark(self, key: str, at: float, outcome: str, detail: str, assignments: str,
+              params: tuple[Any, ...]) -> None:
+        with self._write() as db:
+            updated = db.execute(
+                f"UPDATE outbox SET attempts = attempts + 1, {assignments} "  # noqa: S608
+                "WHERE key = ?", (*params, key),
+            ).rowcount
+            if updated != 1:
+                raise KeyError(f"no outbox row with key {key!r}")
+            db.execute(
+                "INSERT INTO deliveries (key, at, outcome, detail) VALUES (?, ?, ?, ?)",
+                (key, at, outcome, detail),
+            )
+
+    def pending_count(self) -> int:
+        """How many notices wait in the outbox."""
+        row = self._conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()
+        return int(row[0])
+
+    def suppress(self, address: str, reason: str, at: float) -> None:
+        """Never email this address again (compared case-insensitively)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO suppressions (address, reason, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+                (_fold(address), reason, at),
+            )
+
+    def suppressed(self, addresses: Iterable[str]) -> set[str]:
+        """Which of ``addresses`` are suppressed, spelled as given."""
+        by_folded: dict[str, list[str]] = {}
+        for address in addresses:
+            by_folded.setdefault(_fold(address), []).append(address)
+        folded = list(by_folded)
+        found: set[str] = set()
+        for start in range(0, len(folded), _IN_CHUNK):
+            chunk = folded[start:start + _IN_CHUNK]
+            rows = self._conn.execute(
+                "SELECT address FROM suppressions "  # noqa: S608
+                f"WHERE address IN ({', '.join('?' * len(chunk))})", chunk,
+            ).fetchall()
+            for (address,) in rows:
+                found.update(by_folded[address])
+        return found
+
+    def deliveries(self, key: str) -> list[tuple[float, str, str]]:
+        """The attempts log of one notice as (at, outcome, detail), oldest first."""
+        rows = self._conn.execute(
+            "SELECT at, outcome, detail FROM deliveries WHERE key = ? ORDER BY id", (key,)
+        ).fetchall()
+        return [(float(at), str(outcome), str(detail)) for at, outcome, detail in rows]
+
+    def close(self) -> None:
+        """Release the database."""
+        self._conn.close()
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction that takes the write lock at BEGIN."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply each migration newer than ``PRAGMA user_version``, each in its own transaction."""
+    for version, script in enumerate(MIGRATIONS, start=1):
+        # The version is read under the write lock so two processes opening a fresh file
+        # cannot both apply the same step.
+        with _immediate(conn):
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if current > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"database schema v{current} is newer than this forewarn "
+                    f"(v{len(MIGRATIONS)}): upgrade forewarn"
+                )
+            if current >= version:
+                continue
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version:d}")
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a script into statements (executescript would COMMIT our transaction)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:60]!r}")
+
+
+def _fold(address: str) -> str:
+    return address.strip().lower()
+
+
+def _incident(row: Sequence[Any]) -> Incident:
+    values = dict(zip(_INCIDENT_COLUMNS, row, strict=True))
+    values["status"] = IncidentStatus(values["status"])
+    return Incident(**values)
+
+
+def _notice(row: Sequence[Any]) -> Notice:
+    values = dict(zip(_NOTICE_COLUMNS, row, strict=True))
+    values["kind"] = NoticeKind(values["kind"])
+    return Notice(**values)

@@ -1,0 +1,91 @@
+"""The persistence contract: results history, incidents and the transactional notice outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from monitor.detector import Transition
+from monitor.incidents import Incident
+from monitor.notices import Notice
+from monitor.probes.base import ProbeResult
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A notice waiting in the outbox, with its delivery bookkeeping."""
+
+    notice: Notice
+    attempts: int  # delivery attempts already made
+    next_attempt_at: float  # UNIX time it becomes due
+
+
+class Store(Protocol):
+    """Everything the daemon persists; times are UNIX float seconds.
+
+    Every write method is one transaction. Implementations keep SQL portable so that a
+    PostgreSQL store can share the schema and the dispatcher's assumptions.
+    """
+
+    def write_results(self, results: Sequence[ProbeResult]) -> None:
+        """Append probe results to the history, all in one transaction."""
+        ...
+
+    def commit(
+        self,
+        *,
+        transitions: Sequence[Transition] = (),
+        incidents: Sequence[Incident] = (),
+        notices: Sequence[Notice] = (),
+    ) -> None:
+        """Record transitions, upsert incidents and enqueue new notices atomically."""
+        ...
+
+    def open_incidents(self) -> list[Incident]:
+        """Incidents not yet resolved, oldest first."""
+        ...
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        """The incident with this id, if any."""
+        ...
+
+    def due_notices(self, now: float, limit: int) -> list[OutboxItem]:
+        """Pending notices due at ``now``, oldest first, at most ``limit``."""
+        ...
+
+    def next_attempt_at(self) -> float | None:
+        """When the earliest pending notice becomes due, or None when none is pending."""
+        ...
+
+    def mark_sent(self, key: str, at: float, detail: str = "") -> None:
+        """Record a successful delivery."""
+        ...
+
+    def mark_retry(self, key: str, at: float, next_attempt_at: float, error: str) -> None:
+        """Record a transient failure and when to try again."""
+        ...
+
+    def mark_failed(self, key: str, at: float, error: str) -> None:
+        """Record a permanent failure: the notice will not be tried again."""
+        ...
+
+    def pending_count(self) -> int:
+        """How many notices wait in the outbox."""
+        ...
+
+    def suppress(self, address: str, reason: str, at: float) -> None:
+        """Never email this address again (compared case-insensitively)."""
+        ...
+
+    def suppressed(self, addresses: Iterable[str]) -> set[str]:
+        """Which of ``addresses`` are suppressed, spelled as given."""
+        ...
+
+    def deliveries(self, key: str) -> list[tuple[float, str, str]]:
+        """The attempts log of one notice as (at, outcome, detail), oldest first."""
+        ...
+
+    def close(self) -> None:
+        """Release the database."""
+        ...

@@ -1,0 +1,1 @@
+"""The daemon's HTTP faces: metrics and health now; status page and API later."""

@@ -1,0 +1,54 @@
+"""aiohttp wiring: /metrics and /healthz, with bounded request bodies and safe headers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from monitor.metrics import Metrics
+
+Health = Callable[[], dict[str, Any]]
+MAX_BODY = 64 * 1024
+
+HEALTH_KEY = web.AppKey("health", Health)
+METRICS_KEY = web.AppKey("metrics", Metrics)
+
+
+@web.middleware
+async def security_headers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Add headers that keep browsers from sniffing, framing or leaking referrers."""
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault(
+        "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
+    )
+    return response
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """Prometheus exposition of the daemon's own registry."""
+    body = generate_latest(request.app[METRICS_KEY].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def healthz_handler(request: web.Request) -> web.Response:
+    """Liveness and a short summary; 503 when the daemon says it is not healthy."""
+    health = request.app[HEALTH_KEY]()
+    status = 200 if health.get("status") == "ok" else 503
+    return web.json_response(health, status=status)
+
+
+def build_app(metrics: Metrics, health: Health) -> web.Application:
+    """The aiohttp application the daemon serves on ``daemon.listen``."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[security_headers])
+    app[METRICS_KEY] = metrics
+    app[HEALTH_KEY] = health
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/healthz", healthz_handler)
+    return app

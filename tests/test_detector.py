@@ -1,0 +1,121 @@
+"""The detector as tables of steps: results in, states and transitions out."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.detector import CheckState, CheckStatus, observe, rollup
+from monitor.probes.base import ProbeResult, Reason
+
+UP, DOWN, DEGRADED, UNKNOWN = (CheckStatus.UP, CheckStatus.DOWN, CheckStatus.DEGRADED,
+                               CheckStatus.UNKNOWN)
+OK, FAIL, SLOW = "ok", "fail", "slow"
+
+
+def result(kind: str, at: float) -> ProbeResult:
+    """A probe result of the given kind at time ``at``."""
+    if kind == FAIL:
+        return ProbeResult("c", at, ok=False, reason=Reason.HTTP_STATUS, detail="status 503")
+    return ProbeResult("c", at, ok=True, degraded=kind == SLOW)
+
+
+def run(steps: list[str], failure_threshold: int = 3, success_threshold: int = 2) -> list[tuple]:
+    """Feed results one second apart; return (status, transition or None) after each."""
+    state = CheckState(failure_threshold, success_threshold)
+    seen = []
+    for second, kind in enumerate(steps):
+        state, transition = observe(state, result(kind, float(second)), float(second))
+        seen.append((state.status, transition and (transition.old, transition.new)))
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        ([OK], [(UP, (UNKNOWN, UP))]),
+        ([OK, FAIL, FAIL, FAIL],
+         [(UP, (UNKNOWN, UP)), (UP, None), (UP, None), (DOWN, (UP, DOWN))]),
+        ([OK, FAIL, FAIL, OK, FAIL, FAIL],
+         [(UP, (UNKNOWN, UP)), (UP, None), (UP, None), (UP, None), (UP, None), (UP, None)]),
+        ([FAIL, FAIL, FAIL, OK, OK],
+         [(UNKNOWN, None), (UNKNOWN, None), (DOWN, (UNKNOWN, DOWN)), (DOWN, None),
+          (UP, (DOWN, UP))]),
+        ([FAIL, FAIL, FAIL, OK, FAIL, OK, OK],
+         [(UNKNOWN, None), (UNKNOWN, None), (DOWN, (UNKNOWN, DOWN)), (DOWN, None),
+          (DOWN, None), (DOWN, None), (UP, (DOWN, UP))]),
+        ([OK, SLOW, SLOW, SLOW, OK, OK],
+         [(UP, (UNKNOWN, UP)), (UP, None), (UP, None), (DEGRADED, (UP, DEGRADED)),
+          (DEGRADED, None), (UP, (DEGRADED, UP))]),
+        ([FAIL, FAIL, FAIL, SLOW, SLOW],
+         [(UNKNOWN, None), (UNKNOWN, None), (DOWN, (UNKNOWN, DOWN)), (DOWN, None),
+          (DEGRADED, (DOWN, DEGRADED))]),
+    ],
+    ids=["first-success-is-up", "three-failures-confirm-down", "interrupted-failures-stay-up",
+         "two-successes-confirm-recovery", "relapse-restarts-recovery-count",
+         "slow-answers-degrade-then-recover", "slow-recovery-is-degraded"],
+)
+def test_thresholds_table(steps: list[str], expected: list[tuple]) -> None:
+    """Each table row feeds results in order and checks the state after every step."""
+    assert run(steps) == expected
+
+
+def test_down_transition_carries_first_failure_time() -> None:
+    """The DOWN transition names when the failing run began, not when it was confirmed."""
+    state = CheckState(3, 2)
+    state, _ = observe(state, result(OK, 0.0), 0.0)
+    transition = None
+    for at in (10.0, 15.0, 20.0):
+        state, transition = observe(state, result(FAIL, at), at)
+    assert transition is not None
+    assert (transition.new, transition.at, transition.first_failure_at) == (DOWN, 20.0, 10.0)
+    assert transition.reason is Reason.HTTP_STATUS and transition.detail == "status 503"
+
+
+def test_recovery_transition_keeps_outage_start_and_clears_it_after() -> None:
+    """Recovery reports when the outage began; the next outage starts afresh."""
+    state = CheckState(1, 1)
+    state, _ = observe(state, result(FAIL, 5.0), 5.0)
+    state, _ = observe(state, result(FAIL, 6.0), 6.0)
+    state, transition = observe(state, result(OK, 9.0), 9.0)
+    assert transition is not None and transition.first_failure_at == 5.0
+    assert state.failing_since is None
+    state, transition = observe(state, result(FAIL, 30.0), 30.0)
+    assert transition is not None and transition.first_failure_at == 30.0
+
+
+@pytest.mark.parametrize(
+    ("steps", "confirming"),
+    [
+        ([OK], False),
+        ([OK, FAIL], True),
+        ([OK, FAIL, FAIL, FAIL], False),
+        ([OK, FAIL, FAIL, FAIL, OK], True),
+        ([OK, FAIL, FAIL, FAIL, OK, OK], False),
+    ],
+)
+def test_confirming_asks_for_fast_retries_until_decided(steps: list[str], confirming: bool) -> None:
+    """A started but unconfirmed change makes the check confirming, so it is re-probed soon."""
+    state = CheckState(3, 2)
+    for second, kind in enumerate(steps):
+        state, _ = observe(state, result(kind, float(second)), float(second))
+    assert state.confirming is confirming
+
+
+@pytest.mark.parametrize(
+    ("statuses", "down_when", "expected"),
+    [
+        ([UP, UP], "any", UP),
+        ([UP, DOWN], "any", DOWN),
+        ([UP, DOWN], "all", DEGRADED),
+        ([DOWN, DOWN], "all", DOWN),
+        ([DOWN, UP, UP], 2, DEGRADED),
+        ([DOWN, DOWN, UP], 2, DOWN),
+        ([UNKNOWN, UNKNOWN], "any", UNKNOWN),
+        ([UNKNOWN, UP], "any", UP),
+        ([], "any", UNKNOWN),
+    ],
+)
+def test_rollup_from_checks_to_service(statuses: list[CheckStatus], down_when: str | int,
+                                       expected: CheckStatus) -> None:
+    """A service is down by its ``down_when`` rule and degraded when only part of it fails."""
+    assert rollup(statuses, down_when) is expected

@@ -1,0 +1,210 @@
+"""The tcp probe against real asyncio TCP servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pydantic
+import pytest
+
+from monitor.probes import PROBES
+from monitor.probes.base import Reason
+from monitor.probes.tcp import TcpCheck, TcpProbe
+
+NOW = 1_700_000_000.0
+
+
+def tcp_check(port: int, host: str = "127.0.0.1", **settings: Any) -> TcpCheck:
+    """Build a validated check with the base fields every check carries."""
+    return TcpCheck.model_validate(
+        {
+            "id": "edi-sftp",
+            "service": "edi",
+            "type": "tcp",
+            "interval": "30s",
+            "timeout": "2s",
+            "retry_interval": "5s",
+            "failure_threshold": 3,
+            "success_threshold": 2,
+            "host": host,
+            "port": port,
+            **settings,
+        }
+    )
+
+
+@contextlib.asynccontextmanager
+async def tcp_server(banner: bytes | None) -> AsyncIterator[int]:
+    """Serve ``banner`` (or stay silent if None) to each client; yields the port."""
+
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            if banner is not None:
+                writer.write(banner)
+                await writer.drain()
+            await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(greet, "127.0.0.1", 0, backlog=512)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def probe() -> TcpProbe:
+    """A fresh probe; it holds no resources between runs."""
+    return TcpProbe()
+
+
+def test_tcp_is_registered_with_its_settings_and_factory() -> None:
+    """The registry maps ``tcp`` to this module's settings model and probe."""
+    assert PROBES["tcp"].settings is TcpCheck
+    assert isinstance(PROBES["tcp"].factory(), TcpProbe)
+
+
+def test_invalid_banner_regex_is_rejected_by_the_settings() -> None:
+    """A banner that is not a regular expression fails validation, not a probe run."""
+    with pytest.raises(pydantic.ValidationError, match="regular expression"):
+        tcp_check(22, expect={"banner": "SSH-(2"})
+
+
+async def test_connect_to_listening_port_is_ok(probe: TcpProbe) -> None:
+    """Connecting to a listening port succeeds, stamps the time and times the connect."""
+    async with tcp_server(None) as port:
+        result = await probe.run(tcp_check(port), NOW)
+    assert result.ok and result.reason is None
+    assert result.at == NOW and result.check_id == "edi-sftp"
+    assert set(result.phases) == {"connect"}
+    assert result.phases["connect"] <= result.duration_s
+
+
+async def test_host_name_is_resolved_and_timed(probe: TcpProbe) -> None:
+    """A host name gets a resolve phase before the connect phase."""
+    async with tcp_server(None) as port:
+        result = await probe.run(tcp_check(port, host="localhost"), NOW)
+    assert result.ok, result.detail
+    assert set(result.phases) == {"resolve", "connect"}
+
+
+async def test_closed_port_fails_with_connect_refused(probe: TcpProbe) -> None:
+    """Nothing listening on the port fails with connect_refused."""
+    port = closed_port()
+    result = await probe.run(tcp_check(port), NOW)
+    assert result.reason is Reason.CONNECT_REFUSED
+    assert result.detail == f"connection refused by 127.0.0.1:{port}"
+
+
+async def test_unresolvable_host_fails_with_dns(probe: TcpProbe) -> None:
+    """A name under ``.invalid`` never resolves, which fails with dns."""
+    result = await probe.run(tcp_check(22, host="forewarn-probe.invalid"), NOW)
+    assert result.reason is Reason.DNS
+    assert result.detail.startswith("cannot resolve forewarn-probe.invalid")
+
+
+async def test_matching_banner_is_ok(probe: TcpProbe) -> None:
+    """A banner matching ``expect.banner`` passes."""
+    async with tcp_server(b"SSH-2.0-OpenSSH_9.6\r\n") as port:
+        result = await probe.run(tcp_check(port, expect={"banner": r"^SSH-2\.0-"}), NOW)
+    assert result.ok, result.detail
+
+
+async def test_banner_split_across_writes_still_matches(probe: TcpProbe) -> None:
+    """A banner arriving in pieces matches once enough has arrived."""
+
+    async def slow_greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for piece in (b"220 mx.exa", b"mple.net ESMTP\r\n"):
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        with contextlib.suppress(ConnectionError):
+            await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(slow_greet, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        result = await probe.run(tcp_check(port, expect={"banner": "^220 .*ESMTP"}), NOW)
+    assert result.ok, result.detail
+
+
+async def test_wrong_banner_fails_with_banner_mismatch_quoting_it(probe: TcpProbe) -> None:
+    """A banner that does not match fails with banner_mismatch and an escaped excerpt."""
+    async with tcp_server(b"220 mail ready\r\n") as port:
+        check = tcp_check(port, timeout="300ms", expect={"banner": "^SSH-"})
+        result = await probe.run(check, NOW)
+    assert result.reason is Reason.BANNER_MISMATCH
+    assert result.detail == "banner '220 mail ready\\r\\n' does not match '^SSH-'"
+
+
+async def test_long_wrong_banner_is_truncated_in_the_detail(probe: TcpProbe) -> None:
+    """4 KiB without a match fails at once, quoting only the start of what was sent."""
+    async with tcp_server(b"x" * 5000) as port:
+        result = await probe.run(tcp_check(port, expect={"banner": "^SSH-"}), NOW)
+    assert result.reason is Reason.BANNER_MISMATCH
+    assert result.detail.startswith("banner 'xxx") and "…" in result.detail
+    assert len(result.detail) < 200
+    assert result.duration_s < 1
+
+
+async def test_peer_closing_before_banner_fails_with_banner_mismatch(probe: TcpProbe) -> None:
+    """A connection closed without a word fails with banner_mismatch at once."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        result = await probe.run(tcp_check(port, expect={"banner": "^SSH-"}), NOW)
+    assert result.reason is Reason.BANNER_MISMATCH
+    assert result.detail == "connection closed before a banner matching '^SSH-'"
+
+
+async def test_silent_server_with_banner_expected_fails_with_timeout(probe: TcpProbe) -> None:
+    """A service that says nothing is hung: timeout, not banner_mismatch, within the timeout."""
+    async with tcp_server(None) as port:
+        started = time.monotonic()
+        check = tcp_check(port, timeout="300ms", expect={"banner": "^SSH-"})
+        result = await probe.run(check, NOW)
+        elapsed = time.monotonic() - started
+    assert result.reason is Reason.TIMEOUT
+    assert result.detail == f"no banner from 127.0.0.1:{port} within 300ms"
+    assert 0.3 <= elapsed < 0.8
+
+
+async def test_many_runs_leak_no_file_descriptors(probe: TcpProbe) -> None:
+    """300 refused runs and 300 banner timeouts leave the descriptor count unchanged."""
+    refused = tcp_check(closed_port())
+    async with tcp_server(None) as port:
+        silent = tcp_check(port, timeout="200ms", expect={"banner": "^SSH-"})
+        await asyncio.gather(probe.run(refused, NOW), probe.run(silent, NOW))
+        before = len(os.listdir("/proc/self/fd"))
+        results = await asyncio.gather(
+            *(probe.run(refused, NOW) for _ in range(300)),
+            *(probe.run(silent, NOW) for _ in range(300)),
+        )
+        # The server side closes its ends as it sees each EOF, a few loop turns later.
+        for _ in range(50):
+            if abs(len(os.listdir("/proc/self/fd")) - before) <= 3:
+                break
+            await asyncio.sleep(0.02)
+        after = len(os.listdir("/proc/self/fd"))
+    assert {result.reason for result in results} == {Reason.CONNECT_REFUSED, Reason.TIMEOUT}
+    assert abs(after - before) <= 3

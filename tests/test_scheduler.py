@@ -1,0 +1,94 @@
+"""Scheduling maths as tables, and the loop against a real HTTP target."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from monitor.metrics import Metrics
+from monitor.probes.base import ProbeResult
+from monitor.probes.http import HttpCheck, HttpProbe
+from monitor.scheduler import Scheduler, next_due, next_on_grid, phase_offset
+
+
+def check(check_id: str, interval: float = 10.0, retry: float = 1.0, url: str = "") -> HttpCheck:
+    """An http check with the given timing."""
+    return HttpCheck.model_validate({
+        "id": check_id, "service": "s", "type": "http", "url": url or "http://127.0.0.1:9/",
+        "interval": interval, "timeout": 1.0, "retry_interval": retry,
+        "failure_threshold": 3, "success_threshold": 2,
+    })
+
+
+def test_phase_offset_is_stable_and_within_interval() -> None:
+    """The first-run offset depends only on the id and stays inside the interval."""
+    offsets = [phase_offset(f"check-{i}", 30.0) for i in range(1000)]
+    assert offsets == [phase_offset(f"check-{i}", 30.0) for i in range(1000)]
+    assert all(0 <= o < 30.0 for o in offsets)
+    # spread: every tenth of the interval holds some checks
+    assert {int(o // 3) for o in offsets} == set(range(10))
+
+
+@pytest.mark.parametrize(
+    ("anchor", "interval", "now", "expected"),
+    [
+        (100.0, 10.0, 90.0, 100.0),   # before the first slot: the first slot
+        (100.0, 10.0, 100.0, 110.0),  # exactly on a slot: the next one
+        (100.0, 10.0, 103.5, 110.0),  # a late run does not push the grid
+        (100.0, 10.0, 137.0, 140.0),  # missed slots are skipped, not bunched
+    ],
+)
+def test_grid_never_drifts(anchor: float, interval: float, now: float, expected: float) -> None:
+    """Next slots stay on ``anchor + k * interval`` however late a run was."""
+    assert next_on_grid(anchor, interval, now) == expected
+
+
+def test_confirming_uses_retry_interval_then_returns_to_grid() -> None:
+    """While confirming, the retry interval applies; afterwards the original grid resumes."""
+    c = check("c", interval=10.0, retry=1.0)
+    assert next_due(100.0, c, 123.0, confirming=True) == 124.0
+    assert next_due(100.0, c, 124.2, confirming=False) == 130.0
+
+
+async def test_loop_runs_each_check_on_its_interval_and_measures_lag() -> None:
+    """Against a real target, each check runs about once per interval, lag is recorded."""
+    async def ok(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", ok)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("/"))
+        checks = [check(f"c{i}", interval=0.1, url=url) for i in range(3)]
+        seen: list[ProbeResult] = []
+        metrics = Metrics()
+        probe = HttpProbe()
+        scheduler = Scheduler(checks, {"http": probe}, lambda r: seen.append(r) or False, metrics)
+        task = asyncio.create_task(scheduler.run())
+        started = time.monotonic()
+        while len(seen) < 12 and time.monotonic() - started < 2:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await probe.close()
+    assert all(r.ok for r in seen)
+    assert {r.check_id for r in seen} == {"c0", "c1", "c2"}
+    assert len(seen) >= 12
+    assert metrics.registry.get_sample_value("forewarn_scheduler_lag_seconds_count") >= 12
+
+
+async def test_reload_keeps_unchanged_checks_and_drops_removed_ones() -> None:
+    """set_checks keeps each surviving check's grid, adds new ones once, forgets removed ones."""
+    a, b = check("a"), check("b")
+    scheduler = Scheduler([a, b], {}, lambda r: False, Metrics())
+    anchor_a = scheduler.anchors["a"]
+    scheduler.set_checks([a, check("c")])
+    assert scheduler.anchors["a"] == anchor_a
+    assert set(scheduler.anchors) == {"a", "c"}
+    assert sorted(check_id for _, check_id in scheduler.queue) == ["a", "b", "c"]
+    scheduler.set_checks([a, check("c")])
+    assert len(scheduler.queue) == 3  # no duplicate entries for checks already queued
