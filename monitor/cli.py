@@ -19,17 +19,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="forewarn",
         description="Probe the services your customers depend on and tell them when one breaks.",
     )
-    parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("run", "run the daemon"),
-                       ("check-config", "validate a checks.yaml and summarise it")):
+    for name, text in (
+        ("run", "run the daemon"),
+        ("check-config", "validate a checks.yaml and summarise it"),
+    ):
         command = commands.add_parser(name, help=text)
-        command.add_argument("-c", "--config", type=Path, default=Path("checks.yaml"),
-                             help="path to checks.yaml (default: ./checks.yaml)")
+        command.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            default=Path("checks.yaml"),
+            help="path to checks.yaml (default: ./checks.yaml)",
+        )
     demo = commands.add_parser("demo", help="simulate carrier services, an outage and its emails")
-    demo.add_argument("--dir", type=Path, default=None,
-                      help="where to keep the demo's state and emails (default: a temp dir)")
+    demo.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where to keep the demo's state and emails (default: a temp dir)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -41,8 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config is None:
         return 1
     if args.command == "check-config":
-        print(f"{args.config}: OK — {len(config.services)} services, {len(config.checks)} checks, "
-              f"{len(config.customers)} customers")
+        print(
+            f"{args.config}: OK — {len(config.services)} services, {len(config.checks)} checks, "
+            f"{len(config.customers)} customers"
+        )
         return 0
     configure_logging(args.log_level)
     return asyncio.run(_run(config))

@@ -2,38 +2,48 @@
 
 from __future__ import annotations
 
-import csv
-import os
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
-from monitor.config_types import CheckBase, Duration, Identifier, StrictModel, parse_duration
+from monitor.config_errors import ConfigError as ConfigError
+from monitor.config_errors import Problems
+from monitor.config_refs import check_references
+from monitor.config_sources import customer_rows, expand
+from monitor.config_types import (
+    EMAIL_PATTERN,
+    CheckBase,
+    Delay,
+    Duration,
+    Identifier,
+    StrictModel,
+)
+from monitor.config_types import parse_duration as parse_duration
 from monitor.probes import PROBES
 from monitor.yamlsource import Located, YamlSourceError, load_located
 
 LANGUAGES = ("fr", "en")
 Language = Literal["fr", "en"]
-LocalizedText = dict[Language, str]
-NonNegativeDuration = Annotated[float, Field(ge=0)]
 
 
-class ConfigError(Exception):
-    """A checks.yaml that cannot be used; ``errors`` holds one ``file:line: key: message`` each."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
+def _one_name_for_all(value: Any) -> Any:
+    """A plain string names the thing the same way in every language."""
+    return dict.fromkeys(LANGUAGES, value) if isinstance(value, str) else value
 
 
-def _zero_or_duration(value: Any) -> float:
-    return 0.0 if value in (0, "0", "0s") else parse_duration(value)
+LocalizedText = Annotated[
+    dict[Language, str], BeforeValidator(_one_name_for_all), Field(min_length=1)
+]
 
 
-DelayDuration = Annotated[NonNegativeDuration, Field(json_schema_extra={"unit": "s"})]
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "../x", "Europe" (a folder), "a\0"
+        raise ValueError(f"unknown timezone {value[:60]!r}") from None
+    return value
 
 
 class DaemonConfig(StrictModel):
@@ -49,7 +59,7 @@ class DaemonConfig(StrictModel):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        if not (sep and host and port.isascii() and port.isdigit() and int(port) <= 65535):
             raise ValueError("must be host:port, such as 127.0.0.1:9470")
         return value
 
@@ -103,8 +113,8 @@ class Customer(StrictModel):
     """Someone to tell when their services break."""
 
     id: Identifier
-    name: str
-    email: Annotated[str, Field(pattern=r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")]
+    name: Annotated[str, Field(min_length=1)]
+    email: Annotated[str, Field(pattern=EMAIL_PATTERN)]
     language: Language = "fr"
     services: list[Identifier] = Field(default_factory=list)
     timezone: str | None = None
@@ -123,8 +133,14 @@ class SmtpConfig(StrictModel):
     starttls: bool = False
     tls: bool = False  # implicit TLS (port 465)
     username: str | None = None
-    password_file: Path | None = None
+    password_file: Path | None = None  # relative to checks.yaml's folder once loaded
     timeout: Duration = 30.0
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> SmtpConfig:
+        if self.starttls and self.tls:
+            raise ValueError("starttls and tls cannot both be true (tls is for port 465)")
+        return self
 
 
 class NoticesConfig(StrictModel):
@@ -133,15 +149,10 @@ class NoticesConfig(StrictModel):
     from_: str = Field("forewarn <forewarn@localhost>", alias="from")
     transport: Literal["smtp", "file"] = "file"
     smtp: SmtpConfig = SmtpConfig()
-    customer_delay: DelayDuration = 0.0
+    customer_delay: Delay = 0.0  # the only duration that may be 0: notify at once
     update_every: Duration = 1800.0
     stable_for: Duration = 300.0
     default_language: Language = "fr"
-
-    @field_validator("customer_delay", mode="before")
-    @classmethod
-    def _delay(cls, value: Any) -> float:
-        return _zero_or_duration(value)
 
     @field_validator("from_")
     @classmethod
@@ -171,46 +182,6 @@ class Config(StrictModel):
         return ZoneInfo((customer and customer.timezone) or self.daemon.timezone)
 
 
-def _check_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {value!r}") from None
-    return value
-
-
-def _references(config: Config, doc: Located) -> list[str]:
-    """Ids are unique and every reference names something that exists."""
-    errors: list[str] = []
-    for section in ("services", "checks", "customers"):
-        seen: set[str] = set()
-        for i, item in enumerate(getattr(config, section)):
-            if item.id in seen:
-                errors.append(doc.where((section, i, "id"), f"duplicate id {item.id!r}"))
-            seen.add(item.id)
-    service_ids = {s.id for s in config.services}
-    for i, service in enumerate(config.services):
-        for j, dep in enumerate(service.depends_on):
-            if dep not in service_ids or dep == service.id:
-                errors.append(doc.where(("services", i, "depends_on", j),
-                                        f"unknown service {dep!r}"))
-    for i, check in enumerate(config.checks):
-        if check.service not in service_ids:
-            errors.append(doc.where(("checks", i, "service"),
-                                    f"unknown service {check.service!r}"))
-    for i, customer in enumerate(config.customers):
-        for j, name in enumerate(customer.services):
-            if name not in service_ids:
-                errors.append(doc.where(("customers", i, "services", j),
-                                        f"unknown service {name!r}"))
-    return errors
-
-
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_TIMING_KEYS = tuple(Defaults.model_fields)
-_CSV_COLUMNS = ("id", "name", "email", "language", "services", "timezone")
-
-
 def load_config(path: str | Path) -> Config:
     """Read, expand and validate a checks.yaml; raise ConfigError naming file, line and key."""
     path = Path(path)
@@ -218,107 +189,84 @@ def load_config(path: str | Path) -> Config:
         doc = load_located(path)
     except YamlSourceError as exc:
         raise ConfigError([str(exc)]) from None
-    errors: list[str] = []
-    raw = _expand_env(doc.value, doc, (), errors)
+    problems = Problems(path)
+    raw = expand(doc, problems)
     if not isinstance(raw, dict):
-        raise ConfigError([f"{path}:1: the file must be a mapping with services and checks"])
-    checks = _typed_checks(raw, doc, errors)
-    customers = _customers(raw, path, doc, errors)
-    if errors:
-        raise ConfigError(errors)
+        shape = "is empty" if raw is None else "must be a mapping"
+        problems.add_at(
+            path,
+            1,
+            f"{path}:{doc.line_of(())}: the file {shape}; it needs at least services: and checks:",
+        )
+        problems.check()
+    if "source" in raw:  # set by the loader, never by the file
+        problems.add(doc, ("source",), "unknown key")
+        del raw["source"]
+    defaults = _defaults(raw, doc, problems)
+    checks = _checks(raw, defaults, doc, problems)
+    customers_doc, rows = customer_rows(raw, doc, problems)
+    customers = _customers(rows, customers_doc, problems)
+    config = None
     try:
         config = Config.model_validate(
-            {**raw, "checks": checks, "customers": customers, "source": path}
+            {**raw, "defaults": defaults, "checks": checks, "customers": customers, "source": path}
         )
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, doc, ())) from None
-    errors = _references(config, doc)
-    if errors:
-        raise ConfigError(errors)
+        problems.add_validation(exc, doc, (), raw)
+    check_references(raw, doc, customers_doc, rows, problems)
+    problems.check()
+    assert config is not None  # validation failed → problems.check() raised
     return config
 
 
-def _expand_env(value: Any, doc: Located, key: tuple[Any, ...], errors: list[str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _expand_env(v, doc, (*key, k), errors) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand_env(v, doc, (*key, i), errors) for i, v in enumerate(value)]
-    if isinstance(value, str) and "${" in value:
-        def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in os.environ:
-                errors.append(doc.where(key, f"environment variable {name} is not set"))
-                return ""
-            return os.environ[name]
-        return _ENV.sub(sub, value)
-    return value
+def _defaults(raw: dict[str, Any], doc: Located, problems: Problems) -> Defaults:
+    section = raw.get("defaults", {})
+    try:
+        return Defaults.model_validate(section)
+    except ValidationError as exc:
+        problems.add_validation(exc, doc, ("defaults",), section)
+        return Defaults()  # keep checking the checks with the built-in timing
 
 
-def _typed_checks(raw: dict[str, Any], doc: Located, errors: list[str]) -> list[CheckBase]:
-    """Merge defaults into each check, then validate it with its kind's own model."""
-    defaults = raw.get("defaults") or {}
+def _checks(
+    raw: dict[str, Any], defaults: Defaults, doc: Located, problems: Problems
+) -> list[CheckBase]:
+    """Validate each check with its kind's own model, timing merged from ``defaults``."""
     items = raw.get("checks")
-    if not isinstance(items, list):
-        errors.append(doc.where(("checks",), "must be a list of checks"))
+    if not isinstance(items, list) or not items:
+        message = "must list at least one check" if items is not None else "is required"
+        if "checks" in raw and not isinstance(items, list):
+            message = "must be a list of checks" + (", not empty" if items is None else "")
+        problems.add(doc, ("checks",), message)
         return []
+    timing = defaults.model_dump()
     typed: list[CheckBase] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            errors.append(doc.where(("checks", i), "must be a mapping"))
+            problems.add(doc, ("checks", i), "must be a mapping")
             continue
-        kind = PROBES.get(str(item.get("type")))
+        kind = PROBES.get(item["type"]) if isinstance(item.get("type"), str) else None
         if kind is None:
             known = " | ".join(sorted(PROBES))
-            errors.append(doc.where(("checks", i, "type"), f"must be one of {known}"))
+            message = "is required" if "type" not in item else f"must be one of {known}"
+            problems.add(doc, ("checks", i, "type"), message)
             continue
-        merged = dict(item)
-        for timing in _TIMING_KEYS:
-            if timing not in merged and isinstance(defaults, dict) and timing in defaults:
-                merged[timing] = defaults[timing]
-            merged.setdefault(timing, getattr(Defaults(), timing))
+        merged = {**timing, **item}
         try:
             typed.append(kind.settings.model_validate(merged))
         except ValidationError as exc:
-            errors.extend(_describe(exc, doc, ("checks", i)))
+            problems.add_validation(exc, doc, ("checks", i), merged)
     return typed
 
 
-def _customers(raw: dict[str, Any], path: Path, doc: Located,
-               errors: list[str]) -> list[dict[str, Any]]:
-    """Customers inline, or ``{file: customers.csv}`` relative to checks.yaml."""
-    section = raw.get("customers") or []
-    if isinstance(section, list):
-        return section
-    if not isinstance(section, dict) or set(section) != {"file"}:
-        errors.append(doc.where(("customers",), "must be a list or {file: customers.csv}"))
-        return []
-    csv_path = (path.parent / str(section["file"])).resolve()
-    try:
-        with csv_path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            missing = set(_CSV_COLUMNS[:3]) - set(reader.fieldnames or ())
-            if missing:
-                errors.append(f"{csv_path}:1: missing columns {sorted(missing)}")
-                return []
-            rows = []
-            for row in reader:
-                cleaned = {k: v.strip() for k, v in row.items() if k and v and v.strip()}
-                cleaned["services"] = cleaned.get("services", "").replace(";", " ").split()
-                rows.append(cleaned)
-            return rows
-    except OSError as exc:
-        errors.append(doc.where(("customers", "file"), f"cannot read {csv_path}: {exc.strerror}"))
-        return []
-
-
-def _describe(exc: ValidationError, doc: Located, prefix: tuple[Any, ...]) -> list[str]:
-    lines = []
-    for error in exc.errors(include_url=False):
-        loc = (*prefix, *(part for part in error["loc"] if part not in ("function-after",)))
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif error["type"] == "missing":
-            message = "is required"
-        lines.append(doc.where(loc, message))
-    return lines
+def _customers(rows: Any, doc: Located, problems: Problems) -> list[Customer]:
+    customers: list[Customer] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            problems.add(doc, ("customers", i), "must be a mapping")
+            continue
+        try:
+            customers.append(Customer.model_validate(row))
+        except ValidationError as exc:
+            problems.add_validation(exc, doc, ("customers", i), row)
+    return customers

@@ -2,35 +2,68 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION = re.compile(r"^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_LONGEST = 365 * 86400.0  # a ceiling keeps timers within what the event loop can schedule
+DURATION_HINT = "a duration such as 500ms, 30s, 5m, 2h or 1d"
+ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$"
+
+
+def _seconds(value: Any) -> float:
+    """Seconds in ``value``: a duration string, or a bare number meaning seconds."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"must be {DURATION_HINT}")
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{_show(value)} is not {DURATION_HINT}")
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if isinstance(value, float) and math.isnan(value):
+        raise ValueError(f"must be {DURATION_HINT}")
+    if abs(value) < 1e300:
+        return float(value)
+    return math.inf if value > 0 else -math.inf  # float() would overflow
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_duration(value: Any) -> float:
     """Turn ``500ms``, ``30s``, ``5m``, ``2h`` or ``1d`` into positive seconds."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("must be a duration such as 500ms, 30s, 5m, 2h or 1d")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(f"{value!r} is not a duration such as 500ms, 30s, 5m, 2h or 1d")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    seconds = _seconds(value)
     if seconds <= 0:
-        raise ValueError("must be positive")
+        raise ValueError(f"must be positive, not {_show(value)}")
+    if seconds > _LONGEST:
+        raise ValueError("must be at most 365d")
+    return seconds
+
+
+def parse_delay(value: Any) -> float:
+    """Like ``parse_duration`` but zero (``0``, ``0s``) is allowed: "no delay"."""
+    seconds = _seconds(value)
+    if seconds < 0:
+        raise ValueError(f"must be 0s or more, not {_show(value)}")
+    if seconds > _LONGEST:
+        raise ValueError("must be at most 365d")
     return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """A positive duration in seconds, written ``30s`` in checks.yaml."""
 
-Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Delay = Annotated[float, BeforeValidator(parse_delay)]
+"""A duration that may be zero, such as ``customer_delay``."""
+
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 """A short lowercase id: safe in metric labels, URLs and Message-IDs."""
 
 

@@ -24,7 +24,7 @@ from monitor.render import Renderer
 from monitor.scheduler import Scheduler
 from monitor.sqlite_store import SqliteStore
 from monitor.web.app import build_app
-from notifiers import NOTIFIERS
+from notifiers import NOTIFIERS, Notifier
 
 log = structlog.get_logger("forewarn.daemon")
 
@@ -65,8 +65,12 @@ class Daemon:
         self.notifiers = {"email": NOTIFIERS["email"](config.notices, config.daemon.state_dir)}
         self.dispatcher = Dispatcher(self.store, self.notifiers, self.metrics, clock=self.clock)
         self.scheduler = Scheduler(
-            config.checks, self.probes, self.on_result, self.metrics,
-            max_concurrency=config.daemon.max_concurrency, clock=self.clock,
+            config.checks,
+            self.probes,
+            self.on_result,
+            self.metrics,
+            max_concurrency=config.daemon.max_concurrency,
+            clock=self.clock,
         )
         self.runner = web.AppRunner(build_app(self.metrics, self.health), access_log=None)
         await self.runner.setup()
@@ -81,8 +85,13 @@ class Daemon:
             asyncio.create_task(self._tick(), name="tick"),
         ]
         self.delivering = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
-        log.info("started", checks=len(config.checks), services=len(config.services),
-                 open_incidents=len(self.open), port=self.port)
+        log.info(
+            "started",
+            checks=len(config.checks),
+            services=len(config.services),
+            open_incidents=len(self.open),
+            port=self.port,
+        )
 
     async def stop(self, deadline_s: float = STOP_DEADLINE_S) -> None:
         """Stop probing, let in-flight deliveries finish up to the deadline, keep the rest."""
@@ -93,7 +102,8 @@ class Daemon:
         self._advance(self.clock())
         await self.dispatcher.stop(deadline_s)
         await asyncio.gather(self.delivering, return_exceptions=True)
-        for closable in (*self.probes.values(), *self.notifiers.values()):
+        closables: list[Probe | Notifier] = [*self.probes.values(), *self.notifiers.values()]
+        for closable in closables:
             with contextlib.suppress(Exception):
                 await closable.close()
         await self.runner.cleanup()
@@ -111,8 +121,14 @@ class Daemon:
         for phase, seconds in result.phases.items():
             self.metrics.probe_phase_duration.labels(check_id, phase).observe(seconds)
         if not result.ok:
-            log.info("probe", check=check_id, ok=False, reason=result.reason,
-                     detail=result.detail, duration_s=round(result.duration_s, 4))
+            log.info(
+                "probe",
+                check=check_id,
+                ok=False,
+                reason=result.reason,
+                detail=result.detail,
+                duration_s=round(result.duration_s, 4),
+            )
         state, transition = observe(self.states[check_id], result, self.clock())
         self.states[check_id] = state
         if transition is not None:
@@ -120,8 +136,13 @@ class Daemon:
         return state.confirming
 
     def _transition(self, transition: Transition) -> None:
-        log.info("transition", check=transition.check_id, old=transition.old,
-                 new=transition.new, reason=transition.reason)
+        log.info(
+            "transition",
+            check=transition.check_id,
+            old=transition.old,
+            new=transition.new,
+            reason=transition.reason,
+        )
         self.metrics.check_state.labels(transition.check_id, transition.old).set(0)
         self.metrics.check_state.labels(transition.check_id, transition.new).set(1)
         self.transitions.append(transition)
@@ -168,8 +189,13 @@ class Daemon:
 
     def _track(self, change: IncidentChange) -> None:
         incident = change.incident
-        log.info("incident", incident=incident.id, change=change.kind, status=incident.status,
-                 sequence=incident.sequence)
+        log.info(
+            "incident",
+            incident=incident.id,
+            change=change.kind,
+            status=incident.status,
+            sequence=incident.sequence,
+        )
         if incident.resolved_at is None:
             self.open[incident.service_id] = incident
             self.metrics.incidents_open.labels(incident.service_id).set(1)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from monitor.config import Config, load_config
 from monitor.daemon import Daemon
-from monitor.smtpsink import SmtpSink
+from monitor.smtpsink import ReceivedMessage, SmtpSink
 
 DEMO_CONFIG = """\
 # Written by `forewarn demo`: a carrier's web services, simulated on 127.0.0.1.
@@ -74,8 +74,13 @@ class Carrier:
         if self.tracking_broken:
             return web.json_response({"status": "KO", "error": "backend unavailable"}, status=503)
         parcel = request.match_info["parcel"]
-        return web.json_response({"parcelNumber": parcel, "status": "OK",
-                                  "events": [{"code": "DR1", "label": "Colis livré"}]})
+        return web.json_response(
+            {
+                "parcelNumber": parcel,
+                "status": "OK",
+                "events": [{"code": "DR1", "label": "Colis livré"}],
+            }
+        )
 
     async def label(self, request: web.Request) -> web.Response:
         """A label reference for any shipment."""
@@ -98,16 +103,23 @@ async def run_demo(directory: Path | None = None) -> int:
     def stamp() -> str:
         return f"[{time.monotonic() - started:5.1f}s]"
 
-    def received(message: EmailMessage) -> None:  # called by the sink for each accepted email
+    def received(item: ReceivedMessage) -> None:  # called by the sink for each accepted email
+        message = item.message
         name = f"{len(list(mail_dir.iterdir())) + 1:02d}.eml"
         (mail_dir / name).write_bytes(bytes(message))
         language = message.get("Content-Language", "?")
         print(f"{stamp()}   ✉  {message['To']:<24} ({language})  {message['Subject']}")
+        if len(sink.messages) == 1:  # show one whole email, as the customer reads it
+            body = message.get_body(("plain",))
+            text = body.get_content() if isinstance(body, EmailMessage) else ""
+            print("\n".join(f"          │ {line}" for line in text.rstrip().splitlines()))
 
     async with SmtpSink(on_message=received) as sink:
         config_path = base / "checks.yaml"
-        config_path.write_text(DEMO_CONFIG.format(state=base / "state", carrier=carrier_port,
-                                                  smtp=sink.port), encoding="utf-8")
+        config_path.write_text(
+            DEMO_CONFIG.format(state=base / "state", carrier=carrier_port, smtp=sink.port),
+            encoding="utf-8",
+        )
         config = load_config(config_path)
         daemon = Daemon(config)
         await daemon.start()
@@ -150,9 +162,10 @@ async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
 
 
 async def _fetch(port: int, path: str) -> str:
-    async with aiohttp.ClientSession() as session, session.get(
-        f"http://127.0.0.1:{port}{path}"
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}{path}") as response,
+    ):
         return await response.text()
 
 
@@ -163,14 +176,19 @@ def _intro(config: Config, daemon_port: int, carrier_port: int, smtp_port: int) 
     print(f"  forewarn metrics    http://127.0.0.1:{daemon_port}/metrics")
     print(f"  forewarn health     http://127.0.0.1:{daemon_port}/healthz")
     for customer in config.customers:
-        print(f"  customer {customer.id:<8} {customer.email:<24} {customer.language}  "
-              f"subscribed to {', '.join(customer.services)}")
+        print(
+            f"  customer {customer.id:<8} {customer.email:<24} {customer.language}  "
+            f"subscribed to {', '.join(customer.services)}"
+        )
     print()
 
 
 def _outro(base: Path, mail_dir: Path, metrics: str, count: int) -> None:
-    sent = [line for line in metrics.splitlines()
-            if line.startswith("forewarn_notices_total{") and not line.endswith(" 0.0")]
+    sent = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("forewarn_notices_total{") and not line.endswith(" 0.0")
+    ]
     print(f"\n{count} emails received; initech (labels only) received none, as it should.")
     print(f"  the emails      {mail_dir}/*.eml")
     print(f"  the config      {base / 'checks.yaml'}")

@@ -118,43 +118,64 @@ def _advance(
             reason=view.reason,
             detail=view.detail,
         )
-        return [IncidentChange(ChangeKind.OPENED, incident, now), *_customers(incident, now, timing)]
+        opened = IncidentChange(ChangeKind.OPENED, incident, now)
+        return [opened, *_customers(incident, now, timing)]
     if down and incident.status is IncidentStatus.MONITORING:
-        incident = replace(incident, status=IncidentStatus.INVESTIGATING, recovered_at=None,
-                           reason=view.reason, detail=view.detail)
-        return [IncidentChange(ChangeKind.RELAPSED, incident, now),
-                *_customers(incident, now, timing)]
+        incident = replace(
+            incident,
+            status=IncidentStatus.INVESTIGATING,
+            recovered_at=None,
+            reason=view.reason,
+            detail=view.detail,
+        )
+        return [
+            IncidentChange(ChangeKind.RELAPSED, incident, now),
+            *_customers(incident, now, timing),
+        ]
     if view.status in _ANSWERING and incident.status is not IncidentStatus.MONITORING:
         incident = replace(incident, status=IncidentStatus.MONITORING, recovered_at=view.since)
         if incident.customers_told_at is None:
             # Recovered before customers were told: nothing to tell them, close it quietly.
             return [IncidentChange(ChangeKind.RESOLVED, _resolved(incident, now, told=False), now)]
-        return [IncidentChange(ChangeKind.RECOVERING, incident, now),
-                *_customers(incident, now, timing)]
+        return [
+            IncidentChange(ChangeKind.RECOVERING, incident, now),
+            *_customers(incident, now, timing),
+        ]
     return _customers(incident, now, timing)
 
 
 def _customers(incident: Incident, now: float, timing: Timing) -> list[IncidentChange]:
     """The customer-facing steps that are due: first notice, cadence update, resolution."""
-    if incident.status is IncidentStatus.MONITORING and incident.recovered_at is not None:
-        if now >= incident.recovered_at + timing.stable_for:
-            told = incident.customers_told_at is not None
-            return [IncidentChange(ChangeKind.RESOLVED, _resolved(incident, now, told), now)]
+    recovered_at = incident.recovered_at
+    stable = recovered_at is not None and now >= recovered_at + timing.stable_for
+    if incident.status is IncidentStatus.MONITORING and stable:
+        told = incident.customers_told_at is not None
+        return [IncidentChange(ChangeKind.RESOLVED, _resolved(incident, now, told), now)]
     if incident.customers_told_at is None:
         if incident.status is IncidentStatus.MONITORING:
             return []
         if now < incident.opened_at + timing.customer_delay:
             return []
-        told = replace(incident, sequence=incident.sequence + 1, customers_told_at=now,
-                       next_update_at=now + timing.update_every)
-        return [IncidentChange(ChangeKind.ANNOUNCED, told, now)]
+        announced = replace(
+            incident,
+            sequence=incident.sequence + 1,
+            customers_told_at=now,
+            next_update_at=now + timing.update_every,
+        )
+        return [IncidentChange(ChangeKind.ANNOUNCED, announced, now)]
     if incident.next_update_at is not None and now >= incident.next_update_at:
-        updated = replace(incident, sequence=incident.sequence + 1,
-                          next_update_at=now + timing.update_every)
+        updated = replace(
+            incident, sequence=incident.sequence + 1, next_update_at=now + timing.update_every
+        )
         return [IncidentChange(ChangeKind.UPDATE, updated, now)]
     return []
 
 
 def _resolved(incident: Incident, now: float, told: bool) -> Incident:
-    return replace(incident, status=IncidentStatus.RESOLVED, resolved_at=now,
-                   next_update_at=None, sequence=incident.sequence + (1 if told else 0))
+    return replace(
+        incident,
+        status=IncidentStatus.RESOLVED,
+        resolved_at=now,
+        next_update_at=None,
+        sequence=incident.sequence + (1 if told else 0),
+    )

@@ -18,36 +18,51 @@ class Metrics:
             "forewarn_probe_success", "1 if the last probe succeeded", ["check"], registry=r
         )
         self.probe_duration = Histogram(
-            "forewarn_probe_duration_seconds", "Probe duration", ["check"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "forewarn_probe_duration_seconds",
+            "Probe duration",
+            ["check"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.probe_phase_duration = Histogram(
-            "forewarn_probe_phase_duration_seconds", "Probe phase duration", ["check", "phase"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "forewarn_probe_phase_duration_seconds",
+            "Probe phase duration",
+            ["check", "phase"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.check_state = Gauge(
-            "forewarn_check_state", "1 for the check's current state", ["check", "state"],
+            "forewarn_check_state",
+            "1 for the check's current state",
+            ["check", "state"],
             registry=r,
         )
         self.incidents_open = Gauge(
             "forewarn_incidents_open", "Open incidents", ["service"], registry=r
         )
         self.notices = Counter(
-            "forewarn_notices_total", "Notice delivery attempts by outcome",
-            ["channel", "kind", "outcome"], registry=r,
+            "forewarn_notices_total",
+            "Notice delivery attempts by outcome",
+            ["channel", "kind", "outcome"],
+            registry=r,
         )
         self.outbox_pending = Gauge(
             "forewarn_outbox_pending", "Notices waiting in the outbox", registry=r
         )
         self.scheduler_lag = Histogram(
-            "forewarn_scheduler_lag_seconds", "How late probes start after their due time",
-            buckets=_LAG_BUCKETS, registry=r,
+            "forewarn_scheduler_lag_seconds",
+            "How late probes start after their due time",
+            buckets=_LAG_BUCKETS,
+            registry=r,
         )
         self.config_last_reload_successful = Gauge(
-            "forewarn_config_last_reload_successful", "1 if the last config load succeeded",
+            "forewarn_config_last_reload_successful",
+            "1 if the last config load succeeded",
             registry=r,
         )
         self.tls_cert_expiry = Gauge(
-            "forewarn_tls_cert_expiry_timestamp_seconds", "Peer certificate notAfter",
-            ["check"], registry=r,
+            "forewarn_tls_cert_expiry_timestamp_seconds",
+            "Peer certificate notAfter",
+            ["check"],
+            registry=r,
         )

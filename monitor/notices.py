@@ -66,7 +66,9 @@ class NoticePlanner:
         self.config = config
         self.renderer = renderer
 
-    def plan(self, change: IncidentChange, audience: Sequence[Customer], now: float) -> list[Notice]:
+    def plan(
+        self, change: IncidentChange, audience: Sequence[Customer], now: float
+    ) -> list[Notice]:
         """The notices ``change`` calls for, for each customer of ``audience``."""
         kind = _CUSTOMER_KINDS.get(change.kind)
         if kind is None:
@@ -117,4 +119,3 @@ class NoticePlanner:
             "status_url": f"{self.config.daemon.public_url}/",
             "sender": self.config.notices.from_.split("<")[0].strip() or "forewarn",
         }
-

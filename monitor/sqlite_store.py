@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -94,14 +95,9 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-_INCIDENT_COLUMNS = (
-    "id", "service_id", "status", "opened_at", "first_failure_at", "sequence",
-    "customers_told_at", "next_update_at", "recovered_at", "resolved_at", "reason", "detail",
-)
-_NOTICE_COLUMNS = (
-    "key", "incident_id", "kind", "channel", "recipient", "address", "language",
-    "subject", "text", "html", "created_at",
-)
+# Columns are named after the dataclass fields: a new field without its migration fails loudly.
+_INCIDENT_COLUMNS = tuple(f.name for f in fields(Incident))
+_NOTICE_COLUMNS = tuple(f.name for f in fields(Notice))
 _INCIDENT_SELECT = f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM incidents"  # noqa: S608
 _UPSERT_INCIDENT = (
     f"INSERT INTO incidents ({', '.join(_INCIDENT_COLUMNS)}) "  # noqa: S608
@@ -112,7 +108,7 @@ _UPSERT_INCIDENT = (
 # it only ignores a duplicate key, whereas OR IGNORE would also silently drop a row that
 # breaks NOT NULL, committing half a batch.
 _ENQUEUE = (
-    f"INSERT INTO outbox ({', '.join(_NOTICE_COLUMNS)}, status, attempts, next_attempt_at) "
+    f"INSERT INTO outbox ({', '.join(_NOTICE_COLUMNS)}, status, attempts, next_attempt_at) "  # noqa: S608
     f"VALUES ({', '.join('?' * len(_NOTICE_COLUMNS))}, 'pending', 0, ?) "
     "ON CONFLICT (key) DO NOTHING"
 )
@@ -156,12 +152,12 @@ class SqliteStore(Store):
 
     def write_results(self, results: Sequence[ProbeResult]) -> None:
         """Append probe results to the history, all in one transaction."""
-        rows = [(r.check_id, r.at, r.ok, r.degraded, r.reason and r.reason.value, r.duration_s)
-                for r in results]
+        rows = [(r.check_id, r.at, r.ok, r.degraded, r.reason, r.duration_s) for r in results]
         with self._write() as db:
             db.executemany(
                 "INSERT INTO results (check_id, at, ok, degraded, reason, duration_s) "
-                "VALUES (?, ?, ?, ?, ?, ?)", rows,
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
             )
 
     def commit(
@@ -176,8 +172,11 @@ class SqliteStore(Store):
             db.executemany(
                 "INSERT INTO transitions (check_id, old_status, new_status, at, reason, detail, "
                 "first_failure_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(t.check_id, t.old.value, t.new.value, t.at, t.reason and t.reason.value,
-                  t.detail, t.first_failure_at) for t in transitions],
+                # StrEnum values bind as their text.
+                [
+                    (t.check_id, t.old, t.new, t.at, t.reason, t.detail, t.first_failure_at)
+                    for t in transitions
+                ],
             )
             db.executemany(
                 _UPSERT_INCIDENT,
@@ -214,24 +213,34 @@ class SqliteStore(Store):
 
     def mark_sent(self, key: str, at: float, detail: str = "") -> None:
         """Record a successful delivery."""
-        self._mark(key, at, "sent", detail,
-                   "status = 'sent', sent_at = ?, last_error = NULL", (at,))
+        self._mark(
+            key, at, "sent", detail, "status = 'sent', sent_at = ?, last_error = NULL", (at,)
+        )
 
     def mark_retry(self, key: str, at: float, next_attempt_at: float, error: str) -> None:
         """Record a transient failure and when to try again."""
-        self._mark(key, at, "retry", error,
-                   "next_attempt_at = ?, last_error = ?", (next_attempt_at, error))
+        self._mark(
+            key, at, "retry", error, "next_attempt_at = ?, last_error = ?", (next_attempt_at, error)
+        )
 
     def mark_failed(self, key: str, at: float, error: str) -> None:
         """Record a permanent failure: the notice will not be tried again."""
         self._mark(key, at, "failed", error, "status = 'failed', last_error = ?", (error,))
 
-    def _mark(self, key: str, at: float, outcome: str, detail: str, assignments: str,
-              params: tuple[Any, ...]) -> None:
+    def _mark(
+        self,
+        key: str,
+        at: float,
+        outcome: str,
+        detail: str,
+        assignments: str,
+        params: tuple[Any, ...],
+    ) -> None:
         with self._write() as db:
             updated = db.execute(
                 f"UPDATE outbox SET attempts = attempts + 1, {assignments} "  # noqa: S608
-                "WHERE key = ?", (*params, key),
+                "WHERE key = ?",
+                (*params, key),
             ).rowcount
             if updated != 1:
                 raise KeyError(f"no outbox row with key {key!r}")
@@ -262,10 +271,11 @@ class SqliteStore(Store):
         folded = list(by_folded)
         found: set[str] = set()
         for start in range(0, len(folded), _IN_CHUNK):
-            chunk = folded[start:start + _IN_CHUNK]
+            chunk = folded[start : start + _IN_CHUNK]
             rows = self._conn.execute(
                 "SELECT address FROM suppressions "  # noqa: S608
-                f"WHERE address IN ({', '.join('?' * len(chunk))})", chunk,
+                f"WHERE address IN ({', '.join('?' * len(chunk))})",
+                chunk,
             ).fetchall()
             for (address,) in rows:
                 found.update(by_folded[address])

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 MAX_BYTES = 16 * 1024 * 1024
-MAX_NODES = 2_000_000  # bounds alias expansion ("billion laughs") long before memory suffers
-_ALLOWED_TAGS = {
-    f"tag:yaml.org,2002:{name}"
-    for name in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq", "merge")
-}
-_MERGE = "tag:yaml.org,2002:merge"
+MAX_NODES = 2_000_000  # values after alias expansion: refuses a "billion laughs" before building it
+MAX_DEPTH = 64  # far more than any config needs, far less than what overflows a recursive walk
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_CORE + name for name in ("str", "int", "float", "bool", "null", "timestamp")}
+_MAP, _SEQ, _STR, _MERGE = _CORE + "map", _CORE + "seq", _CORE + "str", _CORE + "merge"
+_AS_TEXT = {_MERGE, _CORE + "value"}  # a plain `<<` or `=` used as a value is just text
+# libyaml parses about 15 times faster; the pure-Python parser emits the same events without it.
+_PARSER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = (
+    yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+)
+_NO_KEY: Any = object()  # a mapping waiting for its next key
+_MERGE_KEY: Any = object()  # a mapping waiting for the value of its `<<` key
 
 
 class YamlSourceError(Exception):
@@ -32,7 +38,10 @@ def format_key(key: Iterable[Any]) -> str:
 
 @dataclass(frozen=True)
 class Located:
-    """Plain data from a YAML file and the line each key path starts on."""
+    """Plain data from a YAML file and the line each key path starts on.
+
+    A value reached through an alias is shared, not copied: treat ``value`` as read-only.
+    """
 
     path: Path
     value: Any
@@ -54,79 +63,229 @@ class Located:
 def load_located(path: Path) -> Located:
     """Read ``path`` as safe YAML: no tags beyond the core schema, no duplicate keys."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise YamlSourceError(f"{path}:1: file is {size} bytes, more than {MAX_BYTES}")
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)  # read(), not stat(): pipes and devices lie
     except OSError as exc:
-        raise YamlSourceError(f"{path}:1: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise YamlSourceError(f"{path}:1: not UTF-8 text") from None
-    loader = yaml.SafeLoader(text)
+        raise YamlSourceError(f"{path}:1: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise YamlSourceError(f"{path}:1: file is larger than {MAX_BYTES} bytes")
     try:
-        root = loader.get_single_node()
-        builder = _Builder(path, loader)
-        value = builder.build(root, ()) if root is not None else None
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise YamlSourceError(f"{path}:{line}: not UTF-8 text") from None
+    return parse_located(text, path)
+
+
+def parse_located(text: str, path: Path) -> Located:
+    """Parse YAML ``text`` as if read from ``path`` (which only names it in errors)."""
+    loader = None
+    try:
+        loader = _PARSER(text)
+        return _Builder(path, loader).run()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise YamlSourceError(f"{path}:{line}: invalid YAML: {exc.problem or exc}") from None
+        raise YamlSourceError(f"{path}:{_parse_error(exc)}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise YamlSourceError(
+            f"{path}:{line}: invalid YAML: character #x{exc.character:04x} is not allowed"
+        ) from None
     except yaml.YAMLError as exc:
         raise YamlSourceError(f"{path}:1: invalid YAML: {exc}") from None
     finally:
-        loader.dispose()
-    return Located(path, value, builder.lines if root is not None else {})
+        if loader is not None:
+            loader.dispose()
+
+
+@dataclass
+class _Open:
+    """A mapping or sequence whose end event has not come yet."""
+
+    key: tuple[Any, ...]
+    value: dict[Any, Any] | list[Any]
+    anchor: str | None
+    size: int = 1  # values inside it once aliases are expanded, itself included
+    name: Any = _NO_KEY  # for a mapping: the key whose value comes next
+    merges: list[tuple[Any, int]] = field(default_factory=list)  # `<<` values and their lines
+    merge_line: int = 0
 
 
 class _Builder:
-    """Turns composed nodes into plain data while recording lines and refusing the unsafe."""
+    """Turns parser events into plain data without recursion, recording the line of each key."""
 
-    def __init__(self, path: Path, loader: yaml.SafeLoader) -> None:
+    def __init__(self, path: Path, loader: yaml.SafeLoader | yaml.CSafeLoader) -> None:
         self.path = path
         self.loader = loader
         self.lines: dict[tuple[Any, ...], int] = {}
-        self.visits = 0
+        self.stack: list[_Open] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}  # name → (value, expanded size)
+        self.total = 0
+        self.root: Any = None
 
-    def fail(self, node: yaml.Node, message: str) -> YamlSourceError:
-        return YamlSourceError(f"{self.path}:{node.start_mark.line + 1}: {message}")
+    def fail(self, line: int, key: tuple[Any, ...], message: str) -> YamlSourceError:
+        name = format_key(key)
+        return YamlSourceError(f"{self.path}:{line}: {name + ': ' if name else ''}{message}")
 
-    def build(self, node: yaml.Node, key: tuple[Any, ...]) -> Any:
-        self.visits += 1
-        if self.visits > MAX_NODES:
-            raise self.fail(node, f"more than {MAX_NODES} values (an alias bomb?)")
-        self.lines.setdefault(key, node.start_mark.line + 1)
-        if node.tag not in _ALLOWED_TAGS:
-            raise self.fail(node, f"tag {node.tag} is not allowed")
-        if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node, deep=True)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*key, i)) for i, item in enumerate(node.value)]
-        assert isinstance(node, yaml.MappingNode)
-        result: dict[Any, Any] = {}
-        explicit: set[Any] = set()
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                for name, merged in self._merged(value_node, key).items():
-                    result.setdefault(name, merged)
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise self.fail(key_node, "mapping keys must be plain scalars")
-            name = self.build(key_node, (*key, "<key>"))
-            if name in explicit:
-                raise self.fail(key_node, f"{format_key((*key, name))}: duplicate key")
-            explicit.add(name)
-            self.lines[(*key, name)] = key_node.start_mark.line + 1
-            result[name] = self.build(value_node, (*key, name))
-        self.lines.pop((*key, "<key>"), None)
-        return result
+    def run(self) -> Located:
+        documents = 0
+        while True:
+            event = self.loader.get_event()
+            if isinstance(event, yaml.StreamEndEvent):
+                return Located(self.path, self.root, self.lines)
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise self.fail(_line(event), (), "only one document allowed")
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                self.close()
+            elif isinstance(event, yaml.NodeEvent):
+                self.node(event)
 
-    def _merged(self, node: yaml.Node, key: tuple[Any, ...]) -> dict[Any, Any]:
-        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        merged: dict[Any, Any] = {}
-        for source in sources:
-            value = self.build(source, key)
-            if not isinstance(value, dict):
-                raise self.fail(source, "<< merges only mappings")
-            for name, item in value.items():
-                merged.setdefault(name, item)
-        return merged
+    def node(self, event: yaml.NodeEvent) -> None:
+        top = self.stack[-1] if self.stack else None
+        line = _line(event)
+        if top is not None and isinstance(top.value, dict) and top.name is _NO_KEY:
+            self.key(top, event, line)
+            return
+        key = self.child_key(top)
+        self.lines.setdefault(key, line)
+        if isinstance(event, yaml.AliasEvent):
+            value, size = self.alias(event, key, line)
+            self.attach(top, value, size)
+        elif isinstance(event, yaml.ScalarEvent):
+            value = self.scalar(event, key, line)
+            self.count(1, key, line)
+            if event.anchor:
+                self.anchors[event.anchor] = (value, 1)
+            self.attach(top, value, 1)
+        else:
+            assert isinstance(event, yaml.CollectionStartEvent)
+            mapping = isinstance(event, yaml.MappingStartEvent)
+            if event.tag not in (None, "!", _MAP if mapping else _SEQ):
+                raise self.fail(line, key, f"tag {_short(event.tag)} is not allowed")
+            if len(self.stack) >= MAX_DEPTH:
+                raise self.fail(line, key, f"nested more than {MAX_DEPTH} levels deep")
+            self.count(1, key, line)
+            self.stack.append(_Open(key, {} if mapping else [], event.anchor))
+
+    def key(self, top: _Open, event: yaml.NodeEvent, line: int) -> None:
+        assert isinstance(top.value, dict)
+        if isinstance(event, yaml.ScalarEvent) and self.resolve(event) == _MERGE:
+            if top.merge_line:
+                raise self.fail(line, top.key, "more than one << key")
+            top.name = _MERGE_KEY
+            top.merge_line = line
+            return
+        if isinstance(event, yaml.ScalarEvent):
+            name = self.scalar(event, (*top.key, event.value), line)
+            if event.anchor:
+                self.anchors[event.anchor] = (name, 1)
+        elif isinstance(event, yaml.AliasEvent):
+            name, _ = self.alias(event, top.key, line)
+        else:
+            name = None
+        if isinstance(name, dict | list) or isinstance(event, yaml.CollectionStartEvent):
+            raise self.fail(line, top.key, "mapping keys must be plain values, not collections")
+        if name in top.value:
+            first = self.lines.get((*top.key, name), line)
+            raise self.fail(line, (*top.key, name), f"duplicate key (first on line {first})")
+        self.lines[(*top.key, name)] = line
+        top.name = name
+
+    def child_key(self, top: _Open | None) -> tuple[Any, ...]:
+        if top is None:
+            return ()
+        if isinstance(top.value, list):
+            return (*top.key, len(top.value))
+        return (*top.key, "<<" if top.name is _MERGE_KEY else top.name)
+
+    def attach(self, top: _Open | None, value: Any, size: int) -> None:
+        if top is None:
+            self.root = value
+            return
+        top.size += size
+        if isinstance(top.value, list):
+            top.value.append(value)
+        elif top.name is _MERGE_KEY:
+            top.merges.append((value, top.merge_line))
+            top.name = _NO_KEY
+        else:
+            top.value[top.name] = value
+            top.name = _NO_KEY
+
+    def close(self) -> None:
+        done = self.stack.pop()
+        if done.merges:
+            self.merge(done)
+        if done.anchor:
+            self.anchors[done.anchor] = (done.value, done.size)
+        self.attach(self.stack[-1] if self.stack else None, done.value, done.size)
+
+    def merge(self, done: _Open) -> None:
+        """Apply ``<<``: keys written in the mapping win, then earlier merged mappings win."""
+        assert isinstance(done.value, dict)
+        for source, line in done.merges:
+            for item in source if isinstance(source, list) else [source]:
+                if not isinstance(item, dict):
+                    raise self.fail(line, (*done.key, "<<"), "can only merge mappings")
+                for name, value in item.items():
+                    if name not in done.value:
+                        done.value[name] = value
+                        self.lines.setdefault((*done.key, name), line)
+
+    def alias(self, event: yaml.AliasEvent, key: tuple[Any, ...], line: int) -> tuple[Any, int]:
+        if event.anchor in {frame.anchor for frame in self.stack}:
+            raise self.fail(line, key, f"alias *{event.anchor} refers to a value that contains it")
+        if event.anchor not in self.anchors:
+            raise self.fail(line, key, f"unknown alias *{event.anchor}")
+        value, size = self.anchors[event.anchor]
+        self.count(size, key, line)
+        return value, size
+
+    def count(self, size: int, key: tuple[Any, ...], line: int) -> None:
+        self.total += size
+        if self.total > MAX_NODES:
+            raise self.fail(line, key, f"more than {MAX_NODES} values once aliases are expanded")
+
+    def resolve(self, event: yaml.ScalarEvent) -> str:
+        if event.tag == "!":  # the non-specific tag: a quoted-like string, per the YAML spec
+            return _STR
+        if event.tag is None:
+            return str(self.loader.resolve(yaml.ScalarNode, event.value, event.implicit))  # type: ignore[no-untyped-call]
+        return event.tag
+
+    def scalar(self, event: yaml.ScalarEvent, key: tuple[Any, ...], line: int) -> Any:
+        tag = self.resolve(event)
+        if tag == _STR or tag in _AS_TEXT:
+            return event.value
+        if tag not in _SCALAR_TAGS:
+            raise self.fail(line, key, f"tag {_short(tag)} is not allowed")
+        node = yaml.ScalarNode(tag, event.value, style=event.style)  # marks only serve errors
+        try:
+            return self.loader.yaml_constructors[tag](self.loader, node)
+        except Exception:  # PyYAML's constructors raise assorted errors on odd input
+            raise self.fail(
+                line, key, f"{_clip(event.value)} is not a valid {_short(tag)}"
+            ) from None
+
+
+def _parse_error(exc: yaml.MarkedYAMLError) -> str:
+    """``line: invalid YAML: problem``, naming where the unfinished construct began."""
+    mark, context = exc.problem_mark or exc.context_mark, exc.context_mark
+    line = mark.line + 1 if mark else 1
+    text = f"{line}: invalid YAML: {exc.problem or exc.context or 'unreadable'}"
+    if exc.problem and exc.context and context and context.line + 1 != line:
+        text += f" ({exc.context} that starts on line {context.line + 1})"
+    return text
+
+
+def _line(event: yaml.Event) -> int:
+    return event.start_mark.line + 1 if event.start_mark else 1
+
+
+def _clip(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _short(tag: str | None) -> str:
+    return "!!" + tag.removeprefix(_CORE) if tag and tag.startswith(_CORE) else str(tag)

@@ -29,8 +29,10 @@ class NotifierError(Exception):
         self.ambiguous = ambiguous
 
     def __repr__(self) -> str:
-        return (f"NotifierError({self.message!r}, permanent={self.permanent}, code={self.code}, "
-                f"hard_bounce={self.hard_bounce}, ambiguous={self.ambiguous})")
+        return (
+            f"NotifierError({self.message!r}, permanent={self.permanent}, code={self.code}, "
+            f"hard_bounce={self.hard_bounce}, ambiguous={self.ambiguous})"
+        )
 
 
 class Notifier(Protocol):

@@ -46,10 +46,17 @@ def make_config(tmp_path: Path) -> ConfigFactory:
 
     def make(**overrides: object) -> Config:
         values: dict[str, object] = {
-            "state": tmp_path / "state", "interval": "30s", "timeout": "2s", "retry": "5s",
-            "tracking_url": "http://127.0.0.1:9/tracking", "labels_url": "http://127.0.0.1:9/l",
-            "transport": "file", "smtp_port": 25, "customer_delay": "0s",
-            "update_every": "30m", "stable_for": "5m",
+            "state": tmp_path / "state",
+            "interval": "30s",
+            "timeout": "2s",
+            "retry": "5s",
+            "tracking_url": "http://127.0.0.1:9/tracking",
+            "labels_url": "http://127.0.0.1:9/l",
+            "transport": "file",
+            "smtp_port": 25,
+            "customer_delay": "0s",
+            "update_every": "30m",
+            "stable_for": "5m",
         }
         values.update(overrides)
         path = tmp_path / "checks.yaml"

@@ -7,8 +7,12 @@ import pytest
 from monitor.detector import CheckState, CheckStatus, observe, rollup
 from monitor.probes.base import ProbeResult, Reason
 
-UP, DOWN, DEGRADED, UNKNOWN = (CheckStatus.UP, CheckStatus.DOWN, CheckStatus.DEGRADED,
-                               CheckStatus.UNKNOWN)
+UP, DOWN, DEGRADED, UNKNOWN = (
+    CheckStatus.UP,
+    CheckStatus.DOWN,
+    CheckStatus.DEGRADED,
+    CheckStatus.UNKNOWN,
+)
 OK, FAIL, SLOW = "ok", "fail", "slow"
 
 
@@ -33,26 +37,64 @@ def run(steps: list[str], failure_threshold: int = 3, success_threshold: int = 2
     ("steps", "expected"),
     [
         ([OK], [(UP, (UNKNOWN, UP))]),
-        ([OK, FAIL, FAIL, FAIL],
-         [(UP, (UNKNOWN, UP)), (UP, None), (UP, None), (DOWN, (UP, DOWN))]),
-        ([OK, FAIL, FAIL, OK, FAIL, FAIL],
-         [(UP, (UNKNOWN, UP)), (UP, None), (UP, None), (UP, None), (UP, None), (UP, None)]),
-        ([FAIL, FAIL, FAIL, OK, OK],
-         [(UNKNOWN, None), (UNKNOWN, None), (DOWN, (UNKNOWN, DOWN)), (DOWN, None),
-          (UP, (DOWN, UP))]),
-        ([FAIL, FAIL, FAIL, OK, FAIL, OK, OK],
-         [(UNKNOWN, None), (UNKNOWN, None), (DOWN, (UNKNOWN, DOWN)), (DOWN, None),
-          (DOWN, None), (DOWN, None), (UP, (DOWN, UP))]),
-        ([OK, SLOW, SLOW, SLOW, OK, OK],
-         [(UP, (UNKNOWN, UP)), (UP, None), (UP, None), (DEGRADED, (UP, DEGRADED)),
-          (DEGRADED, None), (UP, (DEGRADED, UP))]),
-        ([FAIL, FAIL, FAIL, SLOW, SLOW],
-         [(UNKNOWN, None), (UNKNOWN, None), (DOWN, (UNKNOWN, DOWN)), (DOWN, None),
-          (DEGRADED, (DOWN, DEGRADED))]),
+        ([OK, FAIL, FAIL, FAIL], [(UP, (UNKNOWN, UP)), (UP, None), (UP, None), (DOWN, (UP, DOWN))]),
+        (
+            [OK, FAIL, FAIL, OK, FAIL, FAIL],
+            [(UP, (UNKNOWN, UP)), (UP, None), (UP, None), (UP, None), (UP, None), (UP, None)],
+        ),
+        (
+            [FAIL, FAIL, FAIL, OK, OK],
+            [
+                (UNKNOWN, None),
+                (UNKNOWN, None),
+                (DOWN, (UNKNOWN, DOWN)),
+                (DOWN, None),
+                (UP, (DOWN, UP)),
+            ],
+        ),
+        (
+            [FAIL, FAIL, FAIL, OK, FAIL, OK, OK],
+            [
+                (UNKNOWN, None),
+                (UNKNOWN, None),
+                (DOWN, (UNKNOWN, DOWN)),
+                (DOWN, None),
+                (DOWN, None),
+                (DOWN, None),
+                (UP, (DOWN, UP)),
+            ],
+        ),
+        (
+            [OK, SLOW, SLOW, SLOW, OK, OK],
+            [
+                (UP, (UNKNOWN, UP)),
+                (UP, None),
+                (UP, None),
+                (DEGRADED, (UP, DEGRADED)),
+                (DEGRADED, None),
+                (UP, (DEGRADED, UP)),
+            ],
+        ),
+        (
+            [FAIL, FAIL, FAIL, SLOW, SLOW],
+            [
+                (UNKNOWN, None),
+                (UNKNOWN, None),
+                (DOWN, (UNKNOWN, DOWN)),
+                (DOWN, None),
+                (DEGRADED, (DOWN, DEGRADED)),
+            ],
+        ),
     ],
-    ids=["first-success-is-up", "three-failures-confirm-down", "interrupted-failures-stay-up",
-         "two-successes-confirm-recovery", "relapse-restarts-recovery-count",
-         "slow-answers-degrade-then-recover", "slow-recovery-is-degraded"],
+    ids=[
+        "first-success-is-up",
+        "three-failures-confirm-down",
+        "interrupted-failures-stay-up",
+        "two-successes-confirm-recovery",
+        "relapse-restarts-recovery-count",
+        "slow-answers-degrade-then-recover",
+        "slow-recovery-is-degraded",
+    ],
 )
 def test_thresholds_table(steps: list[str], expected: list[tuple]) -> None:
     """Each table row feeds results in order and checks the state after every step."""
@@ -115,7 +157,8 @@ def test_confirming_asks_for_fast_retries_until_decided(steps: list[str], confir
         ([], "any", UNKNOWN),
     ],
 )
-def test_rollup_from_checks_to_service(statuses: list[CheckStatus], down_when: str | int,
-                                       expected: CheckStatus) -> None:
+def test_rollup_from_checks_to_service(
+    statuses: list[CheckStatus], down_when: str | int, expected: CheckStatus
+) -> None:
     """A service is down by its ``down_when`` rule and degraded when only part of it fails."""
     assert rollup(statuses, down_when) is expected

@@ -48,15 +48,27 @@ DELAYED = Timing(customer_delay=120.0, update_every=600.0, stable_for=300.0)
         pytest.param(
             FAST,
             [(0, UP), (10, DOWN), (500, DOWN), (610, DOWN), (900, UP), (1100, UP), (1200, UP)],
-            [(0, []), (10, ["opened", "announced"]), (500, []), (610, ["update"]),
-             (900, ["recovering"]), (1100, []), (1200, ["resolved"])],
+            [
+                (0, []),
+                (10, ["opened", "announced"]),
+                (500, []),
+                (610, ["update"]),
+                (900, ["recovering"]),
+                (1100, []),
+                (1200, ["resolved"]),
+            ],
             id="open-announce-update-recover-resolve",
         ),
         pytest.param(
             FAST,
             [(10, DOWN), (100, UP), (200, DOWN), (400, UP), (700, UP)],
-            [(10, ["opened", "announced"]), (100, ["recovering"]), (200, ["relapsed"]),
-             (400, ["recovering"]), (700, ["resolved"])],
+            [
+                (10, ["opened", "announced"]),
+                (100, ["recovering"]),
+                (200, ["relapsed"]),
+                (400, ["recovering"]),
+                (700, ["resolved"]),
+            ],
             id="relapse-reopens-without-new-announcement",
         ),
         pytest.param(
@@ -80,8 +92,13 @@ DELAYED = Timing(customer_delay=120.0, update_every=600.0, stable_for=300.0)
         pytest.param(
             Timing(customer_delay=0.0, update_every=100.0, stable_for=300.0),
             [(10, DOWN), (50, UP), (111, UP), (211, UP), (350, UP)],
-            [(10, ["opened", "announced"]), (50, ["recovering"]), (111, ["update"]),
-             (211, ["update"]), (350, ["resolved"])],
+            [
+                (10, ["opened", "announced"]),
+                (50, ["recovering"]),
+                (111, ["update"]),
+                (211, ["update"]),
+                (350, ["resolved"]),
+            ],
             id="cadence-continues-while-monitoring-and-stops-at-resolution",
         ),
     ],
@@ -107,8 +124,13 @@ def test_sequence_counts_customer_messages_and_resolution_keeps_window() -> None
         for change in apply(open_incidents, {"tracking": view}, now, lambda _: FAST):
             open_incidents["tracking"] = change.incident
             seen.append((change.kind, change.incident.sequence))
-    assert seen == [(K.OPENED, 0), (K.ANNOUNCED, 1), (K.UPDATE, 2), (K.RECOVERING, 2),
-                    (K.RESOLVED, 3)]
+    assert seen == [
+        (K.OPENED, 0),
+        (K.ANNOUNCED, 1),
+        (K.UPDATE, 2),
+        (K.RECOVERING, 2),
+        (K.RESOLVED, 3),
+    ]
     final = open_incidents["tracking"]
     assert (final.first_failure_at, final.recovered_at, final.resolved_at) == (95.0, 800.0, 1100.0)
     assert final.id == incident_id("tracking", 95.0) == "tracking-19700101T000135"
@@ -119,6 +141,6 @@ def test_next_update_is_promised_at_announcement() -> None:
     """The first notice already knows when the next update is due."""
     view = ServiceView("tracking", DOWN, 50.0, first_failure_at=40.0)
     changes = apply({}, {"tracking": view}, 50.0, lambda _: FAST)
-    announced = [c for c in changes if c.kind is K.ANNOUNCED][0]
+    announced = next(c for c in changes if c.kind is K.ANNOUNCED)
     assert announced.incident.next_update_at == 650.0
     assert announced.incident.customers_told_at == 50.0

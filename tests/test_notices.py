@@ -16,10 +16,14 @@ FIRST_FAILURE = 1795348920.0
 def incident(**changes: object) -> Incident:
     """An announced tracking incident whose next update is due 30 minutes later."""
     values: dict[str, object] = {
-        "id": "tracking-20261122T120200", "service_id": "tracking",
-        "status": IncidentStatus.INVESTIGATING, "opened_at": FIRST_FAILURE + 10,
-        "first_failure_at": FIRST_FAILURE, "sequence": 1,
-        "customers_told_at": FIRST_FAILURE + 10, "next_update_at": FIRST_FAILURE + 1810,
+        "id": "tracking-20261122T120200",
+        "service_id": "tracking",
+        "status": IncidentStatus.INVESTIGATING,
+        "opened_at": FIRST_FAILURE + 10,
+        "first_failure_at": FIRST_FAILURE,
+        "sequence": 1,
+        "customers_told_at": FIRST_FAILURE + 10,
+        "next_update_at": FIRST_FAILURE + 1810,
     }
     values.update(changes)
     return Incident(**values)  # type: ignore[arg-type]
@@ -43,7 +47,8 @@ def test_first_notice_reaches_each_subscriber_in_their_language(
     ]
     assert {n.kind for n in notices} == {NoticeKind.FIRST}
     assert [n.key for n in notices] == [
-        "tracking-20261122T120200:1:acme", "tracking-20261122T120200:1:globex",
+        "tracking-20261122T120200:1:acme",
+        "tracking-20261122T120200:1:globex",
     ]
 
 
@@ -60,8 +65,12 @@ def test_first_notice_gives_local_times_and_the_next_update(make_config: ConfigF
 
 def test_resolution_gives_measured_window_and_duration(make_config: ConfigFactory) -> None:
     """The resolution names first failure, recovery and how long it lasted."""
-    resolved = incident(status=IncidentStatus.RESOLVED, sequence=3,
-                        recovered_at=FIRST_FAILURE + 47 * 60, resolved_at=FIRST_FAILURE + 3600)
+    resolved = incident(
+        status=IncidentStatus.RESOLVED,
+        sequence=3,
+        recovered_at=FIRST_FAILURE + 47 * 60,
+        resolved_at=FIRST_FAILURE + 3600,
+    )
     fr, en = plan(make_config(), ChangeKind.RESOLVED, resolved)
     assert fr.subject == "[Résolu] Suivi de colis rétabli"
     assert "Rétablissement :           22/11/2026 à 13:49 (Europe/Paris)" in fr.text
@@ -72,8 +81,13 @@ def test_resolution_gives_measured_window_and_duration(make_config: ConfigFactor
 
 def test_resolution_is_silent_when_customers_were_never_told(make_config: ConfigFactory) -> None:
     """An outage cancelled by customer_delay never produces a resolution email."""
-    quiet = incident(status=IncidentStatus.RESOLVED, customers_told_at=None, sequence=0,
-                     recovered_at=FIRST_FAILURE + 60, resolved_at=FIRST_FAILURE + 60)
+    quiet = incident(
+        status=IncidentStatus.RESOLVED,
+        customers_told_at=None,
+        sequence=0,
+        recovered_at=FIRST_FAILURE + 60,
+        resolved_at=FIRST_FAILURE + 60,
+    )
     assert plan(make_config(), ChangeKind.RESOLVED, quiet) == []
 
 
@@ -91,11 +105,22 @@ def test_customer_name_cannot_inject_lines(make_config: ConfigFactory) -> None:
 
 def test_html_escapes_customer_controlled_text(make_config: ConfigFactory) -> None:
     """HTML templates autoescape names, so markup in a customer name stays text."""
-    _, _, html = Renderer().render("first", "en", {
-        "customer_name": "<script>x</script>", "service": "S", "services": ["S"],
-        "incident_id": "i", "first_failure": "t", "recovered": "", "duration": "",
-        "next_update": "n", "status_url": "u", "sender": "s",
-    })
+    _, _, html = Renderer().render(
+        "first",
+        "en",
+        {
+            "customer_name": "<script>x</script>",
+            "service": "S",
+            "services": ["S"],
+            "incident_id": "i",
+            "first_failure": "t",
+            "recovered": "",
+            "duration": "",
+            "next_update": "n",
+            "status_url": "u",
+            "sender": "s",
+        },
+    )
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
 
 
@@ -105,12 +130,17 @@ def test_suppressed_and_unsubscribed_addresses_are_not_affected(
     """Affected customers are the service's subscribers minus suppressed addresses."""
     config = make_config()
     assert [c.id for c in affected(config.customers, ["labels"])] == ["acme", "initech"]
-    assert [c.id for c in affected(config.customers, ["labels"], ["SUPPORT@initech.example"])] \
-        == ["acme"]
+    assert [c.id for c in affected(config.customers, ["labels"], ["SUPPORT@initech.example"])] == [
+        "acme"
+    ]
 
 
 def test_durations_read_naturally() -> None:
     """Durations are short and human in both languages."""
     assert [format_duration(s, "fr") for s in (47, 720, 7500, 97200)] == [
-        "47 s", "12 min", "2 h 05 min", "1 j 3 h"]
+        "47 s",
+        "12 min",
+        "2 h 05 min",
+        "1 j 3 h",
+    ]
     assert format_duration(97200, "en") == "1 d 3 h"

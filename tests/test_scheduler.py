@@ -17,11 +17,19 @@ from monitor.scheduler import Scheduler, next_due, next_on_grid, phase_offset
 
 def check(check_id: str, interval: float = 10.0, retry: float = 1.0, url: str = "") -> HttpCheck:
     """An http check with the given timing."""
-    return HttpCheck.model_validate({
-        "id": check_id, "service": "s", "type": "http", "url": url or "http://127.0.0.1:9/",
-        "interval": interval, "timeout": 1.0, "retry_interval": retry,
-        "failure_threshold": 3, "success_threshold": 2,
-    })
+    return HttpCheck.model_validate(
+        {
+            "id": check_id,
+            "service": "s",
+            "type": "http",
+            "url": url or "http://127.0.0.1:9/",
+            "interval": interval,
+            "timeout": 1.0,
+            "retry_interval": retry,
+            "failure_threshold": 3,
+            "success_threshold": 2,
+        }
+    )
 
 
 def test_phase_offset_is_stable_and_within_interval() -> None:
@@ -36,7 +44,7 @@ def test_phase_offset_is_stable_and_within_interval() -> None:
 @pytest.mark.parametrize(
     ("anchor", "interval", "now", "expected"),
     [
-        (100.0, 10.0, 90.0, 100.0),   # before the first slot: the first slot
+        (100.0, 10.0, 90.0, 100.0),  # before the first slot: the first slot
         (100.0, 10.0, 100.0, 110.0),  # exactly on a slot: the next one
         (100.0, 10.0, 103.5, 110.0),  # a late run does not push the grid
         (100.0, 10.0, 137.0, 140.0),  # missed slots are skipped, not bunched
@@ -56,6 +64,7 @@ def test_confirming_uses_retry_interval_then_returns_to_grid() -> None:
 
 async def test_loop_runs_each_check_on_its_interval_and_measures_lag() -> None:
     """Against a real target, each check runs about once per interval, lag is recorded."""
+
     async def ok(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -65,19 +74,29 @@ async def test_loop_runs_each_check_on_its_interval_and_measures_lag() -> None:
         url = str(server.make_url("/"))
         checks = [check(f"c{i}", interval=0.1, url=url) for i in range(3)]
         seen: list[ProbeResult] = []
+        enough = asyncio.Event()
+
+        def record(result: ProbeResult) -> bool:
+            seen.append(result)
+            if len(seen) >= 12:
+                enough.set()
+            return False
+
         metrics = Metrics()
         probe = HttpProbe()
-        scheduler = Scheduler(checks, {"http": probe}, lambda r: seen.append(r) or False, metrics)
+        scheduler = Scheduler(checks, {"http": probe}, record, metrics)
         task = asyncio.create_task(scheduler.run())
         started = time.monotonic()
-        while len(seen) < 12 and time.monotonic() - started < 2:
-            await asyncio.sleep(0.02)
+        await asyncio.wait_for(enough.wait(), 2)
+        elapsed = time.monotonic() - started
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await probe.close()
     assert all(r.ok for r in seen)
     assert {r.check_id for r in seen} == {"c0", "c1", "c2"}
     assert len(seen) >= 12
+    # 3 checks every 100 ms: 12 results need about 0.4 s, never much less
+    assert elapsed > 0.25
     assert metrics.registry.get_sample_value("forewarn_scheduler_lag_seconds_count") >= 12
 
 

@@ -7,6 +7,7 @@ import errno
 import json
 import socket
 import ssl
+from dataclasses import dataclass
 from time import perf_counter
 from types import SimpleNamespace
 from typing import Annotated, Any, Literal
@@ -63,29 +64,18 @@ class HttpCheck(CheckBase):
         return url
 
 
+@dataclass(slots=True)
 class _Timeline:
     """Marks of one request, written by the trace hooks; perf_counter seconds."""
 
-    __slots__ = (
-        "body_end",
-        "conn_resolve",
-        "conn_start",
-        "connect",
-        "dns_start",
-        "headers_at",
-        "ready",
-        "resolve",
-    )
-
-    def __init__(self) -> None:
-        self.dns_start: float | None = None  # set only while a resolution is in flight
-        self.conn_start: float | None = None  # set only while a connection is being made
-        self.conn_resolve = 0.0  # resolve total when that connection started
-        self.resolve: float | None = None
-        self.connect: float | None = None
-        self.ready: float | None = None  # when the last connection became usable
-        self.headers_at: float | None = None
-        self.body_end: float | None = None
+    dns_start: float | None = None  # set only while a resolution is in flight
+    conn_start: float | None = None  # set only while a connection is being made
+    conn_resolve: float = 0.0  # resolve total when that connection started
+    resolve: float | None = None
+    connect: float | None = None
+    ready: float | None = None  # when the last connection became usable
+    headers_at: float | None = None
+    body_end: float | None = None
 
     def phases(self) -> dict[str, float]:
         """The phases that actually happened, in seconds."""

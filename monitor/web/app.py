@@ -13,8 +13,8 @@ from monitor.metrics import Metrics
 Health = Callable[[], dict[str, Any]]
 MAX_BODY = 64 * 1024
 
-HEALTH_KEY = web.AppKey("health", Health)
-METRICS_KEY = web.AppKey("metrics", Metrics)
+HEALTH_KEY: web.AppKey[Health] = web.AppKey("health")
+METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics")
 
 
 @web.middleware

@@ -1,0 +1,222 @@
+"""Drains the outbox: bounded concurrent sends, jittered exponential retries, suppression."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from functools import partial
+
+import structlog
+
+from monitor.metrics import Metrics
+from monitor.store import OutboxItem, Store
+from notifiers.base import Notifier, NotifierError
+
+log = structlog.get_logger(__name__)
+
+# The loop runs at least this often even when idle, so ``last_progress`` stays fresh for the
+# watchdog and a notice made due by another process is noticed.
+_TICK_S = 1.0
+_MAX_EXPONENT = 60  # 2**attempts beyond this only overflows; retry_max caps it long before
+
+
+class Dispatcher:
+    """Sends what the outbox holds, once each, and records every attempt's outcome."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifiers: Mapping[str, Notifier],
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.time,
+        concurrency: int = 8,
+        retry_base: float = 5.0,
+        retry_max: float = 900.0,
+        batch: int = 200,
+        rng: random.Random | None = None,
+    ) -> None:
+        if concurrency < 1 or batch < 1:
+            raise ValueError("concurrency and batch must be at least 1")
+        self._store = store
+        self._notifiers = notifiers
+        self._metrics = metrics
+        self._clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
+        self._retry_base = retry_base
+        self._retry_max = retry_max
+        self._batch = batch
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        # Outcomes of finished sends that the store failed to record, retried by the loop;
+        # their keys are held back so a notice already sent is not sent again meanwhile.
+        self._unrecorded: dict[str, Callable[[], None]] = {}
+        self._stopping = False
+        self.last_progress = time.monotonic()
+
+    def wake(self) -> None:
+        """New notices were committed: look at the outbox now."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver due notices until stop(), sleeping until the next is due or wake()."""
+        try:
+            while not self._stopping:
+                self.last_progress = time.monotonic()
+                self._wake.clear()
+                try:
+                    delay = self._iterate()
+                except Exception:
+                    log.exception("dispatcher_iteration_failed")
+                    delay = _TICK_S
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+        finally:
+            if not self._stopping:  # cancelled rather than stopped: leave no orphan sends
+                tasks = list(self._in_flight.values())
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def stop(self, deadline_s: float) -> None:
+        """Take no new notices; give sends in flight ``deadline_s``, then cancel them."""
+        self._stopping = True
+        self._wake.set()
+        tasks = list(self._in_flight.values())
+        late: set[asyncio.Task[None]] = set()
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=deadline_s)
+            for task in late:
+                task.cancel()  # a cancelled send records nothing: it stays pending
+            await asyncio.gather(*late, return_exceptions=True)
+        log.info("dispatcher_stopped", cancelled=len(late))
+
+    def _iterate(self) -> float:
+        """Start what is due; return how long to sleep before looking again."""
+        for key, write in list(self._unrecorded.items()):
+            write()
+            del self._unrecorded[key]
+        now = self._clock()
+        room = self._batch - len(self._in_flight)
+        if room > 0:
+            held = self._in_flight.keys() | self._unrecorded.keys()
+            # Over-fetch by what is held: those rows are still pending and due.
+            for item in self._store.due_notices(now, room + len(held)):
+                if room == 0:
+                    break
+                if item.notice.key not in held:
+                    self._start(item)
+                    room -= 1
+        self._metrics.outbox_pending.set(self._store.pending_count())
+        next_at = self._store.next_attempt_at()
+        if next_at is None:
+            return _TICK_S
+        if next_at <= now and (self._in_flight or self._unrecorded):
+            # What is due is ours already (or waits for room): a finished send wakes us.
+            return _TICK_S
+        return min(_TICK_S, max(0.0, next_at - now))
+
+    def _start(self, item: OutboxItem) -> None:
+        key = item.notice.key
+        self._in_flight[key] = asyncio.create_task(self._deliver(item), name=f"deliver {key}")
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        try:
+            async with self._slots:
+                if self._stopping:
+                    return  # never started: stays pending for the next run
+                await self._attempt(item)
+        except Exception:
+            log.exception("delivery_crashed", key=item.notice.key)
+        finally:
+            self._in_flight.pop(item.notice.key, None)
+            self._wake.set()
+
+    async def _attempt(self, item: OutboxItem) -> None:
+        notice = item.notice
+        error: NotifierError | None = None
+        if notice.channel == "email" and self._store.suppressed([notice.address]):
+            at = self._clock()
+            self._record(notice.key, partial(self._store.mark_failed, notice.key, at, "suppressed"))
+            outcome = "suppressed"
+        else:
+            notifier = self._notifiers.get(notice.channel)
+            try:
+                if notifier is None:
+                    raise NotifierError(
+                        f"no notifier for channel {notice.channel!r}", permanent=True
+                    )
+                await notifier.send(notice)
+            except NotifierError as exc:
+                error = exc
+            except Exception as exc:
+                # A notifier bug must not lose the notice nor stop the loop: retry it later.
+                log.error(
+                    "notifier_bug",
+                    key=notice.key,
+                    channel=notice.channel,
+                    traceback=_redact("".join(traceback.format_exception(exc)), notice.address),
+                )
+                error = NotifierError(f"unexpected {type(exc).__name__}: {exc}", permanent=False)
+            outcome = self._settle(item, error)
+        self._metrics.notices.labels(
+            channel=notice.channel, kind=notice.kind.value, outcome=outcome
+        ).inc()
+        extra = (
+            {}
+            if error is None
+            else {"error": _redact(error.message, notice.address), "code": error.code}
+        )
+        log.info(
+            "delivery",
+            key=notice.key,
+            channel=notice.channel,
+            kind=notice.kind.value,
+            recipient=notice.recipient,
+            outcome=outcome,
+            attempt=item.attempts + 1,
+            **extra,
+        )
+
+    def _settle(self, item: OutboxItem, error: NotifierError | None) -> str:
+        """Record the attempt's result in the outbox; return the metrics outcome."""
+        notice, store = item.notice, self._store
+        at = self._clock()
+        if error is None:
+            self._record(notice.key, partial(store.mark_sent, notice.key, at))
+            return "sent"
+        if error.permanent:
+
+            def failed() -> None:
+                if error.hard_bounce:
+                    store.suppress(notice.address, "hard_bounce", at)
+                store.mark_failed(notice.key, at, error.message)
+
+            self._record(notice.key, failed)
+            return "failed"
+        exponent = min(item.attempts, _MAX_EXPONENT)
+        ceiling = min(self._retry_max, self._retry_base * 2.0**exponent)
+        retry_at = at + self._rng.uniform(self._retry_base / 2, ceiling)
+        self._record(notice.key, partial(store.mark_retry, notice.key, at, retry_at, error.message))
+        return "ambiguous" if error.ambiguous else "retry"
+
+    def _record(self, key: str, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except Exception:
+            log.exception("outbox_write_failed", key=key)
+            self._unrecorded[key] = write
+
+
+def _redact(text: str, address: str) -> str:
+    """``text`` without the recipient's address: logs name recipients by id only."""
+    if not address:
+        return text
+    return re.sub(re.escape(address), "<address>", text, flags=re.IGNORECASE)

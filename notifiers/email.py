@@ -1,0 +1,243 @@
+"""Email channel: idempotent messages (stable Message-ID) over pooled SMTP or into .eml files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.policy
+import email.utils
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+
+from monitor.config import NoticesConfig
+from monitor.notices import Notice
+from notifiers.base import NotifierError
+
+_POLICY = email.policy.SMTP
+# Anything that could end a header line or hide inside one; a run becomes one space.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_ENHANCED = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})\b")
+# 5.1.7/5.1.8 name a bad *sender*; servers often report them at RCPT time (delayed reject).
+_SENDER_STATUSES = ("5.1.7", "5.1.8")
+_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
+_QUIT_TIMEOUT = 5.0
+
+
+def clean_header(value: str) -> str:
+    """``value`` with every CR, LF and other control character collapsed to one space."""
+    return _CONTROL.sub(" ", value).strip()
+
+
+def key_digest(key: str) -> str:
+    """The 32 hex digits derived from an idempotency key (Message-ID and .eml file name)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def message_id(key: str, sender: str) -> str:
+    """The Message-ID of the notice with this key: identical on every retry."""
+    return f"<{key_digest(key)}@{_domain(sender)}>"
+
+
+def _domain(sender: str) -> str:
+    domain = email.utils.parseaddr(clean_header(sender))[1].rpartition("@")[2].lower()
+    with contextlib.suppress(UnicodeError):
+        domain = domain.encode("idna").decode("ascii")
+    return domain if _DOMAIN.fullmatch(domain) else "localhost"
+
+
+def build_email(notice: Notice, sender: str) -> EmailMessage:
+    """The complete message for ``notice``: text and HTML alternatives, safe headers."""
+    message = EmailMessage(policy=_POLICY)
+    message["From"] = clean_header(sender)
+    message["To"] = clean_header(notice.address)
+    message["Subject"] = clean_header(notice.subject)
+    # The notice's creation time, not the send time, so every retry is byte-identical.
+    message["Date"] = email.utils.formatdate(notice.created_at, usegmt=True)
+    message["Message-ID"] = message_id(notice.key, sender)
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Forewarn-Kind"] = clean_header(notice.kind.value)
+    # Quoted-printable keeps the message 7-bit, so no server needs 8BITMIME for French text.
+    message.set_content(notice.text, cte="quoted-printable")
+    message.add_alternative(notice.html, subtype="html", cte="quoted-printable")
+    # Set after the body: set_content() drops Content-* headers.
+    message["Content-Language"] = clean_header(notice.language)
+    # A boundary from the key, not random, keeps retries byte-identical; "=_" never occurs
+    # in quoted-printable text, so it cannot collide with the content.
+    message.set_boundary(f"=_forewarn_{key_digest(notice.key)}")
+    return message
+
+
+@dataclass
+class _Progress:
+    """How far one SMTP transaction got, to classify the error that ends it."""
+
+    phase: str = "connect"  # connect | mail | rcpt | data
+
+
+class EmailNotifier:
+    """Sends notices as email: over SMTP (a small connection pool) or as .eml files."""
+
+    def __init__(self, config: NoticesConfig, state_dir: Path, *, pool_size: int = 4) -> None:
+        if config.smtp.starttls and config.smtp.tls:
+            raise ValueError("notices.smtp: starttls and tls cannot both be set")
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self._config = config
+        self._smtp = config.smtp
+        self._sender = clean_header(config.from_)
+        self._envelope_from = email.utils.parseaddr(self._sender)[1]
+        self._mail_dir = state_dir / "mail"
+        self._password: str | None = None
+        if self._smtp.password_file is not None:
+            self._password = self._smtp.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        # The semaphore bounds sends in progress, hence open connections; idle ones wait in a
+        # plain list, so no lock is held across network I/O.
+        self._slots = asyncio.Semaphore(pool_size)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._closed = False
+
+    async def send(self, notice: Notice) -> None:
+        """Deliver ``notice`` by the configured transport; raise NotifierError otherwise."""
+        message = build_email(notice, self._sender)
+        if self._config.transport == "file":
+            try:
+                await asyncio.to_thread(
+                    self._write_eml, key_digest(notice.key), message.as_bytes(policy=_POLICY)
+                )
+            except OSError as exc:
+                raise NotifierError(f"cannot write .eml: {exc}", permanent=False) from exc
+            return
+        await self._send_smtp(message, notice.address)
+
+    def _write_eml(self, digest: str, data: bytes) -> None:
+        """Write atomically under a name fixed by the key, so a retry replaces, never adds."""
+        self._mail_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self._mail_dir, prefix=f".{digest}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self._mail_dir / f"{digest}.eml")
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    async def _send_smtp(self, message: EmailMessage, recipient: str) -> None:
+        if not recipient.isascii():
+            raise NotifierError("non-ASCII address (SMTPUTF8 is not used)", permanent=True)
+        payload = message.as_bytes(policy=_POLICY)
+        progress = _Progress()
+        try:
+            # One deadline for the whole exchange with the server; waiting for a free pool slot
+            # is not the server's slowness, so it does not count.
+            async with self._slots, asyncio.timeout(self._smtp.timeout):
+                await self._transact(payload, recipient, progress)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise _reply_error(exc.recipients[0], "rcpt") from exc
+        except aiosmtplib.SMTPHeloError as exc:  # EHLO is sent lazily, by the first MAIL
+            raise _reply_error(exc, "connect") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _reply_error(exc, progress.phase) from exc
+        except (TimeoutError, OSError, aiosmtplib.SMTPException) as exc:
+            # Lost or stalled once DATA began: the message may have been delivered. aiosmtplib
+            # sends DATA and the content in one call, so a drop before the 354 counts too;
+            # erring that way only mislabels an outcome, never loses a notice.
+            raise NotifierError(
+                f"{type(exc).__name__} during {progress.phase}: {exc}",
+                permanent=False,
+                ambiguous=progress.phase == "data",
+            ) from exc
+        except ValueError as exc:  # an address aiosmtplib refuses to put on the wire
+            raise NotifierError(f"invalid address: {exc}", permanent=True) from exc
+
+    async def _transact(self, payload: bytes, recipient: str, progress: _Progress) -> None:
+        for first_try in (True, False):
+            progress.phase = "connect"
+            client, reused = await self._checkout()
+            try:
+                progress.phase = "mail"
+                await client.mail(self._envelope_from)
+                progress.phase = "rcpt"
+                await client.rcpt(recipient)
+                progress.phase = "data"
+                await client.data(payload)
+            except aiosmtplib.SMTPServerDisconnected:
+                client.close()
+                # A pooled connection the server dropped while idle: nothing was sent yet,
+                # so one retry on a fresh connection is safe.
+                if first_try and reused and progress.phase == "mail":
+                    continue
+                raise
+            except BaseException:
+                # After an error (or a cancellation) the session state is unknown: discard.
+                client.close()
+                raise
+            self._checkin(client)
+            return
+
+    async def _checkout(self) -> tuple[aiosmtplib.SMTP, bool]:
+        """An idle pooled connection, else a new one; and whether it was reused."""
+        while self._idle:
+            client = self._idle.pop()
+            if client.is_connected:
+                return client, True
+            client.close()
+        client = aiosmtplib.SMTP(
+            hostname=self._smtp.host,
+            port=self._smtp.port,
+            username=self._smtp.username,
+            password=self._password,
+            # True, not None: opportunistic mode would fall back to cleartext when the server
+            # does not offer STARTTLS; with True connect() fails before AUTH or MAIL.
+            start_tls=self._smtp.starttls,
+            use_tls=self._smtp.tls,
+            timeout=self._smtp.timeout,
+        )
+        await client.connect()
+        return client, False
+
+    def _checkin(self, client: aiosmtplib.SMTP) -> None:
+        if self._closed or not client.is_connected:
+            client.close()
+        else:
+            self._idle.append(client)
+
+    async def close(self) -> None:
+        """Say QUIT on idle connections and drop them; busy ones close when their send ends."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for client in idle:
+            try:
+                await client.quit(timeout=min(_QUIT_TIMEOUT, self._smtp.timeout))
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                pass  # the server may already have gone; closing is all that matters
+            finally:
+                client.close()
+
+
+def _reply_error(exc: aiosmtplib.SMTPResponseException, phase: str) -> NotifierError:
+    """Classify an SMTP error reply: 5xx is permanent (unless connecting), 5.1.x at RCPT bounces."""
+    code, text = exc.code, clean_header(exc.message)
+    # A refusal while connecting (greeting, EHLO, STARTTLS, AUTH) is about our relay account,
+    # not this notice: failing every notice permanently over a bad password would lose them.
+    permanent = code >= 500 and phase != "connect"
+    status = _ENHANCED.match(text)
+    hard_bounce = (
+        permanent
+        and phase == "rcpt"
+        and status is not None
+        and status.group(1).startswith("5.1.")
+        and status.group(1) not in _SENDER_STATUSES
+    )
+    return NotifierError(
+        f"SMTP {code} {text} (at {phase})", permanent=permanent, code=code, hard_bounce=hard_bounce
+    )

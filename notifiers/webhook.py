@@ -1,0 +1,59 @@
+"""Webhook channel: a Slack-compatible JSON POST to the notice's URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+
+from monitor.config import NoticesConfig
+from monitor.notices import Notice
+from notifiers.base import NotifierError
+
+_TIMEOUT_S = 10.0
+_USER_AGENT = "forewarn (outage notices)"
+
+
+class WebhookNotifier:
+    """POSTs ``{"text": …}`` to each notice's address; one HTTP session for all of them."""
+
+    def __init__(
+        self, config: NoticesConfig, state_dir: Path, *, timeout: float = _TIMEOUT_S
+    ) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Created on first use: the constructor may run before the event loop does.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, headers={"User-Agent": _USER_AGENT}
+            )
+        return self._session
+
+    async def send(self, notice: Notice) -> None:
+        """POST the notice; 2xx is success, 408/429/5xx and network errors are transient."""
+        body = {"text": f"{notice.subject}\n\n{notice.text}"}
+        # Error messages never quote the URL: a webhook URL usually embeds its secret token.
+        try:
+            async with self._client().post(
+                notice.address, json=body, allow_redirects=False
+            ) as response:
+                status = response.status
+                await response.read()  # drain, so the connection can be reused
+        except aiohttp.InvalidURL as exc:
+            raise NotifierError("invalid webhook URL", permanent=True) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise NotifierError(
+                f"webhook unreachable: {type(exc).__name__}", permanent=False
+            ) from exc
+        if 200 <= status < 300:
+            return
+        transient = status in (408, 429) or status >= 500
+        raise NotifierError(f"webhook answered HTTP {status}", permanent=not transient, code=status)
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,143 @@
+"""WebhookNotifier against a real aiohttp receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from monitor.config import NoticesConfig
+from monitor.notices import Notice, NoticeKind
+from notifiers import NOTIFIERS
+from notifiers.base import NotifierError
+from notifiers.webhook import WebhookNotifier
+
+TOKEN = "T000/B000/sekr3t"
+
+
+@dataclass
+class Receiver:
+    """A Slack-like incoming webhook whose answer the test chooses."""
+
+    url: str = ""
+    status: int = 200
+    hang: bool = False
+    bodies: list[Any] = field(default_factory=list)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A real HTTP server recording every JSON body posted to /services/<token>."""
+    state = Receiver()
+    never = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        state.bodies.append(await request.json())
+        if state.hang:
+            await never.wait()
+        if 300 <= state.status < 400:
+            return web.Response(status=state.status, headers={"Location": "/elsewhere"})
+        return web.Response(status=state.status, text="ok")
+
+    app = web.Application()
+    app.router.add_post(f"/services/{TOKEN}", hook)
+    async with TestServer(app, host="127.0.0.1") as server:
+        state.url = str(server.make_url(f"/services/{TOKEN}"))
+        yield state
+
+
+@pytest.fixture
+async def notifier(tmp_path: Path) -> AsyncIterator[WebhookNotifier]:
+    """A webhook notifier built through the registry, closed after the test."""
+    built = NOTIFIERS["webhook"](NoticesConfig(), tmp_path)
+    assert isinstance(built, WebhookNotifier)
+    yield built
+    await built.close()
+
+
+def ops_notice(url: str) -> Notice:
+    """An ops-channel notice addressed to ``url``."""
+    return Notice(
+        key="inc-1:0:ops-slack",
+        incident_id="inc-1",
+        kind=NoticeKind.OPS_DOWN,
+        channel="webhook",
+        recipient="ops-slack",
+        address=url,
+        language="en",
+        subject="tracking is DOWN",
+        text="HTTP 503 since 14:02",
+        html="",
+        created_at=0.0,
+    )
+
+
+async def test_2xx_delivers_slack_compatible_json(
+    receiver: Receiver, notifier: WebhookNotifier
+) -> None:
+    """A 200 is success, and the body is {"text": subject, blank line, text}."""
+    await notifier.send(ops_notice(receiver.url))
+    assert receiver.bodies == [{"text": "tracking is DOWN\n\nHTTP 503 since 14:02"}]
+
+
+@pytest.mark.parametrize(
+    ("status", "permanent"),
+    [
+        (500, False),
+        (503, False),
+        (408, False),
+        (429, False),
+        (404, True),
+        (400, True),
+        (410, True),
+        (302, True),
+    ],
+)
+async def test_error_statuses_are_transient_or_permanent(
+    receiver: Receiver, notifier: WebhookNotifier, status: int, permanent: bool
+) -> None:
+    """408, 429 and 5xx are worth retrying; other 4xx (and redirects, not followed) are not."""
+    receiver.status = status
+    with pytest.raises(NotifierError) as caught:
+        await notifier.send(ops_notice(receiver.url))
+    assert (caught.value.permanent, caught.value.code) == (permanent, status)
+    assert TOKEN not in str(caught.value)  # the URL is a secret: errors never quote it
+    assert len(receiver.bodies) == 1
+
+
+async def test_unreachable_receiver_is_transient(tmp_path: Path) -> None:
+    """A closed port is a transient failure."""
+    app = web.Application()
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url(f"/services/{TOKEN}"))
+    sender = WebhookNotifier(NoticesConfig(), tmp_path)
+    with pytest.raises(NotifierError) as caught:
+        await sender.send(ops_notice(url))
+    await sender.close()
+    assert caught.value.permanent is False
+    assert TOKEN not in str(caught.value)
+
+
+async def test_a_hanging_receiver_times_out_as_transient(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    """A receiver that never answers costs at most the timeout, then is retried later."""
+    receiver.hang = True
+    sender = WebhookNotifier(NoticesConfig(), tmp_path, timeout=0.05)
+    with pytest.raises(NotifierError) as caught:
+        await sender.send(ops_notice(receiver.url))
+    await sender.close()
+    assert caught.value.permanent is False
+
+
+async def test_a_malformed_url_is_permanent(notifier: WebhookNotifier) -> None:
+    """A URL that cannot be requested will never work: permanent."""
+    with pytest.raises(NotifierError) as caught:
+        await notifier.send(ops_notice("not a url"))
+    assert caught.value.permanent is True

@@ -1,0 +1,194 @@
+"""SqliteStore on real database files: migrations, atomic commits, the outbox and its log."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.detector import CheckStatus, Transition
+from monitor.incidents import Incident, IncidentStatus
+from monitor.notices import Notice, NoticeKind
+from monitor.probes.base import ProbeResult, Reason
+from monitor.sqlite_store import DB_NAME, MIGRATIONS, SqliteStore
+
+NOW = 1_700_000_000.0
+
+
+def make_notice(key: str, created_at: float = NOW, **fields: Any) -> Notice:
+    """A rendered email notice with sensible defaults."""
+    values: dict[str, Any] = {
+        "key": key,
+        "incident_id": "inc-1",
+        "kind": NoticeKind.FIRST,
+        "channel": "email",
+        "recipient": "acme",
+        "address": "ops@acme.example",
+        "language": "fr",
+        "subject": "Suivi de colis indisponible",
+        "text": "Bonjour,",
+        "html": "<p>Bonjour,</p>",
+        "created_at": created_at,
+    }
+    return Notice(**{**values, **fields})
+
+
+def make_transition(check_id: str = "tracking-ws", at: float = NOW) -> Transition:
+    """A check confirmed down."""
+    return Transition(
+        check_id, CheckStatus.UP, CheckStatus.DOWN, at, Reason.HTTP_STATUS, "HTTP 503", at - 10
+    )
+
+
+def make_incident(incident_id: str = "inc-1", opened_at: float = NOW, **fields: Any) -> Incident:
+    """An incident under investigation."""
+    return Incident(
+        incident_id, "tracking", IncidentStatus.INVESTIGATING, opened_at, opened_at - 10, **fields
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    """A store on a fresh file, closed after the test."""
+    opened = SqliteStore.open(tmp_path / "state")
+    yield opened
+    opened.close()
+
+
+def count(path: Path, table: str) -> int:
+    """Rows in ``table``, read through a separate connection (what is really committed)."""
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+
+def test_migrations_run_once_and_reopening_keeps_data(tmp_path: Path) -> None:
+    """Opening creates the latest schema; reopening migrates nothing and loses nothing."""
+    state = tmp_path / "nested" / "state"
+    first = SqliteStore.open(state)
+    first.commit(incidents=[make_incident()], notices=[make_notice("inc-1:1:acme")])
+    first.close()
+    # A second run of migration 1 would fail on CREATE TABLE, so this proves it ran once.
+    second = SqliteStore.open(state)
+    try:
+        assert second.get_incident("inc-1") == make_incident()
+        assert second.pending_count() == 1
+    finally:
+        second.close()
+    with sqlite3.connect(state / DB_NAME) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A database written by a newer forewarn is not opened (nor downgraded)."""
+    SqliteStore.open(tmp_path).close()
+    with sqlite3.connect(tmp_path / DB_NAME) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeError, match="newer"):
+        SqliteStore.open(tmp_path)
+
+
+def test_commit_is_atomic_when_one_row_is_invalid(store: SqliteStore) -> None:
+    """A notice breaking NOT NULL rolls back the transitions and incident of the same batch."""
+    bad = make_notice("inc-1:2:acme", subject=None)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.commit(
+            transitions=[make_transition(), make_transition("soap")],
+            incidents=[make_incident()],
+            notices=[make_notice("inc-1:1:acme"), bad],
+        )
+    for table in ("transitions", "incidents", "outbox"):
+        assert count(store.path, table) == 0
+    store.commit(transitions=[make_transition()])  # the connection is usable afterwards
+    assert count(store.path, "transitions") == 1
+
+
+def test_same_notice_key_is_enqueued_once(store: SqliteStore) -> None:
+    """Committing a notice key again (a replayed change) leaves one outbox row, unchanged."""
+    store.commit(notices=[make_notice("inc-1:1:acme")])
+    store.commit(notices=[make_notice("inc-1:1:acme", subject="changed")])
+    due = store.due_notices(NOW, 10)
+    assert [item.notice.subject for item in due] == ["Suivi de colis indisponible"]
+    assert count(store.path, "outbox") == 1
+
+
+def test_incidents_upsert_by_id_and_open_ones_are_listed_oldest_first(store: SqliteStore) -> None:
+    """A later commit of the same incident id replaces it; resolved ones leave the open list."""
+    store.commit(incidents=[make_incident("b", NOW + 5), make_incident("a", NOW)])
+    resolved = replace(
+        make_incident("b", NOW + 5),
+        status=IncidentStatus.RESOLVED,
+        resolved_at=NOW + 60,
+        sequence=3,
+    )
+    store.commit(incidents=[resolved])
+    assert [i.id for i in store.open_incidents()] == ["a"]
+    assert store.get_incident("b") == resolved
+    assert store.get_incident("missing") is None
+
+
+def test_due_notices_are_oldest_first_and_limited(store: SqliteStore) -> None:
+    """Only notices due by ``now`` come back, oldest first, at most ``limit``."""
+    store.commit(
+        notices=[
+            make_notice("k3", NOW + 3),
+            make_notice("k1", NOW + 1),
+            make_notice("k2", NOW + 2),
+            make_notice("later", NOW + 100),
+        ]
+    )
+    assert [i.notice.key for i in store.due_notices(NOW + 50, 2)] == ["k1", "k2"]
+    assert [i.notice.key for i in store.due_notices(NOW + 50, 10)] == ["k1", "k2", "k3"]
+    item = store.due_notices(NOW + 50, 1)[0]
+    assert item.notice == make_notice("k1", NOW + 1)
+    assert (item.attempts, item.next_attempt_at) == (0, NOW + 1)
+    assert store.next_attempt_at() == NOW + 1
+
+
+def test_marks_move_the_outbox_and_append_to_the_delivery_log(store: SqliteStore) -> None:
+    """Retry reschedules, sent and failed take a notice out of the outbox; each logs one row."""
+    store.commit(notices=[make_notice("a"), make_notice("b")])
+    store.mark_retry("a", NOW + 1, NOW + 30, "421 try later")
+    assert [i.notice.key for i in store.due_notices(NOW + 29, 10)] == ["b"]
+    assert store.next_attempt_at() == NOW
+    store.mark_failed("b", NOW + 2, "550 no such user")
+    assert store.next_attempt_at() == NOW + 30
+    (item,) = store.due_notices(NOW + 30, 10)
+    assert item.attempts == 1
+    store.mark_sent("a", NOW + 31, "queued")
+    assert store.pending_count() == 0
+    assert store.next_attempt_at() is None
+    assert store.deliveries("a") == [
+        (NOW + 1, "retry", "421 try later"),
+        (NOW + 31, "sent", "queued"),
+    ]
+    assert store.deliveries("b") == [(NOW + 2, "failed", "550 no such user")]
+    with pytest.raises(KeyError):
+        store.mark_sent("unknown", NOW)
+
+
+def test_suppression_ignores_case_and_returns_addresses_as_given(store: SqliteStore) -> None:
+    """A suppressed address matches in any case; the answer uses the caller's spelling."""
+    store.suppress("Bad@X.example", "hard_bounce", NOW)
+    store.suppress("bad@x.example", "unsubscribed", NOW + 1)  # same address: updated, not added
+    asked = ["BAD@x.EXAMPLE", "good@x.example", "bad@x.example"]
+    assert store.suppressed(asked) == {"BAD@x.EXAMPLE", "bad@x.example"}
+    assert store.suppressed([]) == set()
+    assert count(store.path, "suppressions") == 1
+
+
+def test_results_are_written_in_one_batch(store: SqliteStore) -> None:
+    """Probe results land in the history with their reason."""
+    store.write_results(
+        [
+            ProbeResult("tracking-ws", NOW, ok=True, duration_s=0.2),
+            ProbeResult("tracking-ws", NOW + 15, ok=False, reason=Reason.TIMEOUT, duration_s=10.0),
+        ]
+    )
+    with sqlite3.connect(store.path) as conn:
+        rows = conn.execute("SELECT at, ok, reason FROM results ORDER BY at").fetchall()
+    assert rows == [(NOW, 1, None), (NOW + 15, 0, "timeout")]
