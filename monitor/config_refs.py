@@ -72,7 +72,8 @@ def _reachable_thresholds(
     for i, service in services:
         least, own = service.get("down_when"), service.get("id")
         if type(least) is int and isinstance(own, str) and least > counts[own]:
-            message = f"is {least} but service {own!r} has {counts[own]} checks"
+            count = counts[own]
+            message = f"is {least} but service {own!r} has only {count} check{'s' * (count != 1)}"
             problems.add(doc, ("services", i, "down_when"), message)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,8 +21,8 @@ DEMO_CONFIG = """\
 # Written by `forewarn demo`: a carrier's web services, simulated on 127.0.0.1.
 daemon:
   state_dir: {state}
-  listen: 127.0.0.1:0
-  public_url: http://127.0.0.1:9470
+  listen: 127.0.0.1:{web}
+  public_url: http://127.0.0.1:{web}
   timezone: Europe/Paris
 defaults: {{interval: 2s, timeout: 1s, retry_interval: 500ms, failure_threshold: 3,
            success_threshold: 2}}
@@ -117,7 +118,9 @@ async def run_demo(directory: Path | None = None) -> int:
     async with SmtpSink(on_message=received) as sink:
         config_path = base / "checks.yaml"
         config_path.write_text(
-            DEMO_CONFIG.format(state=base / "state", carrier=carrier_port, smtp=sink.port),
+            DEMO_CONFIG.format(
+                state=base / "state", carrier=carrier_port, smtp=sink.port, web=_free_port()
+            ),
             encoding="utf-8",
         )
         config = load_config(config_path)
@@ -145,6 +148,14 @@ async def _script(carrier: Carrier, sink: SmtpSink, stamp: Callable[[], str]) ->
     print(f"{stamp()}  ▶ Restoring the tracking API")
     carrier.tracking_broken = False
     return await _until(lambda: _sent(sink, "resolved") >= 2, 40)
+
+
+def _free_port() -> int:
+    """A free port for the daemon, known before it starts so the emails can link to it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _sent(sink: SmtpSink, kind: str) -> int:

@@ -1,0 +1,375 @@
+"""load_config: the example files load, and every broken file gets exact, located errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.config import Config, ConfigError, load_config
+from monitor.config_errors import MAX_ERRORS
+from monitor.config_types import parse_delay, parse_duration
+from monitor.probes.http import HttpCheck
+from monitor.probes.tcp import TcpCheck
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent.relative_to(ROOT) / "data"  # tests/data, as users type it
+
+
+@pytest.fixture
+def in_repo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run from the repository root so that relative paths mean what they say."""
+    monkeypatch.chdir(ROOT)
+    yield
+
+
+def errors_of(path: Path) -> list[str]:
+    """The error lines load_config raises for ``path``."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return caught.value.errors
+
+
+# Each file breaks one rule. Lines are "file:line: key: message", file relative to tests/data.
+INVALID_FILES = [
+    ("bad_duration.yaml", ["bad_duration.yaml:9: checks[0].interval: '5 minutes' is not a "
+                           "duration such as 500ms, 30s, 5m, 2h or 1d"]),
+    ("unknown_key.yaml", ["unknown_key.yaml:11: checks[2].expct: unknown key"]),
+    ("missing_service_name.yaml", ["missing_service_name.yaml:3: services[0].name: is required"]),
+    ("unknown_check_type.yaml",
+     ["unknown_check_type.yaml:10: checks[3].type: must be one of http | tcp"]),
+    ("unknown_service_ref.yaml",
+     ["unknown_service_ref.yaml:6: checks[0].service: unknown service 'labels'"]),
+    ("duplicate_check_id.yaml",
+     ["duplicate_check_id.yaml:9: checks[1].id: duplicate id 'tracking-ws' (first on line 5)"]),
+    ("duplicate_yaml_key.yaml",
+     ["duplicate_yaml_key.yaml:10: checks[0].interval: duplicate key (first on line 9)"]),
+    ("python_tag.yaml",
+     ["python_tag.yaml:8: checks[0].url: tag !!python/object/apply:os.system is not allowed"]),
+    ("alias_bomb.yaml",
+     ["alias_bomb.yaml:8: g[2]: more than 2000000 values once aliases are expanded"]),
+    ("negative_duration.yaml",
+     ["negative_duration.yaml:9: checks[0].timeout: must be positive, not '-5s'"]),
+    ("zero_interval.yaml", ["zero_interval.yaml:9: checks[0].interval: must be positive, not '0s'"]),
+    ("bad_email.yaml", ["bad_email.yaml:9: customers[0].email: must be an email address"]),
+    ("bad_language.yaml", ["bad_language.yaml:10: customers[0].language: must be one of fr | en"]),
+    ("bad_timezone.yaml",
+     ["bad_timezone.yaml:11: customers[0].timezone: unknown timezone 'Europe/Atlantis'"]),
+    ("bad_url_scheme.yaml",
+     ["bad_url_scheme.yaml:8: checks[0].url: must be an http:// or https:// URL"]),
+    ("missing_env.yaml", ["missing_env.yaml:10: checks[0].headers.Authorization: environment "
+                          "variable FOREWARN_TEST_UNSET_TOKEN is not set"]),
+    ("bad_csv_customers.yaml",
+     ["bad_customers.csv:3: customers[1].email: must be an email address",
+      "bad_customers.csv:4: customers[2].services[1]: unknown service 'lables'"]),
+    ("not_a_mapping.yaml",
+     ["not_a_mapping.yaml:2: the file must be a mapping; it needs at least services: and checks:"]),
+    ("invalid_yaml_syntax.yaml",
+     ["invalid_yaml_syntax.yaml:6: invalid YAML: did not find expected ',' or ']' "
+      "(while parsing a flow sequence that starts on line 4)"]),
+    ("wrong_type.yaml", ["wrong_type.yaml:3: daemon.max_concurrency: must be an integer"]),
+    ("bad_bool.yaml", ["bad_bool.yaml:8: notices.smtp.starttls: must be true or false"]),
+    ("bad_id.yaml", ["bad_id.yaml:3: services[0].id: must be a lowercase id (a-z, 0-9, _ . -)",
+                     "bad_id.yaml:6: checks[0].service: must be a lowercase id (a-z, 0-9, _ . -)"]),
+    ("bad_down_when.yaml",
+     ["bad_down_when.yaml:5: services[0].down_when: must be one of any | all, or an integer"]),
+    ("empty_checks.yaml", ["empty_checks.yaml:4: checks: must be a list of checks, not empty"]),
+    ("null_section.yaml", ["null_section.yaml:2: daemon: must be a mapping, not empty"]),
+    ("non_string_key.yaml",
+     ["non_string_key.yaml:10: checks[0].headers: key True must be a string (quote it)",
+      "non_string_key.yaml:11: checks[0].headers: key 404 must be a string (quote it)"]),
+    ("dependency_cycle.yaml",
+     ["dependency_cycle.yaml:3: services[0].depends_on: dependency cycle: shop → edi → shop"]),
+    ("missing_secret_file.yaml",
+     [f"missing_secret_file.yaml:11: notices.smtp.password_file: cannot read {DATA}{os.sep}"
+      "no-such-secret.txt: No such file or directory"]),
+    ("unknown_section.yaml", ["unknown_section.yaml:6: maintenance: unknown key"]),
+    ("several_errors.yaml", [
+        "several_errors.yaml:3: daemon.listen: must be a string",
+        "several_errors.yaml:4: defaults.failure_threshold: must be at least 1",
+        "several_errors.yaml:6: services[0].name.de: unknown key: must be one of fr | en",
+        "several_errors.yaml:9: checks[0].service: unknown service 'trackin'",
+        "several_errors.yaml:12: checks[0].expect.status[1]: must be an integer",
+        "several_errors.yaml:17: checks[1].port: must be at most 65535",
+        "several_errors.yaml:19: customers[0].name: is required",
+        "several_errors.yaml:21: notices.customer_delay: must be 0s or more, not '-1m'",
+        "several_errors.yaml:22: notices.transport: must be one of smtp | file",
+    ]),
+]  # fmt: skip
+
+
+@pytest.mark.usefixtures("in_repo")
+@pytest.mark.parametrize(("name", "expected"), INVALID_FILES, ids=[n for n, _ in INVALID_FILES])
+def test_each_invalid_file_gets_its_exact_errors(name: str, expected: list[str]) -> None:
+    """Each broken rule is reported as file:line: key path: a readable message."""
+    assert errors_of(DATA / name) == [f"{DATA}{os.sep}{line}" for line in expected]
+
+
+S = "services: [{id: t, name: T}]\n"
+C = "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/'}]\n"
+WEIRD = [
+    ("- 1\n- 2\n", "1: the file must be a mapping; it needs at least services: and checks:"),
+    ("42\n", "1: the file must be a mapping; it needs at least services: and checks:"),
+    ("", "1: the file is empty; it needs at least services: and checks:"),
+    (S + C + "1: x\n", "3: key 1 must be a string (quote it)"),
+    ("services:\n" + C, "1: services: must be a list, not empty"),
+    ("services: {id: t}\n" + C, "1: services: must be a list"),
+    (S, "1: checks: is required"),
+    (S + "checks: []\n", "2: checks: must list at least one check"),
+    (S + "checks: {id: c}\n", "2: checks: must be a list of checks"),
+    (S + "checks: [[1, 2]]\n", "2: checks[0]: must be a mapping"),
+    (S + "checks:\n  -\n", "3: checks[0]: must be a mapping"),
+    (S + "checks: [{id: c, service: t}]\n", "2: checks[0].type: is required"),
+    (S + "checks: [{id: c, service: t, type: 3}]\n", "2: checks[0].type: must be one of http | tcp"),
+    (S + C + "daemon: [1, 2]\n", "3: daemon: must be a mapping"),
+    (S + C + "notices: {smtp: []}\n", "3: notices.smtp: must be a mapping"),
+    (S + C + "customers: 5\n", "3: customers: must be a list or {file: customers.csv}"),
+    (S + C + "customers: [acme]\n", "3: customers[0]: must be a mapping"),
+    (S + C + "customers: {file: 3}\n", "3: customers.file: must be a path"),
+    ("services: [{id: t, name: {}}]\n" + C, "1: services[0].name: must not be empty"),
+    (S + C + "notices: {smtp: {starttls: true, tls: true}}\n",
+     "3: notices.smtp: starttls and tls cannot both be true (tls is for port 465)"),
+    (S + C + "source: other.yaml\n", "3: source: unknown key"),
+    (S + C + "notices: {smtp: {password: hunter2}}\n",
+     "3: notices.smtp.password: unknown key (put the secret in a file and name it with "
+     "password_file:)"),
+    ("services: [{id: t, name: T, down_when: 2}]\n" + C,
+     "1: services[0].down_when: is 2 but service 't' has only 1 check"),
+    ("services: [{id: t, name: T, depends_on: [t]}]\n" + C,
+     "1: services[0].depends_on[0]: a service cannot depend on itself"),
+    ("services: [{id: " + "a" * 65 + ", name: T}, {id: t, name: T}]\n" + C,
+     "1: services[0].id: must be at most 64 characters"),
+    ("services: [{id: -t, name: T}, {id: t, name: T}]\n" + C,
+     "1: services[0].id: must start with a lowercase letter or a digit"),
+    (S + "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/', "
+     "interval: .nan}]\n",
+     "2: checks[0].interval: must be a duration such as 500ms, 30s, 5m, 2h or 1d"),
+    (S + "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/', "
+     "timeout: 400d}]\n", "2: checks[0].timeout: must be at most 365d"),
+    (S + "checks: [{id: c, service: t, type: http, url: 'https://${host/'}]\n",
+     "2: checks[0].url: '${' must start a variable such as ${NAME} (write $${ for '${')"),
+    (S + C + "daemon: {listen: 'localhost:99999'}\n",
+     "3: daemon.listen: must be host:port, such as 127.0.0.1:9470"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), WEIRD)
+def test_weird_but_valid_yaml_gives_a_config_error_with_a_line(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """Lists for mappings, numbers as keys, empty sections: a located ConfigError, no traceback."""
+    path = tmp_path / "checks.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert errors_of(path) == [f"{path}:{expected}"]
+
+
+def test_the_example_checks_yaml_loads() -> None:
+    """The commented example at the top of the repository is a valid configuration."""
+    config = load_config(ROOT / "checks.yaml")
+    assert [s.id for s in config.services] == ["tracking", "labels", "pickup-points", "shop", "edi"]
+    assert config.service("edi").depends_on == ["labels"]
+    kinds = {check.id: type(check) for check in config.checks}
+    assert kinds == {
+        "tracking-ws": HttpCheck,
+        "labels-ws": HttpCheck,
+        "pickup-points-ws": HttpCheck,
+        "shop-web": HttpCheck,
+        "edi-host": TcpCheck,
+    }
+    assert {c.language for c in config.customers} == {"fr", "en"}
+    assert config.notices.transport == "file"
+    assert config.notices.customer_delay == 120.0
+
+
+def test_the_example_customers_csv_holds_the_example_customers(tmp_path: Path) -> None:
+    """customers.example.csv loads and says what checks.yaml's inline customers say."""
+    inline = load_config(ROOT / "checks.yaml")
+    raw = yaml.safe_load((ROOT / "checks.yaml").read_text(encoding="utf-8"))
+    raw["customers"] = {"file": str(ROOT / "customers.example.csv")}
+    path = tmp_path / "checks.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    assert load_config(path).customers == inline.customers
+
+
+def test_the_design_example_loads() -> None:
+    """The DESIGN.md example loads, but for the keys later issues add."""
+    config = load_config(DATA / "design_example.yaml")
+    check = config.checks[0]
+    assert isinstance(check, HttpCheck)
+    assert (check.interval, check.timeout, check.expect.max_latency) == (15.0, 10.0, 2.0)
+    assert check.expect.json_ == {"$.status": "OK"}
+    assert config.notices.transport == "smtp"
+    assert config.notices.customer_delay == 0.0
+
+
+def test_the_verbatim_design_example_fails_only_on_keys_of_later_issues() -> None:
+    """notices.ops and maintenance are the only parts of the DESIGN example not yet known."""
+    path = DATA / "design_example_full.yaml"
+    assert errors_of(path) == [
+        f"{path}:28: notices.ops: unknown key",
+        f"{path}:29: maintenance: unknown key",
+    ]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    """Write ``text`` as tmp_path/checks.yaml."""
+    path = tmp_path / "checks.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_are_merged_into_checks(tmp_path: Path) -> None:
+    """A check inherits each timing key it does not set from defaults, and keeps its own."""
+    config = load_config(write(tmp_path, f"""\
+defaults: {{interval: 2m, timeout: 3s, failure_threshold: 5}}
+{S}checks:
+  - {{id: inherits, service: t, type: http, url: "https://x.example.net/"}}
+  - {{id: own, service: t, type: tcp, host: x.example.net, port: 22, interval: 10s,
+     failure_threshold: 1}}
+"""))
+    inherits, own = config.checks
+    assert (inherits.interval, inherits.timeout, inherits.failure_threshold) == (120.0, 3.0, 5)
+    assert inherits.retry_interval == 5.0  # not in defaults: the built-in default
+    assert (own.interval, own.timeout, own.failure_threshold) == (10.0, 3.0, 1)
+
+
+def test_environment_variables_are_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """${NAME} takes the variable's value anywhere in a string; $${ stays a literal ${."""
+    monkeypatch.setenv("FOREWARN_TEST_HOST", "ws.example.net")
+    monkeypatch.setenv("FOREWARN_TEST_PORT", "2525")
+    config = load_config(write(tmp_path, S + """\
+checks:
+  - {id: c, service: t, type: http, url: "https://${FOREWARN_TEST_HOST}/v1",
+     headers: {X-Template: "$${NOT_EXPANDED}"}}
+notices: {smtp: {host: "${FOREWARN_TEST_HOST}", port: "${FOREWARN_TEST_PORT}"}}
+"""))
+    check = config.checks[0]
+    assert isinstance(check, HttpCheck)
+    assert check.url == "https://ws.example.net/v1"
+    assert check.headers == {"X-Template": "${NOT_EXPANDED}"}
+    assert (config.notices.smtp.host, config.notices.smtp.port) == ("ws.example.net", 2525)
+
+
+def test_a_secret_file_is_found_beside_the_config(tmp_path: Path) -> None:
+    """A relative password_file is read from the config's folder, whatever the working folder."""
+    (tmp_path / "smtp-password").write_text("s3cret\n", encoding="utf-8")
+    path = write(tmp_path, S + C + "notices: {smtp: {password_file: smtp-password}}\n")
+    assert load_config(path).notices.smtp.password_file == tmp_path / "smtp-password"
+
+
+def test_a_customers_csv_loads() -> None:
+    """CSV customers: BOM and CRLF tolerated, blank lines skipped, services split on ; or space."""
+    config = load_config(DATA / "valid_csv_customers.yaml")
+    assert [(c.id, c.name, c.language, c.services, c.timezone) for c in config.customers] == [
+        ("acme", "ACME Boutique", "fr", ["tracking", "labels"], None),
+        ("globex", "Globex, Ltd", "en", ["tracking", "labels"], "Europe/London"),
+        ("initech", "Initech", "fr", ["labels"], None),
+    ]
+
+
+def test_a_plain_service_name_serves_every_language(tmp_path: Path) -> None:
+    """``name: Tracking`` is the same name in French and English."""
+    config = load_config(write(tmp_path, S + C))
+    assert config.services[0].display_name("fr") == config.services[0].display_name("en") == "T"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("200ms", 0.2), ("30s", 30.0), ("5m", 300.0), ("2h", 7200.0), ("1d", 86400.0),
+     ("1.5s", 1.5), (" 2 m ", 120.0), (45, 45.0)],
+)  # fmt: skip
+def test_durations_are_read_in_seconds(text: str | int, seconds: float) -> None:
+    """Each unit converts to seconds; a bare number is already seconds."""
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("zero", [0, "0", "0s", "0ms", "0m"])
+def test_customer_delay_alone_may_be_zero(zero: str | int) -> None:
+    """customer_delay accepts zero however it is written; other durations do not."""
+    assert parse_delay(zero) == 0.0
+    with pytest.raises(ValueError, match="must be positive|is not a duration"):
+        parse_duration(zero)
+
+
+def test_errors_past_the_cap_are_counted_not_listed(tmp_path: Path) -> None:
+    """A systematic mistake gives MAX_ERRORS lines and a count of the rest."""
+    checks = "".join(
+        f"  - {{id: c{i}, service: t, type: http, url: 'https://x.example.net/', interval: x}}\n"
+        for i in range(MAX_ERRORS + 20)
+    )
+    path = write(tmp_path, S + "checks:\n" + checks)
+    errors = errors_of(path)
+    assert len(errors) == MAX_ERRORS + 1
+    assert errors[0].startswith(f"{path}:3: checks[0].interval: 'x' is not a duration")
+    assert errors[-1] == f"{path}: 20 more errors not shown"
+
+
+def test_ten_thousand_checks_load(tmp_path: Path) -> None:
+    """A large generated file loads whole."""
+    checks = "".join(
+        f"  - id: check-{i}\n    service: t\n    type: http\n"
+        f"    url: https://ws{i % 50}.example.net/{i}\n    expect: {{status: [200]}}\n"
+        for i in range(10_000)
+    )
+    assert len(load_config(write(tmp_path, S + "checks:\n" + checks)).checks) == 10_000
+
+
+def assert_loads_or_config_error(path: Path) -> None:
+    """load_config returns a Config or raises ConfigError with text lines, nothing else."""
+    try:
+        assert isinstance(load_config(path), Config)
+    except ConfigError as exc:
+        assert exc.errors
+        assert all(isinstance(line, str) and line.startswith(str(path)) for line in exc.errors)
+
+
+WORDS = ["daemon", "defaults", "services", "checks", "customers", "notices", "id", "name", "type",
+         "http", "tcp", "url", "service", "interval", "expect", "status", "json", "fr", "en",
+         "file", "smtp", "from", "transport", "depends_on", "down_when", "email", "language",
+         "timezone", "host", "port", "password_file", "<<", "customer_delay", "30s", "${HOME}",
+         "${", "https://x.example.net/"]  # fmt: skip
+LEAVES = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8), st.sampled_from(WORDS)
+)
+KEYS = st.one_of(st.sampled_from(WORDS), st.text(max_size=5), st.integers(), st.booleans())
+TREES = st.recursive(
+    LEAVES,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),
+    max_leaves=30,
+)
+YAMLISH = st.text(alphabet=st.sampled_from(list("ab1:-[]{}&*!<>,'\"#|\n ${}.%@?~\t")), max_size=200)
+QUICK = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@QUICK
+@given(text=YAMLISH | st.text(max_size=200))
+def test_arbitrary_text_loads_or_raises_config_error(tmp_path: Path, text: str) -> None:
+    """Any text, YAML-looking or not, ends in a Config or a ConfigError."""
+    path = tmp_path / "fuzz.yaml"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    assert_loads_or_config_error(path)
+
+
+@QUICK
+@given(data=st.binary(max_size=300))
+def test_arbitrary_bytes_load_or_raise_config_error(tmp_path: Path, data: bytes) -> None:
+    """Any bytes, UTF-8 or not, end in a Config or a ConfigError."""
+    path = tmp_path / "fuzz.yaml"
+    path.write_bytes(data)
+    assert_loads_or_config_error(path)
+
+
+@QUICK
+@given(tree=st.dictionaries(st.sampled_from(WORDS[:6]), TREES, max_size=6) | TREES)
+def test_arbitrary_nested_data_loads_or_raises_config_error(tmp_path: Path, tree: object) -> None:
+    """Any nesting of YAML values, under the real section names or not, ends the same way."""
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
+    assert_loads_or_config_error(path)
