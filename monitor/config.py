@@ -153,6 +153,8 @@ class NoticesConfig(StrictModel):
     update_every: Duration = 1800.0
     stable_for: Duration = 300.0
     default_language: Language = "fr"
+    retry_initial: Duration = 5.0  # first delay before re-sending a notice the server deferred
+    retry_max: Duration = 900.0  # backoff doubles up to this, with jitter
 
     @field_validator("from_")
     @classmethod
@@ -192,13 +194,9 @@ def load_config(path: str | Path) -> Config:
     problems = Problems(path)
     raw = expand(doc, problems)
     if not isinstance(raw, dict):
-        shape = "is empty" if raw is None else "must be a mapping"
-        problems.add_at(
-            path,
-            1,
-            f"{path}:{doc.line_of(())}: the file {shape}; it needs at least services: and checks:",
-        )
-        problems.check()
+        shape, line = "is empty" if raw is None else "must be a mapping", doc.line_of(())
+        text = f"the file {shape}; it needs at least services: and checks:"
+        raise ConfigError([f"{path}:{line}: {text}"])
     if "source" in raw:  # set by the loader, never by the file
         problems.add(doc, ("source",), "unknown key")
         del raw["source"]
@@ -220,6 +218,7 @@ def load_config(path: str | Path) -> Config:
 
 
 def _defaults(raw: dict[str, Any], doc: Located, problems: Problems) -> Defaults:
+    """Validated first and apart, so a bad default is reported once, not once per check."""
     section = raw.get("defaults", {})
     try:
         return Defaults.model_validate(section)
@@ -234,8 +233,11 @@ def _checks(
     """Validate each check with its kind's own model, timing merged from ``defaults``."""
     items = raw.get("checks")
     if not isinstance(items, list) or not items:
-        message = "must list at least one check" if items is not None else "is required"
-        if "checks" in raw and not isinstance(items, list):
+        if "checks" not in raw:
+            message = "is required"
+        elif isinstance(items, list):
+            message = "must list at least one check"  # a monitor of nothing is a mistake
+        else:
             message = "must be a list of checks" + (", not empty" if items is None else "")
         problems.add(doc, ("checks",), message)
         return []
@@ -260,6 +262,7 @@ def _checks(
 
 
 def _customers(rows: Any, doc: Located, problems: Problems) -> list[Customer]:
+    """Validate each customer on its own, so each error names its row's line."""
     customers: list[Customer] = []
     for i, row in enumerate(rows):
         if not isinstance(row, dict):

@@ -63,15 +63,14 @@ def _variable(match: re.Match[str], key: tuple[Any, ...], doc: Located, problems
 
 
 def _secret_file(value: str, key: tuple[Any, ...], doc: Located, problems: Problems) -> str:
-    """Resolve a secret's file against the config's folder and make sure it can be read now,
-    rather than at the first notice of an outage."""
+    """Resolve a secret file beside the config; unreadable is an error now, not mid-outage."""
     path = _beside(doc, value)
     try:
         with path.open("rb"):
             pass
     except OSError as exc:
         problems.add(doc, key, f"cannot read {path}: {exc.strerror or exc}")
-    return str(path)
+    return str(path.absolute())  # still right if the daemon later changes its folder
 
 
 def _beside(doc: Located, name: str) -> Path:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-_DURATION = re.compile(r"^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION = re.compile(r"^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _LONGEST = 365 * 86400.0  # a ceiling keeps timers within what the event loop can schedule
 DURATION_HINT = "a duration such as 500ms, 30s, 5m, 2h or 1d"
@@ -22,9 +22,10 @@ def _seconds(value: Any) -> float:
         raise ValueError(f"must be {DURATION_HINT}")
     if isinstance(value, str):
         match = _DURATION.match(value)
-        if not match:
+        number, unit = (float(match.group(1)), match.group(2)) if match else (None, None)
+        if number is None or (unit is None and number != 0):  # only 0 goes without a unit
             raise ValueError(f"{_show(value)} is not {DURATION_HINT}")
-        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        return number * _UNIT_SECONDS[unit or "s"]
     if isinstance(value, float) and math.isnan(value):
         raise ValueError(f"must be {DURATION_HINT}")
     if abs(value) < 1e300:

@@ -63,7 +63,14 @@ class Daemon:
             kind: PROBES[kind].factory() for kind in {c.type for c in config.checks}
         }
         self.notifiers = {"email": NOTIFIERS["email"](config.notices, config.daemon.state_dir)}
-        self.dispatcher = Dispatcher(self.store, self.notifiers, self.metrics, clock=self.clock)
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.notifiers,
+            self.metrics,
+            clock=self.clock,
+            retry_base=config.notices.retry_initial,
+            retry_max=config.notices.retry_max,
+        )
         self.scheduler = Scheduler(
             config.checks,
             self.probes,

@@ -123,10 +123,12 @@ class _Builder:
         self.root: Any = None
 
     def fail(self, line: int, key: tuple[Any, ...], message: str) -> YamlSourceError:
+        """An error about ``key`` at ``line``, ready to raise."""
         name = format_key(key)
         return YamlSourceError(f"{self.path}:{line}: {name + ': ' if name else ''}{message}")
 
     def run(self) -> Located:
+        """Consume the whole stream and return its single document."""
         documents = 0
         while True:
             event = self.loader.get_event()
@@ -142,6 +144,7 @@ class _Builder:
                 self.node(event)
 
     def node(self, event: yaml.NodeEvent) -> None:
+        """Place a scalar, an alias or the start of a collection."""
         top = self.stack[-1] if self.stack else None
         line = _line(event)
         if top is not None and isinstance(top.value, dict) and top.name is _NO_KEY:
@@ -169,6 +172,7 @@ class _Builder:
             self.stack.append(_Open(key, {} if mapping else [], event.anchor))
 
     def key(self, top: _Open, event: yaml.NodeEvent, line: int) -> None:
+        """Read the next key of the open mapping ``top``."""
         assert isinstance(top.value, dict)
         if isinstance(event, yaml.ScalarEvent) and self.resolve(event) == _MERGE:
             if top.merge_line:
@@ -193,6 +197,7 @@ class _Builder:
         top.name = name
 
     def child_key(self, top: _Open | None) -> tuple[Any, ...]:
+        """The key path of the value about to be added to ``top``."""
         if top is None:
             return ()
         if isinstance(top.value, list):
@@ -200,6 +205,7 @@ class _Builder:
         return (*top.key, "<<" if top.name is _MERGE_KEY else top.name)
 
     def attach(self, top: _Open | None, value: Any, size: int) -> None:
+        """Put a finished value into its parent (or make it the document)."""
         if top is None:
             self.root = value
             return
@@ -214,6 +220,7 @@ class _Builder:
             top.name = _NO_KEY
 
     def close(self) -> None:
+        """Finish the innermost open collection."""
         done = self.stack.pop()
         if done.merges:
             self.merge(done)
@@ -234,6 +241,7 @@ class _Builder:
                         self.lines.setdefault((*done.key, name), line)
 
     def alias(self, event: yaml.AliasEvent, key: tuple[Any, ...], line: int) -> tuple[Any, int]:
+        """The value an alias refers to (shared, not copied), counted at its full size."""
         if event.anchor in {frame.anchor for frame in self.stack}:
             raise self.fail(line, key, f"alias *{event.anchor} refers to a value that contains it")
         if event.anchor not in self.anchors:
@@ -243,18 +251,22 @@ class _Builder:
         return value, size
 
     def count(self, size: int, key: tuple[Any, ...], line: int) -> None:
+        """Add ``size`` values to the running total; refuse past ``MAX_NODES``."""
         self.total += size
         if self.total > MAX_NODES:
             raise self.fail(line, key, f"more than {MAX_NODES} values once aliases are expanded")
 
     def resolve(self, event: yaml.ScalarEvent) -> str:
+        """The tag of a scalar: its own, or the one its plain text implies."""
         if event.tag == "!":  # the non-specific tag: a quoted-like string, per the YAML spec
             return _STR
         if event.tag is None:
-            return str(self.loader.resolve(yaml.ScalarNode, event.value, event.implicit))  # type: ignore[no-untyped-call]
+            resolve: Any = self.loader.resolve  # untyped in types-PyYAML
+            return str(resolve(yaml.ScalarNode, event.value, event.implicit))
         return event.tag
 
     def scalar(self, event: yaml.ScalarEvent, key: tuple[Any, ...], line: int) -> Any:
+        """Build a scalar's value; only core-schema types are allowed."""
         tag = self.resolve(event)
         if tag == _STR or tag in _AS_TEXT:
             return event.value

@@ -35,6 +35,7 @@ notices:
   customer_delay: {customer_delay}
   update_every: {update_every}
   stable_for: {stable_for}
+  retry_initial: {retry_initial}
 """
 
 ConfigFactory = Callable[..., Config]
@@ -57,6 +58,7 @@ def make_config(tmp_path: Path) -> ConfigFactory:
             "customer_delay": "0s",
             "update_every": "30m",
             "stable_for": "5m",
+            "retry_initial": "5s",
         }
         values.update(overrides)
         path = tmp_path / "checks.yaml"

@@ -55,7 +55,8 @@ INVALID_FILES = [
      ["alias_bomb.yaml:8: g[2]: more than 2000000 values once aliases are expanded"]),
     ("negative_duration.yaml",
      ["negative_duration.yaml:9: checks[0].timeout: must be positive, not '-5s'"]),
-    ("zero_interval.yaml", ["zero_interval.yaml:9: checks[0].interval: must be positive, not '0s'"]),
+    ("zero_interval.yaml",
+     ["zero_interval.yaml:9: checks[0].interval: must be positive, not '0s'"]),
     ("bad_email.yaml", ["bad_email.yaml:9: customers[0].email: must be an email address"]),
     ("bad_language.yaml", ["bad_language.yaml:10: customers[0].language: must be one of fr | en"]),
     ("bad_timezone.yaml",
@@ -125,7 +126,8 @@ WEIRD = [
     (S + "checks: [[1, 2]]\n", "2: checks[0]: must be a mapping"),
     (S + "checks:\n  -\n", "3: checks[0]: must be a mapping"),
     (S + "checks: [{id: c, service: t}]\n", "2: checks[0].type: is required"),
-    (S + "checks: [{id: c, service: t, type: 3}]\n", "2: checks[0].type: must be one of http | tcp"),
+    (S + "checks: [{id: c, service: t, type: 3}]\n",
+     "2: checks[0].type: must be one of http | tcp"),
     (S + C + "daemon: [1, 2]\n", "3: daemon: must be a mapping"),
     (S + C + "notices: {smtp: []}\n", "3: notices.smtp: must be a mapping"),
     (S + C + "customers: 5\n", "3: customers: must be a list or {file: customers.csv}"),
@@ -223,31 +225,40 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_defaults_are_merged_into_checks(tmp_path: Path) -> None:
-    """A check inherits each timing key it does not set from defaults, and keeps its own."""
-    config = load_config(write(tmp_path, f"""\
+MERGED = f"""\
 defaults: {{interval: 2m, timeout: 3s, failure_threshold: 5}}
 {S}checks:
   - {{id: inherits, service: t, type: http, url: "https://x.example.net/"}}
   - {{id: own, service: t, type: tcp, host: x.example.net, port: 22, interval: 10s,
      failure_threshold: 1}}
-"""))
+"""
+
+
+def test_defaults_are_merged_into_checks(tmp_path: Path) -> None:
+    """A check inherits each timing key it does not set from defaults, and keeps its own."""
+    config = load_config(write(tmp_path, MERGED))
     inherits, own = config.checks
     assert (inherits.interval, inherits.timeout, inherits.failure_threshold) == (120.0, 3.0, 5)
     assert inherits.retry_interval == 5.0  # not in defaults: the built-in default
     assert (own.interval, own.timeout, own.failure_threshold) == (10.0, 3.0, 1)
 
 
-def test_environment_variables_are_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """${NAME} takes the variable's value anywhere in a string; $${ stays a literal ${."""
-    monkeypatch.setenv("FOREWARN_TEST_HOST", "ws.example.net")
-    monkeypatch.setenv("FOREWARN_TEST_PORT", "2525")
-    config = load_config(write(tmp_path, S + """\
+EXPANDED = """\
+services: [{id: t, name: T}]
 checks:
   - {id: c, service: t, type: http, url: "https://${FOREWARN_TEST_HOST}/v1",
      headers: {X-Template: "$${NOT_EXPANDED}"}}
 notices: {smtp: {host: "${FOREWARN_TEST_HOST}", port: "${FOREWARN_TEST_PORT}"}}
-"""))
+"""
+
+
+def test_environment_variables_are_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """${NAME} takes the variable's value anywhere in a string; $${ stays a literal ${."""
+    monkeypatch.setenv("FOREWARN_TEST_HOST", "ws.example.net")
+    monkeypatch.setenv("FOREWARN_TEST_PORT", "2525")
+    config = load_config(write(tmp_path, EXPANDED))
     check = config.checks[0]
     assert isinstance(check, HttpCheck)
     assert check.url == "https://ws.example.net/v1"
@@ -272,6 +283,33 @@ def test_a_customers_csv_loads() -> None:
     ]
 
 
+CSV_COLUMNS = "(columns: id, name, email, language, services, timezone)"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"id,name,mail\n", [f"1: unknown column 'mail' {CSV_COLUMNS}",
+                              f"1: missing column 'email' {CSV_COLUMNS}"]),
+        (b"id,name,email,id\n", [f"1: column 'id' appears twice {CSV_COLUMNS}"]),
+        (b"", [f"1: missing column 'id' {CSV_COLUMNS}", f"1: missing column 'name' {CSV_COLUMNS}",
+               f"1: missing column 'email' {CSV_COLUMNS}"]),
+        (b"id,name,email\na,A,a@x.example.com\n\nb,B,b@x.example.com,fr,t,UTC,extra\n",
+         ["4: customers[1]: more fields than columns"]),
+        (b"id,name,email\na,Caf\xe9,a@x.example.com\n", ["2: not UTF-8 text"]),
+        (b"id,name,email,services\na,A,a@x.example.com,t;nope\n",
+         ["2: customers[0].services[1]: unknown service 'nope'"]),
+    ],
+)  # fmt: skip
+def test_customers_csv_problems_name_the_csv_line(
+    tmp_path: Path, content: bytes, expected: list[str]
+) -> None:
+    """Errors in a customers CSV name the CSV file and the line of the row or header."""
+    (tmp_path / "people.csv").write_bytes(content)
+    path = write(tmp_path, S + C + "customers: {file: people.csv}\n")
+    assert errors_of(path) == [f"{tmp_path / 'people.csv'}:{line}" for line in expected]
+
+
 def test_a_plain_service_name_serves_every_language(tmp_path: Path) -> None:
     """``name: Tracking`` is the same name in French and English."""
     config = load_config(write(tmp_path, S + C))
@@ -292,7 +330,7 @@ def test_durations_are_read_in_seconds(text: str | int, seconds: float) -> None:
 def test_customer_delay_alone_may_be_zero(zero: str | int) -> None:
     """customer_delay accepts zero however it is written; other durations do not."""
     assert parse_delay(zero) == 0.0
-    with pytest.raises(ValueError, match="must be positive|is not a duration"):
+    with pytest.raises(ValueError, match=r"must be positive|is not a duration"):
         parse_duration(zero)
 
 
@@ -333,9 +371,8 @@ WORDS = ["daemon", "defaults", "services", "checks", "customers", "notices", "id
          "file", "smtp", "from", "transport", "depends_on", "down_when", "email", "language",
          "timezone", "host", "port", "password_file", "<<", "customer_delay", "30s", "${HOME}",
          "${", "https://x.example.net/"]  # fmt: skip
-LEAVES = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8), st.sampled_from(WORDS)
-)
+LEAVES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+LEAVES |= st.sampled_from(WORDS)
 KEYS = st.one_of(st.sampled_from(WORDS), st.text(max_size=5), st.integers(), st.booleans())
 TREES = st.recursive(
     LEAVES,
