@@ -127,15 +127,16 @@ class Daemon:
         self.metrics.probe_duration.labels(check_id).observe(result.duration_s)
         for phase, seconds in result.phases.items():
             self.metrics.probe_phase_duration.labels(check_id, phase).observe(seconds)
-        if not result.ok:
-            log.info(
-                "probe",
-                check=check_id,
-                ok=False,
-                reason=result.reason,
-                detail=result.detail,
-                duration_s=round(result.duration_s, 4),
-            )
+        # One event per probe run: failures at info, successes at debug (filtered out cheaply).
+        (log.debug if result.ok else log.info)(
+            "probe",
+            check=check_id,
+            ok=result.ok,
+            degraded=result.degraded,
+            reason=result.reason,
+            detail=result.detail,
+            duration_s=round(result.duration_s, 4),
+        )
         state, transition = observe(self.states[check_id], result, self.clock())
         self.states[check_id] = state
         if transition is not None:
