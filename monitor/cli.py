@@ -8,9 +8,16 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
 
 from monitor.config import Config, ConfigError, load_config
 from monitor.logs import configure_logging
+
+if TYPE_CHECKING:
+    from monitor.daemon import Daemon
+    from monitor.systemd import SystemdNotifier
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,14 +80,69 @@ def _load(path: Path) -> Config | None:
 
 
 async def _run(config: Config) -> int:
+    """The daemon under a service manager: 0 after a clean stop, 1 when it cannot run."""
     from monitor.daemon import Daemon
+    from monitor.statelock import StateLocked
+    from monitor.systemd import SystemdNotifier, supervise, watchdog_period
 
+    log = structlog.get_logger("forewarn.cli")
     daemon = Daemon(config)
-    stop = asyncio.Event()
+    notifier = SystemdNotifier.from_env()
+    stop, reload_wanted = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await daemon.start()
-    await stop.wait()
+    # Installed before start(): a SIGHUP while starting is then a reload, not the end.
+    loop.add_signal_handler(signal.SIGHUP, reload_wanted.set)
+    try:
+        await daemon.start()
+    except StateLocked as exc:
+        print(f"forewarn: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the listen port taken, the state dir not writable, …
+        print(f"forewarn: cannot start: {exc}", file=sys.stderr)
+        return 1
+    notifier.ready(daemon.status_line())
+    helpers = [
+        asyncio.create_task(
+            supervise(
+                notifier,
+                daemon.progress_marks,
+                daemon.status_line,
+                period=watchdog_period(),
+            ),
+            name="sd_notify",
+        ),
+        asyncio.create_task(_reloads(daemon, notifier, reload_wanted), name="reload"),
+    ]
+    stopping = asyncio.create_task(stop.wait())
+    loops = [*daemon.probing, daemon.delivering, helpers[1]]
+    await asyncio.wait([stopping, *loops], return_when=asyncio.FIRST_COMPLETED)
+    died = {task.get_name(): _ending(task) for task in loops if task.done()}
+    if died:  # a bug: exit non-zero so that Restart=on-failure starts a fresh process
+        log.error("loop_died", loops=died)
+    notifier.stopping()
+    for task in [stopping, *helpers]:
+        task.cancel()
+    await asyncio.gather(stopping, *helpers, return_exceptions=True)
     await daemon.stop()
-    return 0
+    notifier.close()
+    return 1 if died else 0
+
+
+async def _reloads(daemon: Daemon, notifier: SystemdNotifier, wanted: asyncio.Event) -> None:
+    """One reload per SIGHUP (those arriving during a reload make one more)."""
+    while True:
+        await wanted.wait()
+        wanted.clear()
+        notifier.reloading()
+        await daemon.reload()
+        notifier.ready(daemon.status_line())
+
+
+def _ending(task: asyncio.Task[None]) -> str:
+    """How a task that should run forever ended."""
+    if task.cancelled():
+        return "cancelled"
+    error = task.exception()
+    return "returned" if error is None else repr(error)

@@ -6,12 +6,16 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from operator import attrgetter
+from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
 
-from monitor.config import Config
+from monitor.config import Config, ConfigError, load_config
+from monitor.config_types import CheckBase
 from monitor.customers import affected
 from monitor.detector import CheckState, CheckStatus, Transition, observe, rollup
 from monitor.dispatcher import Dispatcher
@@ -19,10 +23,12 @@ from monitor.incidents import Incident, IncidentChange, ServiceView, Timing, app
 from monitor.metrics import Metrics
 from monitor.notices import Notice, NoticePlanner
 from monitor.probes import PROBES
-from monitor.probes.base import Probe, ProbeResult
+from monitor.probes.base import Probe, ProbeContext, ProbeResult
+from monitor.probes.heartbeat import HeartbeatBook
 from monitor.render import Renderer
 from monitor.scheduler import Scheduler
 from monitor.sqlite_store import SqliteStore
+from monitor.statelock import StateLock
 from monitor.web.app import build_app
 from notifiers import NOTIFIERS, Notifier
 
@@ -50,17 +56,25 @@ class Daemon:
         self.transitions: list[Transition] = []
         self.stopped = asyncio.Event()
         self.port = 0
+        self.lock = StateLock(config.daemon.state_dir)
+        self.reload_error: str | None = None  # first error of the last failed reload
 
     async def start(self) -> None:
         """Open the state, bind the listen port, and start probing and delivering."""
         config = self.config
+        self.lock.acquire()  # raises StateLocked: one daemon per state_dir
         self.store = SqliteStore.open(config.daemon.state_dir)
         self.open = {i.service_id: i for i in self.store.open_incidents()}
         now = self.clock()
         for service in config.services:
             self.views[service.id] = ServiceView(service.id, CheckStatus.UNKNOWN, now)
+        self.probe_context = ProbeContext(
+            heartbeats=HeartbeatBook.for_checks(config.checks, now, self.clock),
+            timezone=config.daemon.timezone,
+        )
         self.probes: dict[str, Probe] = {
-            kind: PROBES[kind].factory() for kind in {c.type for c in config.checks}
+            kind: PROBES[kind].factory(self.probe_context)
+            for kind in {c.type for c in config.checks}
         }
         self.notifiers = {"email": NOTIFIERS["email"](config.notices, config.daemon.state_dir)}
         self.dispatcher = Dispatcher(
@@ -79,7 +93,8 @@ class Daemon:
             max_concurrency=config.daemon.max_concurrency,
             clock=self.clock,
         )
-        self.runner = web.AppRunner(build_app(self.metrics, self.health), access_log=None)
+        app = build_app(self.metrics, self.health, self.probe_context.heartbeats)
+        self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, config.daemon.listen_host, config.daemon.listen_port)
         await site.start()
@@ -116,17 +131,22 @@ class Daemon:
         await self.runner.cleanup()
         pending = self.store.pending_count()
         self.store.close()
+        self.lock.release()
         self.stopped.set()
         log.info("stopped", outbox_pending=pending)
 
     def on_result(self, result: ProbeResult) -> bool:
         """Fold one probe result in; returns True while the check is confirming a change."""
         check_id = result.check_id
+        if check_id not in self.states:
+            return False  # removed by a reload while its probe was in flight
         self.results.append(result)
         self.metrics.probe_success.labels(check_id).set(1 if result.ok else 0)
         self.metrics.probe_duration.labels(check_id).observe(result.duration_s)
         for phase, seconds in result.phases.items():
             self.metrics.probe_phase_duration.labels(check_id, phase).observe(seconds)
+        if result.cert_not_after is not None:
+            self.metrics.tls_cert_expiry.labels(check_id).set(result.cert_not_after)
         # One event per probe run: failures at info, successes at debug (filtered out cheaply).
         (log.debug if result.ok else log.info)(
             "probe",
@@ -237,3 +257,101 @@ class Daemon:
             "open_incidents": len(self.open),
             "outbox_pending": self.store.pending_count(),
         }
+
+    def status_line(self) -> str:
+        """The one-line summary for ``systemctl status``; a failed reload comes first."""
+        counts = (len(self.config.checks), len(self.open), self.store.pending_count())
+        words = ("check", "open incident", "notice")
+        summary = ", ".join(f"{n} {w}{'s' * (n != 1)}" for n, w in zip(counts, words, strict=True))
+        failed = f"reload failed: {self.reload_error} (previous config kept); "
+        return (failed if self.reload_error else "") + summary + " pending"
+
+    def progress_marks(self) -> tuple[float, float]:
+        """When the scheduler and the dispatcher loops last made progress (monotonic)."""
+        return self.scheduler.last_progress, self.dispatcher.last_progress
+
+    async def reload(self, path: Path | None = None) -> list[str]:
+        """Adopt a new checks.yaml; return the errors that kept the old one (empty: adopted).
+
+        Checks whose id survives keep their detector state and their grid; open incidents
+        and the outbox are untouched. ``daemon.listen`` and ``daemon.state_dir`` need a restart.
+        """
+        path = self.config.source if path is None else path
+        try:
+            new = load_config(path)
+            errors = [
+                f"{path}: daemon.{key}: changed from {getattr(self.config.daemon, key)!s} to "
+                f"{getattr(new.daemon, key)!s}; restart forewarn to apply it"
+                for key in ("listen", "state_dir")
+                if getattr(self.config.daemon, key) != getattr(new.daemon, key)
+            ]
+            notifier = None if errors else NOTIFIERS["email"](new.notices, new.daemon.state_dir)
+        except ConfigError as exc:
+            errors, notifier = list(exc.errors), None
+        except OSError as exc:  # the SMTP password file, read by the notifier
+            errors, notifier = [f"{path}: notices.smtp.password_file: {exc}"], None
+        if notifier is None:
+            self.reload_error = errors[0]
+            self.metrics.config_last_reload_successful.set(0)
+            log.error("reload_failed", config=str(path), errors=errors)
+            return errors
+        old = {c.id: c for c in self.config.checks}
+        ids = {c.id for c in new.checks}
+        changed = [c.id for c in new.checks if c.id in old and c != old[c.id]]
+        deferred = [
+            key
+            for key in ("daemon.max_concurrency", "notices.retry_initial", "notices.retry_max")
+            if attrgetter(key)(self.config) != attrgetter(key)(new)
+        ]
+        self._flush()  # results of removed checks are history too
+        self.config, self.reload_error = new, None
+        self.states = {c.id: self._kept_state(c) for c in new.checks}
+        self.service_of = {c.id: c.service for c in new.checks}
+        self.planner = NoticePlanner(new, Renderer())
+        for kind in {c.type for c in new.checks} - self.probes.keys():
+            self.probes[kind] = PROBES[kind].factory(self.probe_context)
+        self.probe_context.heartbeats.set_checks(new.checks)  # tokens may have changed
+        for check_id in old.keys() - ids:
+            self._forget_series(check_id)
+        now = self.clock()
+        old_views, self.views = self.views, {}
+        for service in new.services:
+            self.views[service.id] = old_views.get(service.id) or ServiceView(
+                service.id, CheckStatus.UNKNOWN, now
+            )
+            self._refresh_view(service.id, now)  # checks may have moved, down_when changed
+        self.scheduler.set_checks(new.checks)
+        old_notifier, self.notifiers["email"] = self.notifiers["email"], notifier
+        self.metrics.config_last_reload_successful.set(1)
+        log.info(
+            "reloaded",
+            added=len(ids - old.keys()),
+            removed=len(old.keys() - ids),
+            changed=len(changed),
+        )
+        if deferred:
+            log.warning("reload_deferred", keys=deferred, reason="applies at the next restart")
+        await old_notifier.close()  # sends in flight finish on their own connection
+        return []
+
+    def _kept_state(self, check: CheckBase) -> CheckState:
+        """A check's detector state across a reload: kept by id, with its new thresholds."""
+        state = self.states.get(check.id)
+        if state is None:
+            return CheckState(check.failure_threshold, check.success_threshold)
+        return replace(
+            state,
+            failure_threshold=check.failure_threshold,
+            success_threshold=check.success_threshold,
+        )
+
+    def _forget_series(self, check_id: str) -> None:
+        """Drop a removed check's metrics, or its last state would be reported forever."""
+        m = self.metrics
+        for metric, labels in [
+            (m.probe_success, (check_id,)),
+            (m.probe_duration, (check_id,)),
+            *((m.check_state, (check_id, status.value)) for status in CheckStatus),
+        ]:
+            with contextlib.suppress(KeyError):
+                metric.remove(*labels)

@@ -14,8 +14,12 @@ from hypothesis import strategies as st
 from monitor.config import Config, ConfigError, load_config
 from monitor.config_errors import MAX_ERRORS
 from monitor.config_types import parse_delay, parse_duration
+from monitor.probes.dns import DnsCheck
 from monitor.probes.http import HttpCheck
+from monitor.probes.soap import SoapCheck
 from monitor.probes.tcp import TcpCheck
+from monitor.probes.tls import TlsCheck
+from monitor.probes.transaction import TransactionCheck
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent.relative_to(ROOT) / "data"  # tests/data, as users type it
@@ -42,7 +46,8 @@ INVALID_FILES = [
     ("unknown_key.yaml", ["unknown_key.yaml:11: checks[2].expct: unknown key"]),
     ("missing_service_name.yaml", ["missing_service_name.yaml:3: services[0].name: is required"]),
     ("unknown_check_type.yaml",
-     ["unknown_check_type.yaml:10: checks[3].type: must be one of http | tcp"]),
+     ["unknown_check_type.yaml:10: checks[3].type: must be one of "
+      "dns | heartbeat | http | soap | tcp | tls | transaction"]),
     ("unknown_service_ref.yaml",
      ["unknown_service_ref.yaml:6: checks[0].service: unknown service 'labels'"]),
     ("duplicate_check_id.yaml",
@@ -127,7 +132,8 @@ WEIRD = [
     (S + "checks:\n  -\n", "3: checks[0]: must be a mapping"),
     (S + "checks: [{id: c, service: t}]\n", "2: checks[0].type: is required"),
     (S + "checks: [{id: c, service: t, type: 3}]\n",
-     "2: checks[0].type: must be one of http | tcp"),
+     "2: checks[0].type: must be one of "
+     "dns | heartbeat | http | soap | tcp | tls | transaction"),
     (S + C + "daemon: [1, 2]\n", "3: daemon: must be a mapping"),
     (S + C + "notices: {smtp: []}\n", "3: notices.smtp: must be a mapping"),
     (S + C + "customers: 5\n", "3: customers: must be a list or {file: customers.csv}"),
@@ -182,6 +188,11 @@ def test_the_example_checks_yaml_loads() -> None:
         "pickup-points-ws": HttpCheck,
         "shop-web": HttpCheck,
         "edi-host": TcpCheck,
+        "tracking-ws-details": HttpCheck,
+        "labels-soap": SoapCheck,
+        "label-then-track": TransactionCheck,
+        "tracking-certificate": TlsCheck,
+        "tracking-dns": DnsCheck,
     }
     assert {c.language for c in config.customers} == {"fr", "en"}
     assert config.notices.transport == "file"

@@ -22,10 +22,12 @@ import trustme
 from aiohttp import web
 
 from monitor.probes import PROBES
-from monitor.probes.base import Reason
+from monitor.probes.base import ProbeContext, Reason
+from monitor.probes.heartbeat import HeartbeatBook
 from monitor.probes.http import HttpCheck, HttpProbe
 
 NOW = 1_700_000_000.0
+CONTEXT = ProbeContext(heartbeats=HeartbeatBook(started_at=NOW))
 BOMB_CHUNK = b"\0" * (1024 * 1024)
 BOMB = web.AppKey("bomb", bytes)
 
@@ -165,7 +167,7 @@ async def base() -> AsyncIterator[str]:
 @pytest.fixture
 async def probe() -> AsyncIterator[HttpProbe]:
     """A probe closed after the test, as the daemon would close it."""
-    instance = HttpProbe()
+    instance = HttpProbe(CONTEXT)
     yield instance
     await instance.close()
 
@@ -173,7 +175,7 @@ async def probe() -> AsyncIterator[HttpProbe]:
 def test_http_is_registered_with_its_settings_and_factory() -> None:
     """The registry maps ``http`` to this module's settings model and probe."""
     assert PROBES["http"].settings is HttpCheck
-    assert isinstance(PROBES["http"].factory(), HttpProbe)
+    assert isinstance(PROBES["http"].factory(CONTEXT), HttpProbe)
 
 
 def test_invalid_json_path_is_rejected_by_the_settings() -> None:

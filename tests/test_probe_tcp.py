@@ -16,10 +16,12 @@ import pydantic
 import pytest
 
 from monitor.probes import PROBES
-from monitor.probes.base import Reason
+from monitor.probes.base import ProbeContext, Reason
+from monitor.probes.heartbeat import HeartbeatBook
 from monitor.probes.tcp import TcpCheck, TcpProbe
 
 NOW = 1_700_000_000.0
+CONTEXT = ProbeContext(heartbeats=HeartbeatBook(started_at=NOW))
 
 
 def tcp_check(port: int, host: str = "127.0.0.1", **settings: Any) -> TcpCheck:
@@ -72,13 +74,13 @@ def closed_port() -> int:
 @pytest.fixture
 def probe() -> TcpProbe:
     """A fresh probe; it holds no resources between runs."""
-    return TcpProbe()
+    return TcpProbe(CONTEXT)
 
 
 def test_tcp_is_registered_with_its_settings_and_factory() -> None:
     """The registry maps ``tcp`` to this module's settings model and probe."""
     assert PROBES["tcp"].settings is TcpCheck
-    assert isinstance(PROBES["tcp"].factory(), TcpProbe)
+    assert isinstance(PROBES["tcp"].factory(CONTEXT), TcpProbe)
 
 
 def test_invalid_banner_regex_is_rejected_by_the_settings() -> None:

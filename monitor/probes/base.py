@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from monitor.probes.heartbeat import HeartbeatBook
 
 
 class Reason(StrEnum):
@@ -15,9 +18,13 @@ class Reason(StrEnum):
     CONNECT_TIMEOUT = "connect_timeout"
     CONNECT_ERROR = "connect_error"
     TLS = "tls"
+    CERT_EXPIRED = "cert_expired"
+    CERT_HOSTNAME = "cert_hostname"
+    CERT_UNTRUSTED = "cert_untrusted"
     TIMEOUT = "timeout"
     HTTP_STATUS = "http_status"
     BODY_MISMATCH = "body_mismatch"
+    HEADER_MISMATCH = "header_mismatch"
     JSON_MISMATCH = "json_mismatch"
     BANNER_MISMATCH = "banner_mismatch"
     TOO_LARGE = "too_large"
@@ -25,6 +32,8 @@ class Reason(StrEnum):
     SOAP_FAULT = "soap_fault"
     XPATH_MISMATCH = "xpath_mismatch"
     NO_HEARTBEAT = "no_heartbeat"
+    JOB_FAILED = "job_failed"
+    NXDOMAIN = "nxdomain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,7 @@ class ProbeResult:
     detail: str = ""
     duration_s: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
+    cert_not_after: float | None = None  # UNIX time the peer certificate expires (TLS only)
 
 
 class Probe(Protocol):
@@ -54,8 +64,16 @@ class Probe(Protocol):
 
 
 @dataclass(frozen=True)
+class ProbeContext:
+    """What the daemon hands every probe kind when it builds it: shared, plain objects."""
+
+    heartbeats: HeartbeatBook  # pings received by the web hooks, read by heartbeat checks
+    timezone: str = "UTC"  # daemon.timezone: how times are written in details
+
+
+@dataclass(frozen=True)
 class ProbeKind:
     """One entry of the ``PROBES`` registry: a check kind's settings model and its probe."""
 
     settings: type[Any]  # a CheckBase subclass with ``type: Literal[<kind>]``
-    factory: Any  # () -> Probe, called once per daemon; the probe is shared by its checks
+    factory: Any  # (ProbeContext) -> Probe, called once per daemon; shared by its checks

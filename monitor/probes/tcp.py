@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from monitor.config_types import CheckBase, StrictModel
-from monitor.probes.base import ProbeKind, ProbeResult, Reason
+from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 
 _BANNER_LIMIT = 4096
 _EXCERPT = 80
@@ -64,7 +64,7 @@ def _literal_family(host: str) -> socket.AddressFamily | None:
 class TcpProbe:
     """Runs ``tcp`` checks; holds no state, so one instance serves every check."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: ProbeContext | None = None) -> None:
         """Create the probe; there is nothing to set up."""
 
     async def run(self, check: TcpCheck, now: float) -> ProbeResult:

@@ -9,6 +9,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.metrics import Metrics
+from monitor.probes.heartbeat import HeartbeatBook
+from monitor.web.hooks import add_hook_routes
 
 Health = Callable[[], dict[str, Any]]
 MAX_BODY = 64 * 1024
@@ -44,11 +46,15 @@ async def healthz_handler(request: web.Request) -> web.Response:
     return web.json_response(health, status=status)
 
 
-def build_app(metrics: Metrics, health: Health) -> web.Application:
+def build_app(
+    metrics: Metrics, health: Health, heartbeats: HeartbeatBook | None = None
+) -> web.Application:
     """The aiohttp application the daemon serves on ``daemon.listen``."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[security_headers])
     app[METRICS_KEY] = metrics
     app[HEALTH_KEY] = health
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", healthz_handler)
+    if heartbeats is not None:
+        add_hook_routes(app, heartbeats)
     return app
