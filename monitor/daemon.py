@@ -312,7 +312,7 @@ class Daemon:
             self.probes[kind] = PROBES[kind].factory(self.probe_context)
         self.probe_context.heartbeats.set_checks(new.checks)  # tokens may have changed
         for check_id in old.keys() - ids:
-            self._forget_series(check_id)
+            self.metrics.forget_check(check_id)
         now = self.clock()
         old_views, self.views = self.views, {}
         for service in new.services:
@@ -344,14 +344,3 @@ class Daemon:
             failure_threshold=check.failure_threshold,
             success_threshold=check.success_threshold,
         )
-
-    def _forget_series(self, check_id: str) -> None:
-        """Drop a removed check's metrics, or its last state would be reported forever."""
-        m = self.metrics
-        for metric, labels in [
-            (m.probe_success, (check_id,)),
-            (m.probe_duration, (check_id,)),
-            *((m.check_state, (check_id, status.value)) for status in CheckStatus),
-        ]:
-            with contextlib.suppress(KeyError):
-                metric.remove(*labels)

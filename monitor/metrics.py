@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from monitor.detector import CheckStatus
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -66,3 +70,15 @@ class Metrics:
             ["check"],
             registry=r,
         )
+
+    def forget_check(self, check_id: str) -> None:
+        """Drop a removed check's series, or its last state would be reported forever."""
+        per_check: list[tuple[Gauge | Histogram, tuple[str, ...]]] = [
+            (self.probe_success, (check_id,)),
+            (self.probe_duration, (check_id,)),
+            (self.tls_cert_expiry, (check_id,)),
+            *((self.check_state, (check_id, status.value)) for status in CheckStatus),
+        ]
+        for metric, labels in per_check:
+            with contextlib.suppress(KeyError):
+                metric.remove(*labels)
