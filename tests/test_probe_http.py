@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
-import os
-import socket
 import ssl
 import time
 import tracemalloc
 import warnings
-import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,42 +16,32 @@ import pydantic
 import pytest
 import trustme
 from aiohttp import web
+from probe_servers import (
+    NOW,
+    bomb,
+    closed_port,
+    context,
+    endless,
+    open_fds,
+    serve,
+    server_context,
+    settings,
+    settle_fds,
+    silent_server,
+)
 
 from monitor.probes import PROBES
-from monitor.probes.base import ProbeContext, Reason
-from monitor.probes.heartbeat import HeartbeatBook
+from monitor.probes.base import Reason
 from monitor.probes.http import HttpCheck, HttpProbe
 
-NOW = 1_700_000_000.0
-CONTEXT = ProbeContext(heartbeats=HeartbeatBook(started_at=NOW))
-BOMB_CHUNK = b"\0" * (1024 * 1024)
-BOMB = web.AppKey("bomb", bytes)
+CONTEXT = context()
 
 
-def http_check(url: str, **settings: Any) -> HttpCheck:
+def http_check(url: str, **values: Any) -> HttpCheck:
     """Build a validated check with the base fields every check carries."""
     return HttpCheck.model_validate(
-        {
-            "id": "shop-web",
-            "service": "shop",
-            "type": "http",
-            "interval": "30s",
-            "timeout": "2s",
-            "retry_interval": "5s",
-            "failure_threshold": 3,
-            "success_threshold": 2,
-            "url": url,
-            **settings,
-        }
+        settings(id="shop-web", service="shop", type="http", url=url, **values)
     )
-
-
-@functools.cache
-def gzip_bomb(megabytes: int) -> bytes:
-    """Gzip ``megabytes`` MiB of zeros without holding them in memory at once."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
-    parts = [packer.compress(BOMB_CHUNK) for _ in range(megabytes)]
-    return b"".join(parts) + packer.flush()
 
 
 async def ok(request: web.Request) -> web.Response:
@@ -85,30 +71,10 @@ async def echo(request: web.Request) -> web.Response:
     return web.Response(text=f"{request.method} {await request.text()}")
 
 
-async def endless(request: web.Request) -> web.StreamResponse:
-    """A chunked body that never ends."""
-    response = web.StreamResponse()
-    await response.prepare(request)
-    chunk = b"x" * 65536
-    with contextlib.suppress(ConnectionError):
-        while True:
-            await response.write(chunk)
-    return response
-
-
-async def bomb(request: web.Request) -> web.Response:
-    """About 64 KiB on the wire that inflate to 64 MiB."""
-    return web.Response(
-        body=request.app[BOMB],
-        headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"},
-    )
-
-
 @contextlib.asynccontextmanager
-async def serve(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+async def serve_app(tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
     """Run the test app on an ephemeral port and yield its base URL."""
     app = web.Application()
-    app[BOMB] = gzip_bomb(64)
     app.router.add_get("/ok", ok)
     app.router.add_get("/status/{code}", status)
     app.router.add_get("/json", json_body)
@@ -116,51 +82,14 @@ async def serve(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[str]
     app.router.add_route("*", "/echo", echo)
     app.router.add_get("/endless", endless)
     app.router.add_get("/bomb", bomb)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-@contextlib.asynccontextmanager
-async def silent_server() -> AsyncIterator[int]:
-    """A TCP server that accepts and never answers; yields its port."""
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            await reader.read()
-        writer.close()
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0, backlog=512)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def open_fds() -> int:
-    """How many file descriptors this process holds."""
-    return len(os.listdir("/proc/self/fd"))
+    async with serve(app, tls) as url:
+        yield url
 
 
 @pytest.fixture
 async def base() -> AsyncIterator[str]:
     """The base URL of a running test app."""
-    async with serve() as url:
+    async with serve_app() as url:
         yield url
 
 
@@ -358,9 +287,8 @@ async def test_unresolvable_host_fails_with_dns(probe: HttpProbe) -> None:
 async def test_untrusted_certificate_fails_with_tls(probe: HttpProbe) -> None:
     """A certificate from a CA the default context does not trust fails with tls."""
     authority = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    async with serve(context) as url:
+    tls = server_context(authority.issue_cert("127.0.0.1", "localhost"))
+    async with serve_app(tls) as url:
         result = await probe.run(http_check(f"{url}/ok"), NOW)
     assert result.reason is Reason.TLS
     assert "certificate" in result.detail
@@ -381,11 +309,7 @@ async def test_many_failures_leak_no_file_descriptors(probe: HttpProbe) -> None:
                 *(probe.run(hung, NOW) for _ in range(300)),
             )
             # The server side closes its ends as it sees each EOF, a few loop turns later.
-            for _ in range(50):
-                if abs(open_fds() - before) <= 3:
-                    break
-                await asyncio.sleep(0.02)
-            after = open_fds()
+            after = await settle_fds(before)
             gc.collect()
     assert {result.reason for result in results} == {Reason.CONNECT_REFUSED, Reason.TIMEOUT}
     assert abs(after - before) <= 3

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
-import socket
 import time
 import warnings
 from collections.abc import AsyncIterator
@@ -14,44 +12,30 @@ from typing import Any
 
 import pydantic
 import pytest
+from probe_servers import NOW, closed_port, context, open_fds, settings, settle_fds, silent_server
 
 from monitor.probes import PROBES
-from monitor.probes.base import ProbeContext, Reason
-from monitor.probes.heartbeat import HeartbeatBook
+from monitor.probes.base import Reason
 from monitor.probes.tcp import TcpCheck, TcpProbe
 
-NOW = 1_700_000_000.0
-CONTEXT = ProbeContext(heartbeats=HeartbeatBook(started_at=NOW))
+CONTEXT = context()
 
 
-def tcp_check(port: int, host: str = "127.0.0.1", **settings: Any) -> TcpCheck:
+def tcp_check(port: int, host: str = "127.0.0.1", **values: Any) -> TcpCheck:
     """Build a validated check with the base fields every check carries."""
     return TcpCheck.model_validate(
-        {
-            "id": "edi-sftp",
-            "service": "edi",
-            "type": "tcp",
-            "interval": "30s",
-            "timeout": "2s",
-            "retry_interval": "5s",
-            "failure_threshold": 3,
-            "success_threshold": 2,
-            "host": host,
-            "port": port,
-            **settings,
-        }
+        settings(id="edi-sftp", service="edi", type="tcp", host=host, port=port, **values)
     )
 
 
 @contextlib.asynccontextmanager
-async def tcp_server(banner: bytes | None) -> AsyncIterator[int]:
-    """Serve ``banner`` (or stay silent if None) to each client; yields the port."""
+async def tcp_server(banner: bytes) -> AsyncIterator[int]:
+    """Serve ``banner`` to each client; yields the port."""
 
     async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError):
-            if banner is not None:
-                writer.write(banner)
-                await writer.drain()
+            writer.write(banner)
+            await writer.drain()
             await reader.read()
         writer.close()
 
@@ -61,14 +45,6 @@ async def tcp_server(banner: bytes | None) -> AsyncIterator[int]:
     finally:
         server.close()
         await server.wait_closed()
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.fixture
@@ -91,7 +67,7 @@ def test_invalid_banner_regex_is_rejected_by_the_settings() -> None:
 
 async def test_connect_to_listening_port_is_ok(probe: TcpProbe) -> None:
     """Connecting to a listening port succeeds, stamps the time and times the connect."""
-    async with tcp_server(None) as port:
+    async with silent_server() as port:
         result = await probe.run(tcp_check(port), NOW)
     assert result.ok and result.reason is None
     assert result.at == NOW and result.check_id == "edi-sftp"
@@ -101,7 +77,7 @@ async def test_connect_to_listening_port_is_ok(probe: TcpProbe) -> None:
 
 async def test_host_name_is_resolved_and_timed(probe: TcpProbe) -> None:
     """A host name gets a resolve phase before the connect phase."""
-    async with tcp_server(None) as port:
+    async with silent_server() as port:
         result = await probe.run(tcp_check(port, host="localhost"), NOW)
     assert result.ok, result.detail
     assert set(result.phases) == {"resolve", "connect"}
@@ -183,7 +159,7 @@ async def test_peer_closing_before_banner_fails_with_banner_mismatch(probe: TcpP
 
 async def test_silent_server_with_banner_expected_fails_with_timeout(probe: TcpProbe) -> None:
     """A service that says nothing is hung: timeout, not banner_mismatch, within the timeout."""
-    async with tcp_server(None) as port:
+    async with silent_server() as port:
         started = time.monotonic()
         check = tcp_check(port, timeout="300ms", expect={"banner": "^SSH-"})
         result = await probe.run(check, NOW)
@@ -196,23 +172,19 @@ async def test_silent_server_with_banner_expected_fails_with_timeout(probe: TcpP
 async def test_many_runs_leak_no_file_descriptors(probe: TcpProbe) -> None:
     """300 refused runs and 300 banner timeouts leave the descriptor count unchanged."""
     refused = tcp_check(closed_port())
-    async with tcp_server(None) as port:
+    async with silent_server() as port:
         silent = tcp_check(port, timeout="200ms", expect={"banner": "^SSH-"})
         await asyncio.gather(probe.run(refused, NOW), probe.run(silent, NOW))
         with warnings.catch_warnings(record=True) as caught:
             # A socket freed only by garbage collection warns; closing it ourselves does not.
             warnings.simplefilter("always", ResourceWarning)
-            before = len(os.listdir("/proc/self/fd"))
+            before = open_fds()
             results = await asyncio.gather(
                 *(probe.run(refused, NOW) for _ in range(300)),
                 *(probe.run(silent, NOW) for _ in range(300)),
             )
             # The server side closes its ends as it sees each EOF, a few loop turns later.
-            for _ in range(50):
-                if abs(len(os.listdir("/proc/self/fd")) - before) <= 3:
-                    break
-                await asyncio.sleep(0.02)
-            after = len(os.listdir("/proc/self/fd"))
+            after = await settle_fds(before)
             gc.collect()
     assert {result.reason for result in results} == {Reason.CONNECT_REFUSED, Reason.TIMEOUT}
     assert abs(after - before) <= 3

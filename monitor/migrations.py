@@ -1,0 +1,78 @@
+"""The schema scripts of the embedded Store, applied in order by ``PRAGMA user_version``."""
+
+from __future__ import annotations
+
+# DDL is per dialect (AUTOINCREMENT becomes an identity column on PostgreSQL); the types
+# are spelled so both accept them: DOUBLE PRECISION (REAL is float4 on PostgreSQL, too
+# coarse for UNIX times) and BOOLEAN. Never edit a shipped entry: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE results (
+        check_id TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        ok BOOLEAN NOT NULL,
+        degraded BOOLEAN NOT NULL,
+        reason TEXT,
+        duration_s DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX results_check_at ON results (check_id, at);
+    CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        check_id TEXT NOT NULL,
+        old_status TEXT NOT NULL,
+        new_status TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        reason TEXT,
+        detail TEXT NOT NULL,
+        first_failure_at DOUBLE PRECISION
+    );
+    CREATE INDEX transitions_check_at ON transitions (check_id, at);
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        opened_at DOUBLE PRECISION NOT NULL,
+        first_failure_at DOUBLE PRECISION NOT NULL,
+        sequence INTEGER NOT NULL,
+        customers_told_at DOUBLE PRECISION,
+        next_update_at DOUBLE PRECISION,
+        recovered_at DOUBLE PRECISION,
+        resolved_at DOUBLE PRECISION,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX incidents_open ON incidents (opened_at) WHERE status <> 'resolved';
+    CREATE TABLE outbox (
+        key TEXT PRIMARY KEY,
+        incident_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        address TEXT NOT NULL,
+        language TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        text TEXT NOT NULL,
+        html TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL,
+        next_attempt_at DOUBLE PRECISION NOT NULL,
+        last_error TEXT,
+        sent_at DOUBLE PRECISION
+    );
+    CREATE INDEX outbox_due ON outbox (next_attempt_at, key) WHERE status = 'pending';
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL REFERENCES outbox (key),
+        at DOUBLE PRECISION NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX deliveries_key ON deliveries (key, id);
+    CREATE TABLE suppressions (
+        address TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL
+    );
+    """,
+]
