@@ -19,6 +19,7 @@ from monitor.config_types import (
     Duration,
     Identifier,
     StrictModel,
+    http_url,
 )
 from monitor.config_types import parse_duration as parse_duration
 from monitor.probes import PROBES
@@ -71,9 +72,7 @@ class DaemonConfig(StrictModel):
     @field_validator("public_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return http_url(value).rstrip("/")
 
     @property
     def listen_host(self) -> str:

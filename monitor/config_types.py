@@ -6,7 +6,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 _DURATION = re.compile(r"^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -66,6 +66,17 @@ Delay = Annotated[float, BeforeValidator(parse_delay)]
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 """A short lowercase id: safe in metric labels, URLs and Message-IDs."""
+
+
+def http_url(url: str) -> str:
+    """Accept only http:// and https:// URLs."""
+    if not url.lower().startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return url
+
+
+HttpUrl = Annotated[str, AfterValidator(http_url)]
+"""A URL probes may fetch or emails may link to: http:// or https:// only."""
 
 
 class StrictModel(BaseModel):

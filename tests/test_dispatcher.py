@@ -15,10 +15,11 @@ import pytest
 from monitor.config import NoticesConfig
 from monitor.dispatcher import Dispatcher
 from monitor.metrics import Metrics
-from monitor.notices import Notice, NoticeKind
+from monitor.notices import Notice
 from monitor.sqlite_store import SqliteStore
 from notifiers.base import Notifier, NotifierError
 from notifiers.email import EmailNotifier
+from tests import builders
 from tests.smtp_server import FailingSmtpServer
 
 NOW = 1_700_000_000.0
@@ -27,10 +28,6 @@ NOW = 1_700_000_000.0
 def make_notice(recipient: str, sequence: int = 1, **fields: Any) -> Notice:
     """An email notice for ``recipient`` at ``recipient``@x.example."""
     values: dict[str, Any] = {
-        "key": f"inc-1:{sequence}:{recipient}",
-        "incident_id": "inc-1",
-        "kind": NoticeKind.FIRST,
-        "channel": "email",
         "recipient": recipient,
         "address": f"{recipient}@x.example",
         "language": "en",
@@ -39,7 +36,7 @@ def make_notice(recipient: str, sequence: int = 1, **fields: Any) -> Notice:
         "html": "<p>Hello,</p>",
         "created_at": time.time(),
     }
-    return Notice(**{**values, **fields})
+    return builders.make_notice(f"inc-1:{sequence}:{recipient}", **{**values, **fields})
 
 
 async def until(condition: Callable[[], bool], within: float = 5.0) -> None:

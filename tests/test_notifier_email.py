@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from monitor.config import NoticesConfig
-from monitor.notices import Notice, NoticeKind
+from monitor.notices import Notice
 from notifiers import NOTIFIERS
 from notifiers.base import NotifierError
 from notifiers.email import EmailNotifier, build_email
+from tests import builders
 from tests.smtp_server import FailingSmtpServer
 
 NOW = 1_700_000_000.0
@@ -24,21 +25,13 @@ SENDER = "Support <support@example.net>"
 
 
 def make_notice(key: str = "inc-1:1:acme", **fields: Any) -> Notice:
-    """A rendered French first notice for ACME."""
+    """A rendered French first notice for ACME, with accents and punctuation in every part."""
     values: dict[str, Any] = {
-        "key": key,
-        "incident_id": "inc-1",
-        "kind": NoticeKind.FIRST,
-        "channel": "email",
-        "recipient": "acme",
-        "address": "ops@acme.example",
-        "language": "fr",
         "subject": "Suivi de colis : incident en cours (équipe prévenue)",
         "text": "Bonjour,\nLe suivi est indisponible ; prochain point à 14 h 32.",
         "html": "<p>Bonjour, le suivi est indisponible ; prochain point à 14 h 32.</p>",
-        "created_at": NOW,
     }
-    return Notice(**{**values, **fields})
+    return builders.make_notice(key, **{**values, **fields})
 
 
 def notices_config(port: int = 25, transport: str = "smtp", **smtp: Any) -> NoticesConfig:

@@ -12,29 +12,9 @@ import pytest
 
 from monitor.detector import CheckStatus, Transition
 from monitor.incidents import Incident, IncidentStatus
-from monitor.notices import Notice, NoticeKind
 from monitor.probes.base import ProbeResult, Reason
 from monitor.sqlite_store import DB_NAME, MIGRATIONS, SqliteStore
-
-NOW = 1_700_000_000.0
-
-
-def make_notice(key: str, created_at: float = NOW, **fields: Any) -> Notice:
-    """A rendered email notice with sensible defaults."""
-    values: dict[str, Any] = {
-        "key": key,
-        "incident_id": "inc-1",
-        "kind": NoticeKind.FIRST,
-        "channel": "email",
-        "recipient": "acme",
-        "address": "ops@acme.example",
-        "language": "fr",
-        "subject": "Suivi de colis indisponible",
-        "text": "Bonjour,",
-        "html": "<p>Bonjour,</p>",
-        "created_at": created_at,
-    }
-    return Notice(**{**values, **fields})
+from tests.builders import NOW, make_notice
 
 
 def make_transition(check_id: str = "tracking-ws", at: float = NOW) -> Transition:

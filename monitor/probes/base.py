@@ -50,6 +50,32 @@ class ProbeResult:
     phases: dict[str, float] = field(default_factory=dict)
     cert_not_after: float | None = None  # UNIX time the peer certificate expires (TLS only)
 
+    @classmethod
+    def judged(
+        cls,
+        check_id: str,
+        at: float,
+        reason: Reason | None,
+        detail: str,
+        duration_s: float,
+        *,
+        degraded: bool = False,
+        phases: dict[str, float] | None = None,
+        cert_not_after: float | None = None,
+    ) -> ProbeResult:
+        """A result whose success follows from its reason: no reason means the target is fine."""
+        return cls(
+            check_id=check_id,
+            at=at,
+            ok=reason is None,
+            degraded=degraded and reason is None,
+            reason=reason,
+            detail=detail,
+            duration_s=duration_s,
+            phases=phases or {},
+            cert_not_after=cert_not_after,
+        )
+
 
 class Probe(Protocol):
     """Runs one check against its target; never raises for a target's failure."""

@@ -152,14 +152,8 @@ class DnsProbe:
         except Exception as exc:  # a bug guard: run() must never raise for a target
             reason, detail = Reason.PROTOCOL, f"unexpected {type(exc).__name__}"
         duration = perf_counter() - start
-        return ProbeResult(
-            check_id=check.id,
-            at=now,
-            ok=reason is None,
-            reason=reason,
-            detail=detail,
-            duration_s=duration,
-            phases={"resolve": duration},
+        return ProbeResult.judged(
+            check.id, now, reason, detail, duration, phases={"resolve": duration}
         )
 
     async def close(self) -> None:

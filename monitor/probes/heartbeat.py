@@ -176,14 +176,7 @@ class HeartbeatProbe:
                 Reason.NO_HEARTBEAT,
                 f"no ping since {since}{last} (expected {expected})",
             )
-        return ProbeResult(
-            check_id=check.id,
-            at=now,
-            ok=reason is None,
-            reason=reason,
-            detail=detail,
-            duration_s=perf_counter() - start,
-        )
+        return ProbeResult.judged(check.id, now, reason, detail, perf_counter() - start)
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from monitor.config_types import CheckBase, StrictModel
+from monitor.config_types import CheckBase, HttpUrl, StrictModel
 from monitor.probes.assertions import (
     HttpExpect,
     judge_body,
@@ -78,7 +78,7 @@ class HttpCheck(CheckBase):
     """Settings of an ``http`` check."""
 
     type: Literal["http"]
-    url: str
+    url: HttpUrl
     method: HttpMethod = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
@@ -90,11 +90,6 @@ class HttpCheck(CheckBase):
     max_body: MaxBody = 1024 * 1024
     expect: HttpExpect = HttpExpect()
     _body: bytes | None = PrivateAttr(default=None)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        return http_url(url)
 
     @model_validator(mode="after")
     def _load_body(self) -> HttpCheck:
@@ -113,13 +108,6 @@ class HttpCheck(CheckBase):
             max_redirects=self.max_redirects,
             ca_file=self.ca_file,
         )
-
-
-def http_url(url: str) -> str:
-    """Accept only http:// and https:// URLs."""
-    if not url.lower().startswith(("http://", "https://")):
-        raise ValueError("must be an http:// or https:// URL")
-    return url
 
 
 def request_body(body: str | None, body_file: str | None) -> bytes | None:
@@ -160,14 +148,13 @@ def finish(
     if reason is None and max_latency and duration > max_latency:
         degraded = True
         detail = f"latency {duration:.2f}s above {seconds(max_latency)}"
-    return ProbeResult(
-        check_id=check_id,
-        at=now,
-        ok=reason is None,
+    return ProbeResult.judged(
+        check_id,
+        now,
+        reason,
+        detail,
+        duration,
         degraded=degraded,
-        reason=reason,
-        detail=detail,
-        duration_s=duration,
         phases=line.phases(),
         cert_not_after=line.cert_not_after,
     )

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from lxml import etree
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from monitor.config_types import CheckBase, Duration, StrictModel
+from monitor.config_types import CheckBase, Duration, HttpUrl, StrictModel
 from monitor.probes.assertions import judge_status
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile
@@ -23,7 +23,6 @@ from monitor.probes.http import (
     MaxBody,
     check_headers,
     finish,
-    http_url,
     request_body,
     with_auth,
 )
@@ -55,7 +54,7 @@ class SoapCheck(CheckBase):
     """Settings of a ``soap`` check."""
 
     type: Literal["soap"]
-    url: str
+    url: HttpUrl
     version: Literal["1.1", "1.2"] = "1.1"
     action: str | None = None
     envelope: str | None = None
@@ -67,11 +66,6 @@ class SoapCheck(CheckBase):
     max_body: MaxBody = 1024 * 1024
     expect: SoapExpect = SoapExpect()
     _envelope: bytes = PrivateAttr(default=b"")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        return http_url(url)
 
     @field_validator("action")
     @classmethod

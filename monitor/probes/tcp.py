@@ -102,14 +102,8 @@ class TcpProbe:
         finally:
             if writer is not None:
                 await _close(writer)
-        return ProbeResult(
-            check_id=check.id,
-            at=now,
-            ok=reason is None,
-            reason=reason,
-            detail=detail,
-            duration_s=perf_counter() - start,
-            phases=phases,
+        return ProbeResult.judged(
+            check.id, now, reason, detail, perf_counter() - start, phases=phases
         )
 
     async def close(self) -> None:

@@ -89,14 +89,13 @@ class TlsProbe:
                 detail = short(f"cannot connect to {_where(check)}: {_why(exc)}")
         except Exception as exc:  # a bug guard: run() must never raise for a target
             reason, detail = Reason.PROTOCOL, f"unexpected {type(exc).__name__}"
-        return ProbeResult(
-            check_id=check.id,
-            at=now,
-            ok=reason is None,
-            degraded=reason is None and bool(detail),
-            reason=reason,
-            detail=detail,
-            duration_s=perf_counter() - start,
+        return ProbeResult.judged(
+            check.id,
+            now,
+            reason,
+            detail,
+            perf_counter() - start,
+            degraded=bool(detail),
             phases=phases,
             cert_not_after=not_after,
         )

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from pydantic import Field, field_validator, model_validator
 
-from monitor.config_types import CheckBase, StrictModel
+from monitor.config_types import CheckBase, HttpUrl, StrictModel
 from monitor.probes.assertions import HttpExpect, pattern
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile
@@ -66,7 +66,7 @@ class Step(StrictModel):
 
     name: Annotated[str, Field(min_length=1, max_length=40)]
     method: HttpMethod = "GET"
-    url: str
+    url: HttpUrl
     headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
     follow_redirects: bool = True
@@ -101,8 +101,6 @@ class TransactionCheck(CheckBase):
     def _variables_defined_before_use(self) -> TransactionCheck:
         known: set[str] = set()
         for number, step in enumerate(self.steps, 1):
-            if not step.url.lower().startswith(("http://", "https://")):
-                raise ValueError(f"step {number} ({step.name}): url must be http:// or https://")
             check_headers(step.headers, self.auth)
             unknown = step.uses() - known
             if unknown:
