@@ -67,6 +67,9 @@ class ServiceView:
     first_failure_at: float | None = None
     reason: str = ""
     detail: str = ""
+    check_id: str = ""  # the failing check, for ops and technical readers
+    flapping: bool = False  # one of its checks changes state too often
+    maintenance_id: str = ""  # still down when this maintenance window ended: an overrun
 
 
 @dataclass(frozen=True, slots=True)

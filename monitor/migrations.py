@@ -75,4 +75,8 @@ MIGRATIONS: list[str] = [
         at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 2: issue 4, incident communication.
+    """
+    ALTER TABLE outbox ADD COLUMN unsubscribe_url TEXT NOT NULL DEFAULT '';
+    """,
 ]

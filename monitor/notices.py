@@ -18,10 +18,36 @@ class NoticeKind(StrEnum):
 
     FIRST = "first"
     UPDATE = "update"
+    UNSTABLE = "unstable"
     RESOLVED = "resolved"
-    OPS_DOWN = "ops_down"
-    OPS_RECOVERED = "ops_recovered"
+    POSTMORTEM = "postmortem"
+    MAINTENANCE_PLANNED = "maintenance_planned"
+    MAINTENANCE_STARTED = "maintenance_started"
+    MAINTENANCE_EXTENDED = "maintenance_extended"
+    MAINTENANCE_ENDED = "maintenance_ended"
+    MAINTENANCE_CANCELLED = "maintenance_cancelled"
+    OPS = "ops"
     TEST = "test"
+
+
+CUSTOMER_KINDS = frozenset(NoticeKind) - {NoticeKind.OPS, NoticeKind.TEST}
+"""Kinds with a customer template ``<language>/<kind>.subject|.txt|.html``."""
+
+TEMPLATE_VARIABLES = frozenset(
+    {
+        "customer_name",
+        "language",
+        "incidents",
+        "services",
+        "next_update",
+        "status_url",
+        "sender",
+        "unsubscribe_url",
+        "technical",
+        "maintenance",
+    }
+)
+"""The names a customer template may use; ``check-config`` rejects any other."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +65,7 @@ class Notice:
     text: str
     html: str
     created_at: float
+    unsubscribe_url: str = ""  # RFC 8058 one-click link; empty for ops channels
 
 
 _CUSTOMER_KINDS = {

@@ -66,7 +66,7 @@ def ops_notice(url: str) -> Notice:
     return Notice(
         key="inc-1:0:ops-slack",
         incident_id="inc-1",
-        kind=NoticeKind.OPS_DOWN,
+        kind=NoticeKind.OPS,
         channel="webhook",
         recipient="ops-slack",
         address=url,
