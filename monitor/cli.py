@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from monitor.cli_ops import OPS_COMMANDS, add_ops_commands, run_ops
 from monitor.config import Config, ConfigError, load_config
 from monitor.logs import configure_logging
 
@@ -49,8 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="where to keep the demo's state and emails (default: a temp dir)",
     )
+    add_ops_commands(commands)
     args = parser.parse_args(argv)
 
+    if args.command in OPS_COMMANDS:
+        return run_ops(args)
     if args.command == "demo":
         from monitor.demo import run_demo
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.config_errors import ConfigError as ConfigError
 from monitor.config_errors import Problems
@@ -17,6 +25,7 @@ from monitor.config_types import (
     CheckBase,
     Delay,
     Duration,
+    HttpUrl,
     Identifier,
     StrictModel,
     http_url,
@@ -55,6 +64,7 @@ class DaemonConfig(StrictModel):
     public_url: str = "http://127.0.0.1:9470"
     timezone: str = "Europe/Paris"
     max_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 500
+    api_tokens_file: Path | None = None  # operator API bearer tokens; no file, no API
 
     @field_validator("listen")
     @classmethod
@@ -102,6 +112,10 @@ class Service(StrictModel):
     name: LocalizedText
     depends_on: list[Identifier] = Field(default_factory=list)
     down_when: Literal["any", "all"] | Annotated[int, Field(ge=1)] = "any"
+    # Per-service pace, each falling back to the notices: section.
+    customer_delay: Delay | None = None
+    update_every: Duration | None = None
+    stable_for: Duration | None = None
 
     def display_name(self, language: str) -> str:
         """The service name in ``language``, else in any language it has."""
@@ -117,6 +131,7 @@ class Customer(StrictModel):
     language: Language = "fr"
     services: list[Identifier] = Field(default_factory=list)
     timezone: str | None = None
+    detail: Literal["summary", "technical"] = "summary"  # technical: the failing check too
 
     @field_validator("timezone")
     @classmethod
@@ -142,6 +157,25 @@ class SmtpConfig(StrictModel):
         return self
 
 
+class WebhookChannel(StrictModel):
+    """An ops channel receiving Slack-compatible ``{"text": …}`` JSON."""
+
+    type: Literal["webhook"]
+    name: Identifier = "webhook"
+    url: HttpUrl
+
+
+class EmailChannel(StrictModel):
+    """An ops mailbox."""
+
+    type: Literal["email"]
+    name: Identifier = "email"
+    to: Annotated[str, Field(pattern=EMAIL_PATTERN)]
+
+
+OpsChannel = Annotated[WebhookChannel | EmailChannel, Field(discriminator="type")]
+
+
 class NoticesConfig(StrictModel):
     """Who sends customer notices, how, and at which pace."""
 
@@ -154,6 +188,10 @@ class NoticesConfig(StrictModel):
     default_language: Language = "fr"
     retry_initial: Duration = 5.0  # first delay before re-sending a notice the server deferred
     retry_max: Duration = 900.0  # backoff doubles up to this, with jitter
+    digest_window: Delay = 30.0  # failures this close together reach a customer as one email
+    max_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None  # all channels
+    ops: list[OpsChannel] = Field(default_factory=list)
+    templates_dir: Path | None = None  # overrides of <language>/<kind>.subject|txt|html
 
     @field_validator("from_")
     @classmethod
@@ -161,6 +199,29 @@ class NoticesConfig(StrictModel):
         if any(ord(ch) < 32 for ch in value) or "@" not in value:
             raise ValueError("must be one address such as 'Support <support@example.net>'")
         return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a UTC offset, such as 2026-11-22T13:00:00+01:00")
+    return value
+
+
+class MaintenanceConfig(StrictModel):
+    """A planned interruption written in checks.yaml."""
+
+    id: Identifier
+    services: Annotated[list[Identifier], Field(min_length=1)]
+    start: Annotated[datetime, AfterValidator(_aware)]
+    end: Annotated[datetime, AfterValidator(_aware)]
+    announce_before: Delay = 86400.0
+    summary: LocalizedText | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> MaintenanceConfig:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
 
 
 class Config(StrictModel):
@@ -172,6 +233,8 @@ class Config(StrictModel):
     checks: list[CheckBase]
     customers: list[Customer] = Field(default_factory=list)
     notices: NoticesConfig = NoticesConfig()
+    maintenance: list[MaintenanceConfig] = Field(default_factory=list)
+    canary: list[CheckBase] = Field(default_factory=list)  # from daemon.canary
     source: Path = Path("checks.yaml")
 
     def service(self, service_id: str) -> Service:
@@ -201,12 +264,21 @@ def load_config(path: str | Path) -> Config:
         del raw["source"]
     defaults = _defaults(raw, doc, problems)
     checks = _checks(raw, defaults, doc, problems)
+    canary = _canary(raw, defaults, doc, problems)
     customers_doc, rows = customer_rows(raw, doc, problems)
     customers = _customers(rows, customers_doc, problems)
+    _templates_dir(raw, doc, problems)
     config = None
     try:
         config = Config.model_validate(
-            {**raw, "defaults": defaults, "checks": checks, "customers": customers, "source": path}
+            {
+                **raw,
+                "defaults": defaults,
+                "checks": checks,
+                "canary": canary,
+                "customers": customers,
+                "source": path,
+            }
         )
     except ValidationError as exc:
         problems.add_validation(exc, doc, (), raw)
@@ -214,6 +286,41 @@ def load_config(path: str | Path) -> Config:
     problems.check()
     assert config is not None  # validation failed → problems.check() raised
     return config
+
+
+def _canary(raw: dict[str, Any], defaults: Defaults, doc: Located, problems: Problems) -> Any:
+    """``daemon.canary``: checks of forewarn's own network, validated like any check."""
+    daemon = raw.get("daemon")
+    if not isinstance(daemon, dict) or "canary" not in daemon:
+        return []
+    items = daemon.pop("canary")
+    if not isinstance(items, list):
+        problems.add(doc, ("daemon", "canary"), "must be a list of checks")
+        return []
+    # A canary belongs to no customer-facing service; it only needs the field to validate.
+    owned = [{"service": "canary", **i} if isinstance(i, dict) else i for i in items]
+    canary = _checks({"checks": owned}, defaults, doc, problems, key=("daemon", "canary"))
+    taken = {c.get("id") for c in raw.get("checks") or [] if isinstance(c, dict)}
+    for i, check in enumerate(canary):
+        if check.id in taken:
+            problems.add(doc, ("daemon", "canary", i, "id"), f"check id {check.id!r} is taken")
+    return canary
+
+
+def _templates_dir(raw: dict[str, Any], doc: Located, problems: Problems) -> None:
+    """Resolve ``notices.templates_dir`` beside checks.yaml and check every template in it."""
+    notices = raw.get("notices")
+    name = notices.get("templates_dir") if isinstance(notices, dict) else None
+    if not isinstance(name, str):
+        return
+    from monitor.render import check_templates  # render needs notices, which needs this module
+
+    folder = Path(name) if Path(name).is_absolute() else doc.path.parent / name
+    assert isinstance(notices, dict)
+    notices["templates_dir"] = str(folder.absolute())
+    for error in check_templates(folder):
+        line = doc.line_of(("notices", "templates_dir"))
+        problems.add_at(doc.path, line, f"{doc.path}:{line}: notices.templates_dir: {error}")
 
 
 def _defaults(raw: dict[str, Any], doc: Located, problems: Problems) -> Defaults:
@@ -227,7 +334,11 @@ def _defaults(raw: dict[str, Any], doc: Located, problems: Problems) -> Defaults
 
 
 def _checks(
-    raw: dict[str, Any], defaults: Defaults, doc: Located, problems: Problems
+    raw: dict[str, Any],
+    defaults: Defaults,
+    doc: Located,
+    problems: Problems,
+    key: tuple[str, ...] = ("checks",),
 ) -> list[CheckBase]:
     """Validate each check with its kind's own model, timing merged from ``defaults``."""
     items = raw.get("checks")
@@ -238,25 +349,25 @@ def _checks(
             message = "must list at least one check"  # a monitor of nothing is a mistake
         else:
             message = "must be a list of checks" + (", not empty" if items is None else "")
-        problems.add(doc, ("checks",), message)
+        problems.add(doc, key, message)
         return []
     timing = defaults.model_dump()
     typed: list[CheckBase] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            problems.add(doc, ("checks", i), "must be a mapping")
+            problems.add(doc, (*key, i), "must be a mapping")
             continue
         kind = PROBES.get(item["type"]) if isinstance(item.get("type"), str) else None
         if kind is None:
             known = " | ".join(sorted(PROBES))
             message = "is required" if "type" not in item else f"must be one of {known}"
-            problems.add(doc, ("checks", i, "type"), message)
+            problems.add(doc, (*key, i, "type"), message)
             continue
         merged = {**timing, **item}
         try:
             typed.append(kind.settings.model_validate(merged))
         except ValidationError as exc:
-            problems.add_validation(exc, doc, ("checks", i), merged)
+            problems.add_validation(exc, doc, (*key, i), merged)
     return typed
 
 

@@ -22,6 +22,7 @@ def check_references(
     customers = _mappings(rows)
     _unique(problems, doc, "services", services)
     _unique(problems, doc, "checks", checks)
+    _unique(problems, doc, "maintenance", _mappings(raw.get("maintenance")))
     _unique(problems, customers_doc, "customers", customers)
     if not isinstance(raw.get("services"), list):
         return  # nothing to check references against, and that is an error already
@@ -36,6 +37,9 @@ def check_references(
     for i, customer in customers:
         for j, name in _items(customer.get("services")):
             refer(customers_doc, ("customers", i, "services", j), name)
+    for i, window in _mappings(raw.get("maintenance")):
+        for j, name in _items(window.get("services")):
+            refer(doc, ("maintenance", i, "services", j), name)
     graph: dict[str, list[str]] = {}
     for i, service in services:
         own = service.get("id")

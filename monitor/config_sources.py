@@ -12,7 +12,7 @@ from typing import Any
 from monitor.config_errors import Problems
 from monitor.yamlsource import MAX_BYTES, Located, format_key
 
-CSV_COLUMNS = ("id", "name", "email", "language", "services", "timezone")
+CSV_COLUMNS = ("id", "name", "email", "language", "services", "timezone", "detail")
 _REQUIRED_COLUMNS = CSV_COLUMNS[:3]
 # `${NAME}` is replaced by the variable; `$${` writes a literal `${`; any other `${` is a mistake.
 _ENV = re.compile(r"\$(\$)?\{(?:([A-Za-z_][A-Za-z0-9_]*)\})?")

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,11 @@ import structlog
 from aiohttp import web
 
 from monitor.config import Config, ConfigError, load_config
-from monitor.config_types import CheckBase
-from monitor.customers import affected
-from monitor.detector import CheckState, CheckStatus, Transition, observe, rollup
+from monitor.desk import Desk
 from monitor.dispatcher import Dispatcher
-from monitor.incidents import Incident, IncidentChange, ServiceView, Timing, apply
+from monitor.engine import Engine
 from monitor.metrics import Metrics
-from monitor.notices import Notice, NoticePlanner
+from monitor.planner import NoticePlanner
 from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult
 from monitor.probes.heartbeat import HeartbeatBook
@@ -29,7 +26,11 @@ from monitor.render import Renderer
 from monitor.scheduler import Scheduler
 from monitor.sqlite_store import SqliteStore
 from monitor.statelock import StateLock
+from monitor.unsubscribe import UnsubscribeSigner
+from monitor.web.api import add_api_routes
 from monitor.web.app import build_app
+from monitor.web.auth import BearerAuth, load_tokens
+from monitor.web.unsubscribe import add_unsubscribe_routes
 from notifiers import NOTIFIERS, Notifier
 
 log = structlog.get_logger("forewarn.daemon")
@@ -45,15 +46,7 @@ class Daemon:
         self.config = config
         self.clock = clock
         self.metrics = Metrics()
-        self.planner = NoticePlanner(config, Renderer())
-        self.states = {
-            c.id: CheckState(c.failure_threshold, c.success_threshold) for c in config.checks
-        }
-        self.service_of = {c.id: c.service for c in config.checks}
-        self.views: dict[str, ServiceView] = {}
-        self.open: dict[str, Incident] = {}
         self.results: list[ProbeResult] = []
-        self.transitions: list[Transition] = []
         self.stopped = asyncio.Event()
         self.port = 0
         self.lock = StateLock(config.daemon.state_dir)
@@ -64,19 +57,18 @@ class Daemon:
         config = self.config
         self.lock.acquire()  # raises StateLocked: one daemon per state_dir
         self.store = SqliteStore.open(config.daemon.state_dir)
-        self.open = {i.service_id: i for i in self.store.open_incidents()}
         now = self.clock()
-        for service in config.services:
-            self.views[service.id] = ServiceView(service.id, CheckStatus.UNKNOWN, now)
+        self.signer = UnsubscribeSigner.from_state_dir(config.daemon.state_dir)
+        self.engine = Engine(config, self.store, self._planner(config), self.metrics, self.clock)
         self.probe_context = ProbeContext(
             heartbeats=HeartbeatBook.for_checks(config.checks, now, self.clock),
             timezone=config.daemon.timezone,
         )
         self.probes: dict[str, Probe] = {
             kind: PROBES[kind].factory(self.probe_context)
-            for kind in {c.type for c in config.checks}
+            for kind in {c.type for c in (*config.checks, *config.canary)}
         }
-        self.notifiers = {"email": NOTIFIERS["email"](config.notices, config.daemon.state_dir)}
+        self.notifiers = self._notifiers(config)
         self.dispatcher = Dispatcher(
             self.store,
             self.notifiers,
@@ -84,9 +76,11 @@ class Daemon:
             clock=self.clock,
             retry_base=config.notices.retry_initial,
             retry_max=config.notices.retry_max,
+            max_per_second=config.notices.max_per_second,
         )
+        self.desk = Desk(self.engine, self.dispatcher.wake)
         self.scheduler = Scheduler(
-            config.checks,
+            [*config.checks, *config.canary],
             self.probes,
             self.on_result,
             self.metrics,
@@ -94,14 +88,15 @@ class Daemon:
             clock=self.clock,
         )
         app = build_app(self.metrics, self.health, self.probe_context.heartbeats)
+        add_unsubscribe_routes(app, self.signer, self.store, self.clock)
+        add_api_routes(app, self.desk, self._auth(config), self.clock)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, config.daemon.listen_host, config.daemon.listen_port)
         await site.start()
         self.port = self.runner.addresses[0][1]
         self.metrics.config_last_reload_successful.set(1)
-        for service_id in self.open:
-            self.metrics.incidents_open.labels(service_id).set(1)
+        self.engine.sync_metrics()
         self.probing = [
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
             asyncio.create_task(self._tick(), name="tick"),
@@ -111,7 +106,7 @@ class Daemon:
             "started",
             checks=len(config.checks),
             services=len(config.services),
-            open_incidents=len(self.open),
+            open_incidents=len(self.engine.open),
             port=self.port,
         )
 
@@ -138,7 +133,7 @@ class Daemon:
     def on_result(self, result: ProbeResult) -> bool:
         """Fold one probe result in; returns True while the check is confirming a change."""
         check_id = result.check_id
-        if check_id not in self.states:
+        if check_id not in self.engine.states:
             return False  # removed by a reload while its probe was in flight
         self.results.append(result)
         self.metrics.probe_success.labels(check_id).set(1 if result.ok else 0)
@@ -157,83 +152,28 @@ class Daemon:
             detail=result.detail,
             duration_s=round(result.duration_s, 4),
         )
-        state, transition = observe(self.states[check_id], result, self.clock())
-        self.states[check_id] = state
-        if transition is not None:
-            self._transition(transition)
-        return state.confirming
-
-    def _transition(self, transition: Transition) -> None:
-        log.info(
-            "transition",
-            check=transition.check_id,
-            old=transition.old,
-            new=transition.new,
-            reason=transition.reason,
-        )
-        self.metrics.check_state.labels(transition.check_id, transition.old).set(0)
-        self.metrics.check_state.labels(transition.check_id, transition.new).set(1)
-        self.transitions.append(transition)
-        self._refresh_view(self.service_of[transition.check_id], transition.at)
-        self._advance(transition.at)
-
-    def _refresh_view(self, service_id: str, now: float) -> None:
-        service = self.config.service(service_id)
-        states = [self.states[c.id] for c in self.config.checks if c.service == service_id]
-        status = rollup([s.status for s in states], service.down_when)
-        down = [s for s in states if s.status is CheckStatus.DOWN]
-        old = self.views[service_id]
-        self.views[service_id] = ServiceView(
-            service_id=service_id,
-            status=status,
-            since=old.since if old.status is status else now,
-            first_failure_at=min((s.failing_since or now for s in down), default=None),
-            reason=str(down[0].reason or "") if down else "",
-            detail=down[0].detail if down else "",
-        )
+        return self.engine.observe(result, self.clock())
 
     def _advance(self, now: float) -> None:
-        """Move incidents forward and commit their notices with them, in one transaction."""
-        changes = apply(self.open, self.views, now, self._timing)
-        if not changes and not self.transitions:
-            return
-        notices: list[Notice] = []
-        for change in changes:
-            notices.extend(self._notices(change, now))
-            self._track(change)
-        self.store.commit(
-            transitions=self.transitions, incidents=[c.incident for c in changes], notices=notices
-        )
-        self.transitions = []
-        if notices:
+        """Move incidents and windows forward; wake the dispatcher for their notices."""
+        if self.engine.advance(now):
             self.dispatcher.wake()
 
-    def _notices(self, change: IncidentChange, now: float) -> list[Notice]:
-        service_id = change.incident.service_id
-        subscribers = affected(self.config.customers, [service_id])
-        blocked = self.store.suppressed(c.email for c in subscribers)
-        audience = [c for c in subscribers if c.email not in blocked]
-        return self.planner.plan(change, audience, now)
+    def _planner(self, config: Config) -> NoticePlanner:
+        overrides = config.notices.templates_dir
+        return NoticePlanner(config, Renderer(overrides), self.signer)
 
-    def _track(self, change: IncidentChange) -> None:
-        incident = change.incident
-        log.info(
-            "incident",
-            incident=incident.id,
-            change=change.kind,
-            status=incident.status,
-            sequence=incident.sequence,
-        )
-        if incident.resolved_at is None:
-            self.open[incident.service_id] = incident
-            self.metrics.incidents_open.labels(incident.service_id).set(1)
-        else:
-            self.open.pop(incident.service_id, None)
-            self.metrics.incidents_open.labels(incident.service_id).set(0)
+    def _notifiers(self, config: Config) -> dict[str, Notifier]:
+        """The email notifier, and the webhook one when an ops channel needs it."""
+        notifiers = {"email": NOTIFIERS["email"](config.notices, config.daemon.state_dir)}
+        if any(c.type == "webhook" for c in config.notices.ops):
+            notifiers["webhook"] = NOTIFIERS["webhook"](config.notices, config.daemon.state_dir)
+        return notifiers
 
-    def _timing(self, service_id: str) -> Timing:
-        notices = self.config.notices
-        return Timing(notices.customer_delay, notices.update_every, notices.stable_for)
+    @staticmethod
+    def _auth(config: Config) -> BearerAuth | None:
+        path = config.daemon.api_tokens_file
+        return None if path is None else BearerAuth(load_tokens(path))
 
     def _flush(self) -> None:
         if self.results:
@@ -254,13 +194,13 @@ class Daemon:
         return {
             "status": "degraded" if stalled else "ok",
             "checks": len(self.config.checks),
-            "open_incidents": len(self.open),
+            "open_incidents": len(self.engine.open),
             "outbox_pending": self.store.pending_count(),
         }
 
     def status_line(self) -> str:
         """The one-line summary for ``systemctl status``; a failed reload comes first."""
-        counts = (len(self.config.checks), len(self.open), self.store.pending_count())
+        counts = (len(self.config.checks), len(self.engine.open), self.store.pending_count())
         words = ("check", "open incident", "notice")
         summary = ", ".join(f"{n} {w}{'s' * (n != 1)}" for n, w in zip(counts, words, strict=True))
         failed = f"reload failed: {self.reload_error} (previous config kept); "
@@ -285,12 +225,15 @@ class Daemon:
                 for key in ("listen", "state_dir")
                 if getattr(self.config.daemon, key) != getattr(new.daemon, key)
             ]
-            notifier = None if errors else NOTIFIERS["email"](new.notices, new.daemon.state_dir)
+            notifiers = None if errors else self._notifiers(new)
+            self._auth(new)  # a broken tokens file fails the reload, not the next request
         except ConfigError as exc:
-            errors, notifier = list(exc.errors), None
+            errors, notifiers = list(exc.errors), None
         except OSError as exc:  # the SMTP password file, read by the notifier
-            errors, notifier = [f"{path}: notices.smtp.password_file: {exc}"], None
-        if notifier is None:
+            errors, notifiers = [f"{path}: notices.smtp.password_file: {exc}"], None
+        except ValueError as exc:  # the API tokens file
+            errors, notifiers = [f"{path}: daemon.api_tokens_file: {exc}"], None
+        if notifiers is None:
             self.reload_error = errors[0]
             self.metrics.config_last_reload_successful.set(0)
             log.error("reload_failed", config=str(path), errors=errors)
@@ -305,23 +248,17 @@ class Daemon:
         ]
         self._flush()  # results of removed checks are history too
         self.config, self.reload_error = new, None
-        self.states = {c.id: self._kept_state(c) for c in new.checks}
-        self.service_of = {c.id: c.service for c in new.checks}
-        self.planner = NoticePlanner(new, Renderer())
-        for kind in {c.type for c in new.checks} - self.probes.keys():
+        self.engine.planner = self._planner(new)
+        self.engine.adopt(new, self.clock())  # states kept by check id, views by service id
+        for kind in {c.type for c in (*new.checks, *new.canary)} - self.probes.keys():
             self.probes[kind] = PROBES[kind].factory(self.probe_context)
         self.probe_context.heartbeats.set_checks(new.checks)  # tokens may have changed
         for check_id in old.keys() - ids:
             self.metrics.forget_check(check_id)
-        now = self.clock()
-        old_views, self.views = self.views, {}
-        for service in new.services:
-            self.views[service.id] = old_views.get(service.id) or ServiceView(
-                service.id, CheckStatus.UNKNOWN, now
-            )
-            self._refresh_view(service.id, now)  # checks may have moved, down_when changed
-        self.scheduler.set_checks(new.checks)
-        old_notifier, self.notifiers["email"] = self.notifiers["email"], notifier
+        self.scheduler.set_checks([*new.checks, *new.canary])
+        old_notifiers = dict(self.notifiers)
+        self.notifiers.clear()  # the dispatcher holds this very dict
+        self.notifiers.update(notifiers)
         self.metrics.config_last_reload_successful.set(1)
         log.info(
             "reloaded",
@@ -331,16 +268,6 @@ class Daemon:
         )
         if deferred:
             log.warning("reload_deferred", keys=deferred, reason="applies at the next restart")
-        await old_notifier.close()  # sends in flight finish on their own connection
+        for notifier in old_notifiers.values():
+            await notifier.close()  # sends in flight finish on their own connection
         return []
-
-    def _kept_state(self, check: CheckBase) -> CheckState:
-        """A check's detector state across a reload: kept by id, with its new thresholds."""
-        state = self.states.get(check.id)
-        if state is None:
-            return CheckState(check.failure_threshold, check.success_threshold)
-        return replace(
-            state,
-            failure_threshold=check.failure_threshold,
-            success_threshold=check.success_threshold,
-        )

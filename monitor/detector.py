@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from monitor.flapping import flapping_percent, push, result_class, still_flapping
 from monitor.probes.base import ProbeResult, Reason
 
 
@@ -16,6 +17,7 @@ class CheckStatus(StrEnum):
     DEGRADED = "degraded"
     DOWN = "down"
     MAINTENANCE = "maintenance"
+    FLAPPING = "flapping"  # shown instead of the status while results keep changing
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,13 @@ class CheckState:
     failing_since: float | None = None  # first failed probe of the current outage
     reason: Reason | None = None
     detail: str = ""
+    history: tuple[int, ...] = ()  # result classes, oldest first, for flap detection
+    flapping: bool = False
+
+    @property
+    def shown(self) -> CheckStatus:
+        """What the check is reported as: FLAPPING hides the status while it flaps."""
+        return CheckStatus.FLAPPING if self.flapping else self.status
 
     @property
     def confirming(self) -> bool:
@@ -57,7 +66,31 @@ class CheckState:
 def observe(
     state: CheckState, result: ProbeResult, now: float
 ) -> tuple[CheckState, Transition | None]:
-    """Fold one probe result into the check's state; return a Transition when it changes."""
+    """Fold one probe result into the check's state; return a Transition when ``shown`` changes."""
+    new, first_failure_at = _fold(state, result)
+    history = push(state.history, result_class(result.ok, result.degraded))
+    new = replace(
+        new,
+        history=history,
+        flapping=still_flapping(state.flapping, flapping_percent(history)),
+    )
+    # While flapping, the status underneath keeps moving silently: telling customers about
+    # every swing is the noise flap detection exists to suppress.
+    if new.shown is state.shown:
+        return new, None
+    return new, Transition(
+        check_id=result.check_id,
+        old=state.shown,
+        new=new.shown,
+        at=now,
+        reason=new.reason,
+        detail=new.detail,
+        first_failure_at=first_failure_at if new.shown is CheckStatus.DOWN else state.failing_since,
+    )
+
+
+def _fold(state: CheckState, result: ProbeResult) -> tuple[CheckState, float | None]:
+    """The up/degraded/down machine alone: the next state and when its failing run began."""
     down = state.status is CheckStatus.DOWN
     if not result.ok:
         keeps_start = state.failures > 0 or down
@@ -84,20 +117,10 @@ def observe(
             detail=result.detail if result.degraded else "",
         )
         target = _answered_target(new, result.degraded)
-    if target is state.status:
-        return new, None
-    transition = Transition(
-        check_id=result.check_id,
-        old=state.status,
-        new=target,
-        at=now,
-        reason=new.reason,
-        detail=new.detail,
-        first_failure_at=new.failing_since if target is CheckStatus.DOWN else state.failing_since,
-    )
-    if target is not CheckStatus.DOWN:
-        new = replace(new, failing_since=None)
-    return replace(new, status=target), transition
+    first_failure_at = new.failing_since
+    if target is not state.status and target is not CheckStatus.DOWN:
+        new = replace(new, failing_since=None)  # the outage is over: the next starts afresh
+    return replace(new, status=target), first_failure_at
 
 
 def _answered_target(state: CheckState, degraded: bool) -> CheckStatus:

@@ -23,6 +23,41 @@ log = structlog.get_logger(__name__)
 # watchdog and a notice made due by another process is noticed.
 _TICK_S = 1.0
 _MAX_EXPONENT = 60  # 2**attempts beyond this only overflows; retry_max caps it long before
+# Float refill can leave 0.9999999 of a token right when one is due: that counts as one.
+_TOKEN_EPSILON = 1e-9
+
+
+class TokenBucket:
+    """At most ``rate`` takes per second on average, ``burst`` at once; the caller gives ``now``."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        if rate <= 0:
+            raise ValueError("max_per_second must be positive")
+        self.rate = rate
+        self.burst = max(1.0, rate)
+        # One token to begin with, not a full bucket: a restart with a full outbox ramps up at
+        # the rate instead of releasing a whole burst at once.
+        self._tokens = 1.0
+        self._at = now
+
+    def available(self, now: float) -> int:
+        """How many whole tokens can be taken at ``now``."""
+        self._refill(now)
+        return int(self._tokens + _TOKEN_EPSILON)
+
+    def take(self, now: float) -> None:
+        """Spend one token; the caller checked ``available`` first."""
+        self._refill(now)
+        self._tokens -= 1.0
+
+    def delay(self, now: float) -> float:
+        """Seconds from ``now`` until a whole token is available (0 if one is)."""
+        self._refill(now)
+        return max(0.0, (1.0 - _TOKEN_EPSILON - self._tokens) / self.rate)
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self.burst, self._tokens + max(0.0, now - self._at) * self.rate)
+        self._at = max(self._at, now)
 
 
 class Dispatcher:
@@ -40,9 +75,16 @@ class Dispatcher:
         retry_max: float = 900.0,
         batch: int = 200,
         rng: random.Random | None = None,
+        max_per_second: float | None = None,
     ) -> None:
         if concurrency < 1 or batch < 1:
             raise ValueError("concurrency and batch must be at least 1")
+        self._concurrency = concurrency
+        # Pacing runs on time.monotonic, not on ``clock``: that is wall time for due dates
+        # (and may be a hand-moved fake), while a rate needs a steady clock.
+        self._bucket = (
+            None if max_per_second is None else TokenBucket(max_per_second, time.monotonic())
+        )
         self._store = store
         self._notifiers = notifiers
         self._metrics = metrics
@@ -105,6 +147,12 @@ class Dispatcher:
             del self._unrecorded[key]
         now = self._clock()
         room = self._batch - len(self._in_flight)
+        if self._bucket is not None:
+            # Paced, a send starts when its task does: only as many as have both a token and a
+            # free slot, so none queue on the semaphore and burst out later. The rest stay
+            # pending in the outbox, with no attempt counted.
+            free = self._concurrency - len(self._in_flight)
+            room = min(room, free, self._bucket.available(time.monotonic()))
         if room > 0:
             held = self._in_flight.keys() | self._unrecorded.keys()
             # Over-fetch by what is held: those rows are still pending and due.
@@ -112,12 +160,18 @@ class Dispatcher:
                 if room == 0:
                     break
                 if item.notice.key not in held:
+                    if self._bucket is not None:
+                        self._bucket.take(time.monotonic())
                     self._start(item)
                     room -= 1
         self._metrics.outbox_pending.set(self._store.pending_count())
         next_at = self._store.next_attempt_at()
         if next_at is None:
             return _TICK_S
+        if next_at <= now and self._bucket is not None:
+            wait = self._bucket.delay(time.monotonic())
+            if wait > 0:  # out of tokens with work due: look again when the next one comes
+                return min(_TICK_S, wait)
         if next_at <= now and (self._in_flight or self._unrecorded):
             # What is due is ours already (or waits for room): a finished send wakes us.
             return _TICK_S

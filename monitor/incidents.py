@@ -1,9 +1,9 @@
-"""Service states to incident lifecycle: open, monitor, relapse, resolve, keep the cadence."""
+"""Service states to incidents: open, group by dependency, recover, relapse, resolve, cadence."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -21,10 +21,10 @@ class IncidentStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """One outage of one service, from first failed probe to resolution."""
+    """One outage, from first failed probe to resolution, of a service and its dependants."""
 
     id: str
-    service_id: str
+    service_id: str  # the root: the service that failed first, or the dependency
     status: IncidentStatus
     opened_at: float
     first_failure_at: float
@@ -33,19 +33,36 @@ class Incident:
     next_update_at: float | None = None
     recovered_at: float | None = None
     resolved_at: float | None = None
-    reason: str = ""  # Reason value of the failure that opened it, for ops and technical readers
+    reason: str = ""  # Reason value of the failure, for ops and technical readers
     detail: str = ""
+    services: tuple[str, ...] = ()  # every service it covers, root first
+    announced: tuple[str, ...] = ()  # services whose customers have heard of it
+    check_id: str = ""
+    unstable: bool = False  # flapping: intermittent failures rather than a clean outage
+    message: str = ""  # the operator's latest words to customers
+    postmortem: str = ""
+    maintenance_id: str = ""  # opened because the service was still down when this ended
+
+    @property
+    def covered(self) -> tuple[str, ...]:
+        """The services this incident speaks for, root first."""
+        return self.services or (self.service_id,)
 
 
 class ChangeKind(StrEnum):
     """What happened to an incident; each kind may produce notices."""
 
-    OPENED = "opened"  # confirmed down: the incident exists, ops may hear of it
-    ANNOUNCED = "announced"  # still down after customer_delay: customers get the first notice
-    UPDATE = "update"  # the promised cadence is due: customers get an update
-    RECOVERING = "recovering"  # the service answers again: watch it for stable_for
+    OPENED = "opened"  # confirmed down: the incident exists, ops hear of it
+    JOINED = "joined"  # a dependant failed while its dependency's incident is open
+    MERGED = "merged"  # an untold incident folded into its dependency's: closed quietly
+    ANNOUNCED = "announced"  # past customer_delay (and the digest window): first notice
+    UNSTABLE = "unstable"  # a check flaps: one "unstable service" notice, no up/down stream
+    UPDATE = "update"  # the promised cadence is due, or an operator posted news
+    IDENTIFIED = "identified"  # an operator knows the cause
+    RECOVERING = "recovering"  # the services answer again: watch them for stable_for
     RELAPSED = "relapsed"  # failed again while monitoring: same incident, no new first notice
-    RESOLVED = "resolved"  # stable for stable_for (or recovered before customers were told)
+    RESOLVED = "resolved"  # stable for stable_for, resolved by hand, or recovered untold
+    POSTMORTEM = "postmortem"  # an operator published what happened and what changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +72,7 @@ class IncidentChange:
     kind: ChangeKind
     incident: Incident
     at: float
+    services: tuple[str, ...] = ()  # for JOINED: the services that joined
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,104 +99,241 @@ class Timing:
     stable_for: float
 
 
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Everything ``apply`` needs besides state: timing, dependencies, the digest window."""
+
+    timing: Callable[[str], Timing]
+    depends_on: Mapping[str, frozenset[str]] = field(default_factory=dict)  # transitive
+    digest_window: float = 0.0
+
+
 _ANSWERING = (CheckStatus.UP, CheckStatus.DEGRADED)
 
 
 def incident_id(service_id: str, first_failure_at: float) -> str:
-    """A readable, stable id: the service and the UTC minute of the first failure."""
+    """A readable, stable id: the service and the UTC second of the first failure."""
     stamp = datetime.fromtimestamp(first_failure_at, UTC).strftime("%Y%m%dT%H%M%S")
     return f"{service_id}-{stamp}"
 
 
 def apply(
     open_incidents: Mapping[str, Incident],
-    services: Mapping[str, ServiceView],
+    views: Mapping[str, ServiceView],
     now: float,
-    timing: Callable[[str], Timing],
+    rules: Rules,
+    *,
+    canary_ok_at: float | None = None,
 ) -> list[IncidentChange]:
-    """Advance every service's incident to ``now``; ``open_incidents`` is keyed by service."""
-    changes: list[IncidentChange] = []
-    for service_id, view in services.items():
-        incident = open_incidents.get(service_id)
-        changes.extend(_advance(incident, view, now, timing(service_id)))
+    """Advance every incident to ``now``; ``open_incidents`` is keyed by incident id.
+
+    With a canary, a failure only opens an incident once the canary has succeeded after
+    that failure began (``canary_ok_at``): until then it may be our own network.
+    """
+    incidents = dict(open_incidents)
+    changes = _open_and_join(incidents, views, now, rules, canary_ok_at)
+    for incident in list(incidents.values()):
+        if incident.resolved_at is None:
+            view = _combined(incident, views)
+            changes.extend(_advance(incident, view, now, rules.timing(incident.service_id)))
+    for change in changes:
+        incidents[change.incident.id] = change.incident
+    changes.extend(_announce(list(incidents.values()), now, rules))
     return changes
 
 
-def _advance(
-    incident: Incident | None, view: ServiceView, now: float, timing: Timing
+def _open_and_join(
+    incidents: dict[str, Incident],
+    views: Mapping[str, ServiceView],
+    now: float,
+    rules: Rules,
+    canary_ok_at: float | None,
 ) -> list[IncidentChange]:
-    """The changes one service's incident goes through at ``now``, in order."""
-    down = view.status is CheckStatus.DOWN
-    if incident is None:
-        if not down:
-            return []
-        incident = Incident(
-            id=incident_id(view.service_id, view.first_failure_at or view.since),
-            service_id=view.service_id,
+    """Open incidents for newly failing services; dependants join their dependency's."""
+    changes: list[IncidentChange] = []
+    covering = {s: i.id for i in incidents.values() if i.resolved_at is None for s in i.covered}
+    # Dependencies first, so a dependant failing in the same tick finds their incident open.
+    for service_id in sorted(views, key=lambda s: (len(rules.depends_on.get(s, ())), s)):
+        view = views[service_id]
+        failing = view.status is CheckStatus.DOWN or view.flapping
+        if service_id in covering or not failing:
+            continue
+        ancestors = sorted(rules.depends_on.get(service_id, ()))
+        host = next((covering[d] for d in ancestors if d in covering), None)
+        if host is not None:
+            incident = incidents[host]
+            told = incident.customers_told_at is not None
+            joined = replace(
+                incident,
+                services=(*incident.covered, service_id),
+                announced=(*incident.announced, service_id) if told else incident.announced,
+            )
+            incidents[host] = joined
+            covering[service_id] = host
+            changes.append(IncidentChange(ChangeKind.JOINED, joined, now, (service_id,)))
+            continue
+        first = view.first_failure_at or view.since
+        if canary_ok_at is not None and canary_ok_at < first:
+            continue  # is it us or them? wait for the canary to answer after this failure
+        absorbed = [
+            i
+            for i in incidents.values()
+            if i.resolved_at is None
+            and i.customers_told_at is None
+            and service_id in rules.depends_on.get(i.service_id, ())
+        ]
+        opened = Incident(
+            id=incident_id(service_id, first),
+            service_id=service_id,
             status=IncidentStatus.INVESTIGATING,
             opened_at=now,
-            first_failure_at=view.first_failure_at or view.since,
+            first_failure_at=min([first, *(i.first_failure_at for i in absorbed)]),
+            services=(service_id, *(s for i in absorbed for s in i.covered)),
             reason=view.reason,
             detail=view.detail,
+            check_id=view.check_id,
+            unstable=view.flapping,
+            maintenance_id=view.maintenance_id,
         )
-        opened = IncidentChange(ChangeKind.OPENED, incident, now)
-        return [opened, *_customers(incident, now, timing)]
-    if down and incident.status is IncidentStatus.MONITORING:
+        for old in absorbed:
+            merged = replace(
+                old, status=IncidentStatus.RESOLVED, resolved_at=now, next_update_at=None
+            )
+            incidents[old.id] = merged
+            changes.append(IncidentChange(ChangeKind.MERGED, merged, now))
+        incidents[opened.id] = opened
+        covering.update(dict.fromkeys(opened.covered, opened.id))
+        changes.append(IncidentChange(ChangeKind.OPENED, opened, now))
+    return changes
+
+
+def _combined(incident: Incident, views: Mapping[str, ServiceView]) -> ServiceView:
+    """One view of every service an incident covers: down if any is, answering if all are."""
+    covered = [views[s] for s in incident.covered if s in views]
+    flapping = any(v.flapping for v in covered)
+    down = [v for v in covered if v.status is CheckStatus.DOWN]
+    if down:
+        return replace(down[0], service_id=incident.service_id, flapping=flapping)
+    if covered and all(v.status in _ANSWERING for v in covered):
+        latest = max(covered, key=lambda v: v.since)
+        return ServiceView(incident.service_id, latest.status, latest.since, flapping=flapping)
+    since = max((v.since for v in covered), default=incident.opened_at)
+    return ServiceView(incident.service_id, CheckStatus.UNKNOWN, since, flapping=flapping)
+
+
+def _advance(
+    incident: Incident, view: ServiceView, now: float, timing: Timing
+) -> list[IncidentChange]:
+    """The changes one open incident goes through at ``now``, in order."""
+    told = incident.customers_told_at is not None
+    if view.flapping and not incident.unstable:
+        unstable = replace(incident, unstable=True, status=_active(incident), recovered_at=None)
+        if told:  # one notice, and the cadence starts again from it
+            unstable = replace(
+                unstable, sequence=unstable.sequence + 1, next_update_at=now + timing.update_every
+            )
+        return [IncidentChange(ChangeKind.UNSTABLE, unstable, now)]
+    failing = view.status is CheckStatus.DOWN or view.flapping
+    if failing and incident.status is IncidentStatus.MONITORING:
         incident = replace(
             incident,
             status=IncidentStatus.INVESTIGATING,
             recovered_at=None,
             reason=view.reason,
             detail=view.detail,
+            check_id=view.check_id or incident.check_id,
         )
         return [
             IncidentChange(ChangeKind.RELAPSED, incident, now),
-            *_customers(incident, now, timing),
+            *_cadence(incident, now, timing),
         ]
-    if view.status in _ANSWERING and incident.status is not IncidentStatus.MONITORING:
-        incident = replace(incident, status=IncidentStatus.MONITORING, recovered_at=view.since)
-        if incident.customers_told_at is None:
-            # Recovered before customers were told: nothing to tell them, close it quietly.
-            return [IncidentChange(ChangeKind.RESOLVED, _resolved(incident, now, told=False), now)]
+    answering = view.status in _ANSWERING and not view.flapping
+    if answering and incident.status is not IncidentStatus.MONITORING:
+        # Out of a flapping spell the recovery counts from when it settled, not its last up.
+        recovered_at = now if incident.unstable else view.since
+        incident = replace(incident, status=IncidentStatus.MONITORING, recovered_at=recovered_at)
+        if not told:  # recovered before customers were told: close it quietly
+            return [IncidentChange(ChangeKind.RESOLVED, resolved(incident, now), now)]
         return [
             IncidentChange(ChangeKind.RECOVERING, incident, now),
-            *_customers(incident, now, timing),
+            *_cadence(incident, now, timing),
         ]
-    return _customers(incident, now, timing)
+    return _cadence(incident, now, timing)
 
 
-def _customers(incident: Incident, now: float, timing: Timing) -> list[IncidentChange]:
-    """The customer-facing steps that are due: first notice, cadence update, resolution."""
+def _active(incident: Incident) -> IncidentStatus:
+    """The status an incident returns to when it is no longer recovering."""
+    if incident.status is IncidentStatus.MONITORING:
+        return IncidentStatus.INVESTIGATING
+    return incident.status
+
+
+def _cadence(incident: Incident, now: float, timing: Timing) -> list[IncidentChange]:
+    """Resolution once stable for ``stable_for``, else the promised update when it is due."""
     recovered_at = incident.recovered_at
-    stable = recovered_at is not None and now >= recovered_at + timing.stable_for
-    if incident.status is IncidentStatus.MONITORING and stable:
-        told = incident.customers_told_at is not None
-        return [IncidentChange(ChangeKind.RESOLVED, _resolved(incident, now, told), now)]
-    if incident.customers_told_at is None:
-        if incident.status is IncidentStatus.MONITORING:
-            return []
-        if now < incident.opened_at + timing.customer_delay:
-            return []
-        announced = replace(
-            incident,
-            sequence=incident.sequence + 1,
-            customers_told_at=now,
-            next_update_at=now + timing.update_every,
-        )
-        return [IncidentChange(ChangeKind.ANNOUNCED, announced, now)]
-    if incident.next_update_at is not None and now >= incident.next_update_at:
-        updated = replace(
-            incident, sequence=incident.sequence + 1, next_update_at=now + timing.update_every
-        )
-        return [IncidentChange(ChangeKind.UPDATE, updated, now)]
-    return []
+    monitoring = incident.status is IncidentStatus.MONITORING
+    if monitoring and recovered_at is not None and now >= recovered_at + timing.stable_for:
+        return [IncidentChange(ChangeKind.RESOLVED, resolved(incident, now), now)]
+    if incident.customers_told_at is None or incident.next_update_at is None:
+        return []
+    if now < incident.next_update_at:
+        return []
+    updated = replace(
+        incident, sequence=incident.sequence + 1, next_update_at=now + timing.update_every
+    )
+    return [IncidentChange(ChangeKind.UPDATE, updated, now)]
 
 
-def _resolved(incident: Incident, now: float, told: bool) -> Incident:
+def _announce(incidents: list[Incident], now: float, rules: Rules) -> list[IncidentChange]:
+    """First notices that are due, grouped: failures close together make one digest.
+
+    An incident is due ``customer_delay`` (at least the digest window) after it opened;
+    when one is due, every untold incident opened within the window after it goes along.
+    A maintenance overrun is due at once: its customers were expecting the service back.
+    """
+    pending = [
+        i
+        for i in incidents
+        if i.resolved_at is None
+        and i.customers_told_at is None
+        and i.status is not IncidentStatus.MONITORING
+    ]
+
+    def due_at(incident: Incident) -> float:
+        if incident.maintenance_id:
+            return incident.opened_at
+        delay = rules.timing(incident.service_id).customer_delay
+        return incident.opened_at + max(delay, rules.digest_window)
+
+    leaders = [i for i in pending if now >= due_at(i)]
+    if not leaders:
+        return []
+    horizon = max(i.opened_at for i in leaders) + rules.digest_window
+    group = [i for i in pending if i in leaders or i.opened_at <= horizon]
+    return [
+        IncidentChange(
+            ChangeKind.ANNOUNCED,
+            replace(
+                i,
+                sequence=i.sequence + 1,
+                customers_told_at=now,
+                next_update_at=now + rules.timing(i.service_id).update_every,
+                announced=i.covered,
+            ),
+            now,
+        )
+        for i in sorted(group, key=lambda i: (i.opened_at, i.id))
+    ]
+
+
+def resolved(incident: Incident, now: float) -> Incident:
+    """``incident`` resolved at ``now``; customers who were told get one more message."""
+    told = incident.customers_told_at is not None
     return replace(
         incident,
         status=IncidentStatus.RESOLVED,
         resolved_at=now,
+        recovered_at=incident.recovered_at if incident.recovered_at is not None else now,
         next_update_at=None,
         sequence=incident.sequence + (1 if told else 0),
     )

@@ -78,5 +78,39 @@ MIGRATIONS: list[str] = [
     # 2: issue 4, incident communication.
     """
     ALTER TABLE outbox ADD COLUMN unsubscribe_url TEXT NOT NULL DEFAULT '';
+    ALTER TABLE incidents ADD COLUMN services TEXT NOT NULL DEFAULT '';
+    ALTER TABLE incidents ADD COLUMN announced TEXT NOT NULL DEFAULT '';
+    ALTER TABLE incidents ADD COLUMN check_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE incidents ADD COLUMN unstable BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE incidents ADD COLUMN message TEXT NOT NULL DEFAULT '';
+    ALTER TABLE incidents ADD COLUMN postmortem TEXT NOT NULL DEFAULT '';
+    ALTER TABLE incidents ADD COLUMN maintenance_id TEXT NOT NULL DEFAULT '';
+    CREATE INDEX incidents_resolved ON incidents (resolved_at);
+    CREATE TABLE incident_updates (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        status TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX incident_updates_incident ON incident_updates (incident_id, id);
+    CREATE TABLE maintenance_windows (
+        id TEXT PRIMARY KEY,
+        services TEXT NOT NULL,
+        start_at DOUBLE PRECISION NOT NULL,
+        end_at DOUBLE PRECISION NOT NULL,
+        announce_before DOUBLE PRECISION NOT NULL,
+        summary TEXT NOT NULL,
+        cancelled BOOLEAN NOT NULL
+    );
+    CREATE TABLE maintenance_progress (
+        window_id TEXT PRIMARY KEY,
+        announced_at DOUBLE PRECISION,
+        started_at DOUBLE PRECISION,
+        told_end DOUBLE PRECISION,
+        ended_at DOUBLE PRECISION,
+        cancelled_at DOUBLE PRECISION
+    );
     """,
 ]

@@ -9,10 +9,13 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from monitor import sqlite_records as records
 from monitor.detector import Transition
-from monitor.incidents import Incident, IncidentStatus
+from monitor.incidents import Incident
+from monitor.maintenance import Window, WindowProgress
 from monitor.migrations import MIGRATIONS
 from monitor.notices import Notice, NoticeKind
+from monitor.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
 from monitor.store import OutboxItem, Store
 
@@ -22,15 +25,7 @@ _BUSY_TIMEOUT_MS = 5000
 _IN_CHUNK = 500
 
 
-# Columns are named after the dataclass fields: a new field without its migration fails loudly.
-_INCIDENT_COLUMNS = tuple(f.name for f in fields(Incident))
 _NOTICE_COLUMNS = tuple(f.name for f in fields(Notice))
-_INCIDENT_SELECT = f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM incidents"  # noqa: S608
-_UPSERT_INCIDENT = (
-    f"INSERT INTO incidents ({', '.join(_INCIDENT_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * len(_INCIDENT_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _INCIDENT_COLUMNS[1:])
-)
 # ON CONFLICT (key) DO NOTHING rather than INSERT OR IGNORE: it is PostgreSQL syntax too, and
 # it only ignores a duplicate key, whereas OR IGNORE would also silently drop a row that
 # breaks NOT NULL, committing half a batch.
@@ -93,8 +88,10 @@ class SqliteStore(Store):
         transitions: Sequence[Transition] = (),
         incidents: Sequence[Incident] = (),
         notices: Sequence[Notice] = (),
+        updates: Sequence[IncidentUpdate] = (),
+        progress: Sequence[WindowProgress] = (),
     ) -> None:
-        """Record transitions, upsert incidents and enqueue new notices atomically."""
+        """Record transitions, incidents, their timeline, window progress and notices at once."""
         with self._write() as db:
             db.executemany(
                 "INSERT INTO transitions (check_id, old_status, new_status, at, reason, detail, "
@@ -105,10 +102,9 @@ class SqliteStore(Store):
                     for t in transitions
                 ],
             )
-            db.executemany(
-                _UPSERT_INCIDENT,
-                [tuple(getattr(i, c) for c in _INCIDENT_COLUMNS) for i in incidents],
-            )
+            records.write_incidents(db, incidents)
+            records.write_updates(db, updates)
+            records.write_progress(db, progress)
             db.executemany(
                 _ENQUEUE,
                 [(*(getattr(n, c) for c in _NOTICE_COLUMNS), n.created_at) for n in notices],
@@ -117,14 +113,41 @@ class SqliteStore(Store):
     def open_incidents(self) -> list[Incident]:
         """Incidents not yet resolved, oldest first."""
         rows = self._conn.execute(
-            f"{_INCIDENT_SELECT} WHERE status <> 'resolved' ORDER BY opened_at, id"
+            f"{records.INCIDENT_SELECT} WHERE status <> 'resolved' ORDER BY opened_at, id"
         ).fetchall()
-        return [_incident(row) for row in rows]
+        return [records.incident(row) for row in rows]
+
+    def resolved_since(self, since: float) -> list[Incident]:
+        """Incidents resolved at or after ``since``, newest first."""
+        rows = self._conn.execute(
+            f"{records.INCIDENT_SELECT} WHERE resolved_at >= ? ORDER BY resolved_at DESC, id",
+            (since,),
+        ).fetchall()
+        return [records.incident(row) for row in rows]
+
+    def timeline(self, incident_id: str) -> list[IncidentUpdate]:
+        """An incident's customer-facing entries, oldest first."""
+        return records.timeline(self._conn, incident_id)
+
+    def save_window(self, window: Window) -> None:
+        """Keep an operator's window, or an operator's change to a configured one."""
+        with self._write() as db:
+            records.write_window(db, window)
+
+    def windows(self) -> list[Window]:
+        """Windows operators added or changed, by start."""
+        return records.windows(self._conn)
+
+    def window_progress(self) -> dict[str, WindowProgress]:
+        """What customers were told of each window, by window id."""
+        return records.progress(self._conn)
 
     def get_incident(self, incident_id: str) -> Incident | None:
         """The incident with this id, if any."""
-        row = self._conn.execute(f"{_INCIDENT_SELECT} WHERE id = ?", (incident_id,)).fetchone()
-        return None if row is None else _incident(row)
+        row = self._conn.execute(
+            f"{records.INCIDENT_SELECT} WHERE id = ?", (incident_id,)
+        ).fetchone()
+        return None if row is None else records.incident(row)
 
     def due_notices(self, now: float, limit: int) -> list[OutboxItem]:
         """Pending notices due at ``now``, longest-waiting first, at most ``limit``."""
@@ -266,12 +289,6 @@ def _statements(script: str) -> Iterator[str]:
 
 def _fold(address: str) -> str:
     return address.strip().lower()
-
-
-def _incident(row: Sequence[Any]) -> Incident:
-    values = dict(zip(_INCIDENT_COLUMNS, row, strict=True))
-    values["status"] = IncidentStatus(values["status"])
-    return Incident(**values)
 
 
 def _notice(row: Sequence[Any]) -> Notice:

@@ -8,7 +8,9 @@ from typing import Protocol
 
 from monitor.detector import Transition
 from monitor.incidents import Incident
+from monitor.maintenance import Window, WindowProgress
 from monitor.notices import Notice
+from monitor.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
 
 
@@ -38,8 +40,10 @@ class Store(Protocol):
         transitions: Sequence[Transition] = (),
         incidents: Sequence[Incident] = (),
         notices: Sequence[Notice] = (),
+        updates: Sequence[IncidentUpdate] = (),
+        progress: Sequence[WindowProgress] = (),
     ) -> None:
-        """Record transitions, upsert incidents and enqueue new notices atomically."""
+        """Record transitions, incidents, their timeline, window progress and notices at once."""
         ...
 
     def open_incidents(self) -> list[Incident]:
@@ -48,6 +52,26 @@ class Store(Protocol):
 
     def get_incident(self, incident_id: str) -> Incident | None:
         """The incident with this id, if any."""
+        ...
+
+    def resolved_since(self, since: float) -> list[Incident]:
+        """Incidents resolved at or after ``since``, newest first."""
+        ...
+
+    def timeline(self, incident_id: str) -> list[IncidentUpdate]:
+        """An incident's customer-facing entries, oldest first."""
+        ...
+
+    def save_window(self, window: Window) -> None:
+        """Keep an operator's window, or an operator's change to a configured one."""
+        ...
+
+    def windows(self) -> list[Window]:
+        """Windows operators added or changed, by start."""
+        ...
+
+    def window_progress(self) -> dict[str, WindowProgress]:
+        """What customers were told of each window, by window id."""
         ...
 
     def due_notices(self, now: float, limit: int) -> list[OutboxItem]:

@@ -20,7 +20,10 @@ from monitor.config import NoticesConfig
 from monitor.notices import Notice
 from notifiers.base import NotifierError
 
-_POLICY = email.policy.SMTP
+# refold_source="none" leaves the headers set with set_raw() (only List-Unsubscribe) as
+# written: folding a long URL would turn it into RFC 2047 encoded-words, which no mail client
+# reads as a URL. Headers set as objects are folded as usual.
+_POLICY = email.policy.SMTP.clone(refold_source="none")
 # Anything that could end a header line or hide inside one; a run becomes one space.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 _ENHANCED = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})\b")
@@ -63,6 +66,14 @@ def build_email(notice: Notice, sender: str) -> EmailMessage:
     message["Message-ID"] = message_id(notice.key, sender)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Forewarn-Kind"] = clean_header(notice.kind.value)
+    unsubscribe = clean_header(notice.unsubscribe_url)
+    # Raw headers go out verbatim, so only ASCII: a URL is ASCII unless misconfigured, and the
+    # link in the body still works without these headers.
+    if unsubscribe and unsubscribe.isascii():
+        # RFC 8058: with both headers, mail clients offer a one-click unsubscribe that POSTs
+        # to the URL (https, for most of them) instead of opening a browser.
+        message.set_raw("List-Unsubscribe", f"<{unsubscribe}>")
+        message.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     # Quoted-printable keeps the message 7-bit, so no server needs 8BITMIME for French text.
     message.set_content(notice.text, cte="quoted-printable")
     message.add_alternative(notice.html, subtype="html", cte="quoted-printable")

@@ -36,7 +36,8 @@ notices:
   update_every: {update_every}
   stable_for: {stable_for}
   retry_initial: {retry_initial}
-"""
+  digest_window: {digest_window}
+{extra}"""
 
 ConfigFactory = Callable[..., Config]
 
@@ -59,6 +60,8 @@ def make_config(tmp_path: Path) -> ConfigFactory:
             "update_every": "30m",
             "stable_for": "5m",
             "retry_initial": "5s",
+            "digest_window": "0s",
+            "extra": "",  # more top-level YAML, such as a maintenance: section
         }
         values.update(overrides)
         path = tmp_path / "checks.yaml"

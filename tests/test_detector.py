@@ -7,11 +7,12 @@ import pytest
 from monitor.detector import CheckState, CheckStatus, observe, rollup
 from monitor.probes.base import ProbeResult, Reason
 
-UP, DOWN, DEGRADED, UNKNOWN = (
+UP, DOWN, DEGRADED, UNKNOWN, FLAPPING = (
     CheckStatus.UP,
     CheckStatus.DOWN,
     CheckStatus.DEGRADED,
     CheckStatus.UNKNOWN,
+    CheckStatus.FLAPPING,
 )
 OK, FAIL, SLOW = "ok", "fail", "slow"
 
@@ -141,6 +142,110 @@ def test_confirming_asks_for_fast_retries_until_decided(steps: list[str], confir
     for second, kind in enumerate(steps):
         state, _ = observe(state, result(kind, float(second)), float(second))
     assert state.confirming is confirming
+
+
+STORM = [OK] + [FAIL, FAIL, FAIL, OK, OK] * 6  # up, then down 3 results and up 2, six times
+
+
+def transitions(steps: list[str]) -> list[tuple[int, CheckStatus, CheckStatus]]:
+    """Feed results one second apart (thresholds 3 and 2); return (step, old, new) of each."""
+    state = CheckState(3, 2)
+    seen = []
+    for second, kind in enumerate(steps):
+        state, transition = observe(state, result(kind, float(second)), float(second))
+        if transition is not None:
+            seen.append((second, transition.old, transition.new))
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        (
+            STORM + [OK] * 12,
+            [
+                (0, UNKNOWN, UP),
+                (3, UP, DOWN),
+                (5, DOWN, UP),
+                (8, UP, DOWN),
+                (10, DOWN, UP),
+                (13, UP, DOWN),
+                # 6 changes in slots 6, 9, 11, 14, 16, 19 weigh 6.30: 31.5 % > 30
+                (14, DOWN, FLAPPING),
+                # silence while the status swings underneath; the 6th stable result
+                # leaves 4.68 of weight: 23.4 % < 25 (27.9 % one result before)
+                (36, FLAPPING, UP),
+            ],
+        ),
+        (
+            STORM + [FAIL] * 12,
+            [
+                (0, UNKNOWN, UP),
+                (3, UP, DOWN),
+                (5, DOWN, UP),
+                (8, UP, DOWN),
+                (10, DOWN, UP),
+                (13, UP, DOWN),
+                (14, DOWN, FLAPPING),
+                (39, FLAPPING, DOWN),  # ends on the status underneath: down since step 33
+            ],
+        ),
+        ([FAIL] * 30, [(2, UNKNOWN, DOWN)]),
+        ([OK] + [FAIL] * 30, [(0, UNKNOWN, UP), (3, UP, DOWN)]),
+        # Latency jitter around max_latency changes the result class every time: it flaps too.
+        ([OK, SLOW] * 12, [(0, UNKNOWN, UP), (6, UP, FLAPPING)]),
+    ],
+    ids=[
+        "flap-storm-then-stable-up",
+        "flap-storm-then-outage",
+        "steady-outage-never-flaps",
+        "outage-after-up-never-flaps",
+        "latency-jitter-flaps",
+    ],
+)
+def test_flapping_table(
+    steps: list[str], expected: list[tuple[int, CheckStatus, CheckStatus]]
+) -> None:
+    """A flap storm is reported once as FLAPPING, then once as the status it settles on."""
+    assert transitions(steps) == expected
+
+
+def test_status_keeps_moving_underneath_while_flapping_is_shown() -> None:
+    """While flapping, ``shown`` stays FLAPPING and ``status`` follows the thresholds silently."""
+    state = CheckState(3, 2)
+    underneath = []
+    for second, kind in enumerate(STORM):
+        state, transition = observe(state, result(kind, float(second)), float(second))
+        if second > 14:
+            assert transition is None and state.shown is FLAPPING and state.flapping
+            underneath.append(state.status)
+    assert {DOWN, UP} <= set(underneath)
+    assert underneath[-1] is UP and state.history[-1] == 0  # the last result answered
+    assert len(state.history) == 21
+
+
+def test_flapping_ending_down_names_when_the_current_failing_run_began() -> None:
+    """FLAPPING → DOWN carries the first failure of the run that is down, as DOWN always does."""
+    state, seen = CheckState(3, 2), []
+    for second, kind in enumerate(STORM + [FAIL] * 12):
+        state, transition = observe(state, result(kind, float(second)), float(second))
+        if transition is not None:
+            seen.append(transition)
+    last = seen[-1]
+    assert (last.old, last.new, last.at, last.first_failure_at) == (FLAPPING, DOWN, 39.0, 31.0)
+    assert last.reason is Reason.HTTP_STATUS and last.detail == "status 503"
+    assert state.failing_since == 31.0 and state.shown is DOWN
+
+
+def test_recovery_after_flapping_ended_down_reports_the_outage_start() -> None:
+    """The recovery that follows FLAPPING → DOWN names when that outage began, then forgets it."""
+    steps = STORM + [FAIL] * 12 + [OK, OK]
+    state, transition = CheckState(3, 2), None
+    for second, kind in enumerate(steps):
+        state, transition = observe(state, result(kind, float(second)), float(second))
+    assert transition is not None
+    assert (transition.old, transition.new, transition.first_failure_at) == (DOWN, UP, 31.0)
+    assert state.failing_since is None
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from monitor.config import NoticesConfig
-from monitor.dispatcher import Dispatcher
+from monitor.dispatcher import Dispatcher, TokenBucket
 from monitor.metrics import Metrics
 from monitor.notices import Notice
 from monitor.sqlite_store import SqliteStore
@@ -319,3 +319,109 @@ async def test_retry_delays_grow_exponentially_with_jitter_up_to_retry_max(
             clock.now += 10
             d.wake()
     assert store.pending_count() == 1
+
+
+@pytest.mark.parametrize(
+    ("rate", "steps"),
+    [
+        # (now, action, expected): action "avail" → whole tokens, "delay" → seconds to one
+        (100.0, [(0.0, "avail", 1), (0.0, "take", None), (0.0, "delay", 0.01), (0.01, "avail", 1)]),
+        (100.0, [(0.0, "take", None), (0.005, "avail", 0), (0.005, "delay", 0.005)]),
+        (100.0, [(0.0, "take", None), (5.0, "avail", 100)]),  # refills up to burst = rate
+        (0.5, [(0.0, "take", None), (1.0, "delay", 1.0), (2.0, "avail", 1), (9.0, "avail", 1)]),
+        (
+            4.0,
+            [(0.0, "take", None), (0.0, "delay", 0.25), (-1.0, "avail", 0)],
+        ),  # time never rewinds
+    ],
+    ids=[
+        "one-token-to-start",
+        "waits-for-next-token",
+        "burst-of-one-second",
+        "slow-rate",
+        "clock-back",
+    ],
+)
+def test_token_bucket_table(rate: float, steps: list[tuple[float, str, float | None]]) -> None:
+    """The bucket starts with one token, refills at ``rate`` up to max(1, rate), never below 0."""
+    bucket = TokenBucket(rate, 0.0)
+    for now, action, expected in steps:
+        if action == "take":
+            bucket.take(now)
+        elif action == "avail":
+            assert bucket.available(now) == expected, (now, action)
+        else:
+            assert bucket.delay(now) == pytest.approx(expected, abs=1e-6), (now, action)
+
+
+def test_token_bucket_refuses_a_rate_that_is_not_positive() -> None:
+    """A zero or negative rate would never send anything: it is a configuration error."""
+    with pytest.raises(ValueError, match="max_per_second"):
+        TokenBucket(0.0, 0.0)
+
+
+async def test_max_per_second_paces_sends_without_counting_attempts(
+    store: SqliteStore, smtp: FailingSmtpServer, tmp_path: Path
+) -> None:
+    """At 100/s, 20 notices all arrive once, spread over ≥ 19 token intervals, none retried."""
+    arrivals: list[float] = []
+    smtp.on_message = lambda _: arrivals.append(time.monotonic())
+    metrics = Metrics()
+    notices = [make_notice(f"c{i}") for i in range(20)]
+    store.commit(notices=notices)
+    async with running(
+        store,
+        {"email": email_notifier(smtp.port, tmp_path)},
+        metrics,
+        concurrency=8,
+        max_per_second=100.0,
+    ):
+        await smtp.wait_for(5, 2)
+        # Paced notices wait in the outbox: pending, with no attempt logged.
+        waiting = [n for n in notices if not store.deliveries(n.key)]
+        assert len(waiting) >= 5 and store.pending_count() >= len(waiting)
+        await smtp.wait_for(20, 2)
+        await until(lambda: store.pending_count() == 0)
+    assert len({m.message["Message-ID"] for m in smtp.messages}) == 20 == len(smtp.messages)
+    assert all(outcomes(store, n.key) == ["sent"] for n in notices)
+    # One token at start, then one every 10 ms: the 20th starts 190 ms after the first.
+    assert arrivals[-1] - arrivals[0] >= 0.17
+    assert counted(metrics, "sent") == 20
+
+
+class RecordingNotifier:
+    """A channel that notes when each send starts and takes a moment to finish."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+
+    async def send(self, notice: Notice) -> None:
+        """Record the start time, then answer after 20 ms."""
+        self.starts.append(time.monotonic())
+        await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+@pytest.mark.parametrize(
+    ("max_per_second", "spread"),
+    [(None, (0.0, 0.02)), (200.0, (0.09, 0.3))],
+    ids=["unpaced-all-at-once", "paced-5ms-apart"],
+)
+async def test_sends_start_paced_only_when_asked(
+    store: SqliteStore, max_per_second: float | None, spread: tuple[float, float]
+) -> None:
+    """Without max_per_second, 20 sends start together; at 200/s they spread over ≥ 95 ms."""
+    notifier = RecordingNotifier()
+    notices = [make_notice(f"c{i}", channel="webhook", address=f"http://h/{i}") for i in range(20)]
+    store.commit(notices=notices)
+    options = {"concurrency": 20, "max_per_second": max_per_second}
+    async with running(store, {"webhook": notifier}, Metrics(), **options):
+        await until(lambda: store.pending_count() == 0, within=2)
+    starts = notifier.starts
+    assert len(starts) == 20
+    low, high = spread
+    # Paced: one token at start, then one per 5 ms, so the 20th starts ≥ 95 ms after the first.
+    # (Single gaps may be ~0: a late loop finds two tokens and rightly spends both.)
+    assert low <= starts[-1] - starts[0] <= high

@@ -93,18 +93,20 @@ async def test_outage_reaches_exactly_the_subscribers_then_resolves(
     daemon = Daemon(fast_config(make_config, target, smtp.port))
     await daemon.start()
     try:
-        await until(lambda: daemon.states["tracking-ws"].status is CheckStatus.UP)
+        await until(lambda: daemon.engine.states["tracking-ws"].status is CheckStatus.UP)
         target.broken = True
         await until(lambda: len(kinds(smtp.messages, "first")) == 2)
         accepted_at = time.time()
-        incident = daemon.open["tracking"]
+        incident = daemon.engine.covering("tracking")
         first_to_inbox = accepted_at - incident.first_failure_at
         print(f"first failed probe → email accepted: {first_to_inbox * 1000:.0f} ms")
         assert first_to_inbox < RETRY_S * THRESHOLD + 1.0
 
         firsts = {m.rcpt_tos[0]: m.message for m in kinds(smtp.messages, "first")}
         assert set(firsts) == {"ops@acme.example", "it@globex.example"}
-        assert firsts["ops@acme.example"]["Subject"] == "[Incident] Suivi de colis perturbé"
+        assert (
+            firsts["ops@acme.example"]["Subject"] == "[Incident] Suivi de colis : service perturbé"
+        )
         assert firsts["it@globex.example"]["Subject"] == "[Incident] Parcel tracking disrupted"
         assert all(len(m.rcpt_tos) == 1 for m in smtp.messages)
         assert firsts["ops@acme.example"]["To"] == "ops@acme.example"
@@ -133,13 +135,13 @@ async def test_restart_resumes_the_incident_and_sends_nothing_twice(
     await first.start()
     await until(lambda: len(kinds(smtp.messages, "first")) == 2)
     await first.stop()
-    incident_id = first.open["tracking"].id
+    incident_id = first.engine.covering("tracking").id
 
     second = Daemon(config)
     await second.start()
     try:
-        assert second.open["tracking"].id == incident_id
-        await until(lambda: second.states["tracking-ws"].status is CheckStatus.DOWN)
+        assert second.engine.covering("tracking").id == incident_id
+        await until(lambda: second.engine.states["tracking-ws"].status is CheckStatus.DOWN)
         await asyncio.sleep(0.1)
         assert len(smtp.messages) == 2, "a restart must not send the first notice again"
         target.broken = False
@@ -158,7 +160,7 @@ async def test_notices_wait_in_the_outbox_while_smtp_is_down(
     target.broken = True
     await daemon.start()
     try:
-        await until(lambda: "tracking" in daemon.open)
+        await until(lambda: daemon.engine.covering("tracking") is not None)
         await until(lambda: daemon.store.pending_count() == 2)
         assert smtp.messages == []
         smtp.fail_mail_with = None

@@ -253,3 +253,31 @@ def test_starttls_and_implicit_tls_together_are_refused(tmp_path: Path) -> None:
     """Asking for both STARTTLS and implicit TLS is a configuration error, found at startup."""
     with pytest.raises(ValueError, match="starttls"):
         EmailNotifier(notices_config(starttls=True, tls=True), tmp_path)
+
+
+def test_unsubscribe_url_adds_rfc8058_one_click_headers() -> None:
+    """A notice with an unsubscribe link carries List-Unsubscribe and List-Unsubscribe-Post."""
+    url = "https://status.example.net/unsubscribe/b3BzQGFjbWUuZXhhbXBsZQ.c2lnbmF0dXJl"
+    raw = build_email(make_notice(unsubscribe_url=url), SENDER).as_bytes()
+    parsed = email.message_from_bytes(raw, policy=email.policy.SMTP)
+    # On one line even past 78 columns: folding would encode the URL into RFC 2047 words.
+    assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode() in raw
+    assert parsed["List-Unsubscribe"] == f"<{url}>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_no_unsubscribe_url_means_no_list_unsubscribe_headers() -> None:
+    """An ops notice (no unsubscribe link) has neither List-Unsubscribe header."""
+    message = build_email(make_notice(), SENDER)
+    assert "List-Unsubscribe" not in message
+    assert "List-Unsubscribe-Post" not in message
+
+
+def test_unsubscribe_url_with_crlf_cannot_add_a_header() -> None:
+    """Line breaks in the unsubscribe URL are collapsed, so no header can be smuggled in."""
+    url = "https://status.example.net/unsubscribe/x\r\nBcc: victim@example.org"
+    raw = build_email(make_notice(unsubscribe_url=url), SENDER).as_bytes()
+    parsed = email.message_from_bytes(raw, policy=email.policy.SMTP)
+    assert parsed["Bcc"] is None
+    assert b"\r\nBcc:" not in raw
+    assert parsed["List-Unsubscribe"].startswith("<https://status.example.net/unsubscribe/x")

@@ -361,6 +361,7 @@ async def test_the_smtp_password_never_appears_in_the_output(
             "customers: [{id: acme, name: ACME, email: ops@acme.example, services: [web]}]\n"
             "notices:\n"
             "  transport: smtp\n"
+            "  digest_window: 0s\n"
             f"  smtp: {{host: 127.0.0.1, port: {smtp.port}, username: forewarn,\n"
             "          password_file: smtp-password, timeout: 5s}\n",
             encoding="utf-8",

@@ -1,0 +1,106 @@
+"""The operator's desk: the Operations contract implemented on a running Engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from monitor.actions import ActionRefused, act
+from monitor.detector import CheckStatus
+from monitor.engine import Engine
+from monitor.incidents import ChangeKind, Incident
+from monitor.maintenance import Window, WindowProgress
+from monitor.operations import IncidentUpdate, OperationError, Operations, OperatorAction
+
+RECENT_S = 14 * 86400.0  # resolved incidents listed and shown on the status page
+
+
+class Desk(Operations):
+    """Operator actions go through the same path as the detector's: one commit each."""
+
+    def __init__(self, engine: Engine, on_commit: Callable[[], None]) -> None:
+        self.engine = engine
+        self.on_commit = on_commit  # wakes the dispatcher: operator words go out at once
+
+    def list_incidents(self, *, include_resolved: bool) -> list[Incident]:
+        """Open incidents, newest first; with resolved ones of the last 14 days if asked."""
+        found = sorted(self.engine.open.values(), key=lambda i: i.opened_at, reverse=True)
+        if include_resolved:
+            found += self.engine.store.resolved_since(self.engine.clock() - RECENT_S)
+        return found
+
+    def incident(self, incident_id: str) -> Incident:
+        """One incident; OperationError(404) when unknown."""
+        incident = self.engine.incident(incident_id)
+        if incident is None:
+            raise OperationError(404, f"no incident {incident_id!r}")
+        return incident
+
+    def timeline(self, incident_id: str) -> list[IncidentUpdate]:
+        """The incident's entries, oldest first."""
+        self.incident(incident_id)
+        return self.engine.store.timeline(incident_id)
+
+    def act(self, incident_id: str, action: OperatorAction, message: str) -> Incident:
+        """Apply an operator action and queue its notices to the incident's customers."""
+        engine, now = self.engine, self.engine.clock()
+        incident = self.incident(incident_id)
+        try:
+            change = act(incident, action, message, now, engine.timing(incident.service_id))
+        except ActionRefused as exc:
+            raise OperationError(409, str(exc)) from None
+        if change.kind is ChangeKind.RESOLVED:
+            # Still failing: stay quiet about it until it answers, or it would reopen at once.
+            engine.hushed.update(
+                s for s in incident.covered if engine.views[s].status is CheckStatus.DOWN
+            )
+        if engine.commit([change], [], now, message):
+            self.on_commit()
+        return change.incident
+
+    def windows(self) -> list[tuple[Window, WindowProgress]]:
+        """Known maintenance windows (configured and added), by start."""
+        progress = self.engine.progress
+        return [
+            (w, progress.get(w.id, WindowProgress(w.id)))
+            for w in sorted(self.engine.windows, key=lambda w: (w.start, w.id))
+        ]
+
+    def add_window(self, window: Window) -> Window:
+        """Add a window; its notices follow on the next tick."""
+        known = {s.id for s in self.engine.config.services}
+        unknown = [s for s in window.services if s not in known]
+        if unknown or not window.services:
+            raise OperationError(400, f"unknown services: {', '.join(unknown) or '(none)'}")
+        if window.end <= window.start:
+            raise OperationError(400, "end must be after start")
+        if any(w.id == window.id for w in self.engine.windows):
+            raise OperationError(409, f"a window {window.id!r} exists already")
+        return self._save(window)
+
+    def extend_window(self, window_id: str, end: float) -> Window:
+        """Move a window's end; customers hear "extended until" once if it moved later."""
+        window = self._open_window(window_id)
+        if end <= window.start:
+            raise OperationError(400, "end must be after start")
+        return self._save(replace(window, end=end))
+
+    def cancel_window(self, window_id: str) -> Window:
+        """Cancel a window; its customers are told if they had heard of it."""
+        return self._save(replace(self._open_window(window_id), cancelled=True))
+
+    def _open_window(self, window_id: str) -> Window:
+        window = next((w for w in self.engine.windows if w.id == window_id), None)
+        if window is None:
+            raise OperationError(404, f"no maintenance window {window_id!r}")
+        progress = self.engine.progress.get(window_id, WindowProgress(window_id))
+        if window.cancelled or progress.ended_at is not None:
+            raise OperationError(409, f"maintenance window {window_id!r} is over")
+        return window
+
+    def _save(self, window: Window) -> Window:
+        self.engine.store.save_window(window)
+        self.engine.windows = [w for w in self.engine.windows if w.id != window.id] + [window]
+        if self.engine.advance(self.engine.clock()):  # a window starting now is told now
+            self.on_commit()
+        return window

@@ -1,0 +1,292 @@
+"""Everything between a probe result and the outbox: states, views, incidents, windows, canary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import structlog
+
+from monitor import maintenance
+from monitor.config import Config
+from monitor.detector import CheckState, CheckStatus, Transition, observe, rollup
+from monitor.incidents import (
+    ChangeKind,
+    Incident,
+    IncidentChange,
+    Rules,
+    ServiceView,
+    Timing,
+    apply,
+)
+from monitor.maintenance import MaintenanceChange, Window, WindowProgress
+from monitor.metrics import Metrics
+from monitor.notices import Notice
+from monitor.operations import IncidentUpdate
+from monitor.planner import NoticePlanner
+from monitor.probes.base import ProbeResult
+from monitor.store import Store
+
+log = structlog.get_logger("forewarn.engine")
+
+
+def ancestors(config: Config) -> dict[str, frozenset[str]]:
+    """Every service each service depends on, directly or not (the config has no cycles)."""
+    direct = {s.id: set(s.depends_on) for s in config.services}
+    closure: dict[str, frozenset[str]] = {}
+
+    def walk(service_id: str) -> frozenset[str]:
+        if service_id not in closure:
+            found = set(direct.get(service_id, ()))
+            for parent in direct.get(service_id, ()):
+                found |= walk(parent)
+            closure[service_id] = frozenset(found)
+        return closure[service_id]
+
+    for service in config.services:
+        walk(service.id)
+    return closure
+
+
+def config_windows(config: Config) -> list[Window]:
+    """The maintenance windows written in checks.yaml."""
+    return [
+        Window(
+            id=w.id,
+            services=tuple(w.services),
+            start=w.start.timestamp(),
+            end=w.end.timestamp(),
+            announce_before=w.announce_before,
+            summary={str(k): v for k, v in (w.summary or {}).items()},
+        )
+        for w in config.maintenance
+    ]
+
+
+class Engine:
+    """Folds results in and moves incidents and windows on, committing notices with them."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        planner: NoticePlanner,
+        metrics: Metrics,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store, self.planner, self.metrics, self.clock = store, planner, metrics, clock
+        self.states: dict[str, CheckState] = {}
+        self.views: dict[str, ServiceView] = {}
+        self.open = {i.id: i for i in store.open_incidents()}
+        self.progress: dict[str, WindowProgress] = store.window_progress()
+        self.hushed: set[str] = set()  # resolved by hand while failing: quiet until it answers
+        self.transitions: list[Transition] = []
+        self.held: list[Notice] = []  # ops notices waiting for the next commit
+        self.canary_last: dict[str, bool] = {}  # canary check → its latest result was ok
+        self.canary_ok_at = float("-inf")
+        self.offline_since: float | None = None
+        self.canary_down = False  # ops were told forewarn is offline
+        self.adopt(config, clock())
+
+    def adopt(self, config: Config, now: float) -> None:
+        """Take a (new) configuration: states kept by check id, views by service id."""
+        self.config = config
+        self.rules = Rules(self.timing, ancestors(config), config.notices.digest_window)
+        self.canary_ids = {c.id for c in config.canary}
+        self.service_of = {c.id: c.service for c in config.checks}
+        self.states = {
+            c.id: self._kept(c.id, c.failure_threshold, c.success_threshold)
+            for c in (*config.checks, *config.canary)
+        }
+        self.canary_last = {k: v for k, v in self.canary_last.items() if k in self.canary_ids}
+        old, self.views = self.views, {}
+        for service in config.services:
+            self.views[service.id] = old.get(service.id) or ServiceView(
+                service.id, CheckStatus.UNKNOWN, now
+            )
+            self.refresh_view(service.id, now)
+        stored = {w.id: w for w in self.store.windows()}
+        self.windows = [stored.pop(w.id, w) for w in config_windows(config)]
+        self.windows += stored.values()
+
+    def _kept(self, check_id: str, failure_threshold: int, success_threshold: int) -> CheckState:
+        state = self.states.get(check_id)
+        if state is None:
+            return CheckState(failure_threshold, success_threshold)
+        return replace(
+            state, failure_threshold=failure_threshold, success_threshold=success_threshold
+        )
+
+    def timing(self, service_id: str) -> Timing:
+        """A service's pace: its own keys, else the notices: section's."""
+        notices, service = self.config.notices, self.config.service(service_id)
+        return Timing(
+            notices.customer_delay if service.customer_delay is None else service.customer_delay,
+            service.update_every or notices.update_every,
+            service.stable_for or notices.stable_for,
+        )
+
+    def observe(self, result: ProbeResult, now: float) -> bool:
+        """Fold one result in; True while its check is confirming a change (re-probe soon)."""
+        check_id = result.check_id
+        if check_id in self.canary_ids:
+            self._canary(result, now)
+        elif self.offline_since is not None:
+            return False  # our own network is failing: this result proves nothing either way
+        state, transition = observe(self.states[check_id], result, now)
+        self.states[check_id] = state
+        if transition is not None:
+            self._transition(transition)
+        return state.confirming
+
+    def _canary(self, result: ProbeResult, now: float) -> None:
+        self.canary_last[result.check_id] = result.ok
+        if result.ok:
+            self.canary_ok_at = now
+        offline = len(self.canary_last) == len(self.canary_ids) and not any(
+            self.canary_last.values()
+        )
+        if offline and self.offline_since is None:
+            self.offline_since = now
+            log.warning("offline", since=now)
+        elif not offline and self.offline_since is not None:
+            self.offline_since = None
+            self._forget_suspect_failures(now)
+            log.info("online", at=now)
+
+    def _forget_suspect_failures(self, now: float) -> None:
+        """Failures seen around our own outage must be proven again from fresh results."""
+        for check in self.config.checks:
+            state = self.states[check.id]
+            if state.failures or state.status is CheckStatus.DOWN:
+                self.states[check.id] = CheckState(state.failure_threshold, state.success_threshold)
+        for service_id in self.views:
+            self.refresh_view(service_id, now)
+
+    def _transition(self, transition: Transition) -> None:
+        log.info(
+            "transition",
+            check=transition.check_id,
+            old=transition.old,
+            new=transition.new,
+            reason=transition.reason,
+        )
+        self.metrics.check_state.labels(transition.check_id, transition.old).set(0)
+        self.metrics.check_state.labels(transition.check_id, transition.new).set(1)
+        self.transitions.append(transition)
+        if transition.check_id in self.canary_ids:
+            self._canary_transition(transition)
+        else:
+            self.refresh_view(self.service_of[transition.check_id], transition.at)
+
+    def _canary_transition(self, transition: Transition) -> None:
+        """Ops hear when every canary is confirmed down, and when one answers again."""
+        statuses = [self.states[c].status for c in self.canary_ids]
+        down = all(s is CheckStatus.DOWN for s in statuses)
+        if down != self.canary_down:
+            self.canary_down = down
+            since = transition.first_failure_at if down else None
+            self.held += self.planner.ops.canary(down, since or transition.at, transition.at)
+
+    def refresh_view(self, service_id: str, now: float) -> None:
+        """Roll a service's checks up into its view."""
+        service = self.config.service(service_id)
+        ids = [c.id for c in self.config.checks if c.service == service_id]
+        states = [self.states[i] for i in ids]
+        status = rollup([s.status for s in states], service.down_when)
+        down = [(i, s) for i, s in zip(ids, states, strict=True) if s.status is CheckStatus.DOWN]
+        old = self.views[service_id]
+        self.views[service_id] = ServiceView(
+            service_id=service_id,
+            status=status,
+            since=old.since if old.status is status else now,
+            first_failure_at=min((s.failing_since or now for _, s in down), default=None),
+            reason=str(down[0][1].reason or "") if down else "",
+            detail=down[0][1].detail if down else "",
+            check_id=down[0][0] if down else "",
+            flapping=any(s.flapping for s in states),
+        )
+
+    def advance(self, now: float) -> bool:
+        """Move incidents and windows to ``now``; commit with their notices. True if any."""
+        views = maintenance.mask(self._unhushed(), self.windows, now)
+        gate = self.canary_ok_at if self.canary_ids else None
+        changes = apply(self.open, views, now, self.rules, canary_ok_at=gate)
+        steps = maintenance.advance(self.windows, self.progress, now)
+        if not (changes or steps or self.transitions or self.held):
+            return False
+        return self.commit(changes, steps, now)
+
+    def commit(
+        self,
+        changes: list[IncidentChange],
+        steps: list[MaintenanceChange],
+        now: float,
+        message: str = "",
+    ) -> bool:
+        """Store changes, timeline, progress and their notices in one transaction.
+
+        ``message`` is an operator's text, kept in the timeline with the change it made.
+        """
+        blocked = self.store.suppressed(c.email for c in self.config.customers)
+        notices = [*self.held, *self.planner.plan(changes, now, blocked)]
+        notices += self.planner.plan_maintenance(steps, now, blocked)
+        for step in steps:
+            self.progress[step.window.id] = step.progress
+            log.info("maintenance", window=step.window.id, change=step.kind)
+        self.store.commit(
+            transitions=self.transitions,
+            incidents=[c.incident for c in changes],
+            notices=notices,
+            updates=[
+                IncidentUpdate(c.incident.id, c.at, c.incident.status, c.kind, message)
+                for c in changes
+                if c.kind is not ChangeKind.MERGED
+            ],
+            progress=[s.progress for s in steps],
+        )
+        self.transitions, self.held = [], []
+        for change in changes:
+            self._track(change)
+        return bool(notices)
+
+    def _unhushed(self) -> dict[str, ServiceView]:
+        """Views with the services an operator resolved by hand hidden until they answer."""
+        views = dict(self.views)
+        for service_id in list(self.hushed):
+            view = views.get(service_id)
+            if view is None or view.status is not CheckStatus.DOWN:
+                self.hushed.discard(service_id)
+            else:
+                views[service_id] = replace(view, status=CheckStatus.UNKNOWN, flapping=False)
+        return views
+
+    def _track(self, change: IncidentChange) -> None:
+        incident = change.incident
+        log.info(
+            "incident",
+            incident=incident.id,
+            change=change.kind,
+            status=incident.status,
+            sequence=incident.sequence,
+            services=",".join(incident.covered),
+        )
+        if incident.resolved_at is None:
+            self.open[incident.id] = incident
+        else:
+            self.open.pop(incident.id, None)
+        self.sync_metrics()
+
+    def sync_metrics(self) -> None:
+        """``incidents_open{service}``: 1 for each service an open incident covers."""
+        covered = {s for i in self.open.values() for s in i.covered}
+        for service in self.config.services:
+            self.metrics.incidents_open.labels(service.id).set(1 if service.id in covered else 0)
+
+    def covering(self, service_id: str) -> Incident | None:
+        """The open incident that covers ``service_id``, if any."""
+        return next((i for i in self.open.values() if service_id in i.covered), None)
+
+    def incident(self, incident_id: str) -> Incident | None:
+        """An open incident, else a stored one."""
+        return self.open.get(incident_id) or self.store.get_incident(incident_id)

@@ -1,0 +1,166 @@
+"""What to say to whom and when: incident and maintenance changes become rendered notices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence, Set
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.config import Config, Customer
+from monitor.customers import affected
+from monitor.incidents import ChangeKind, IncidentChange
+from monitor.maintenance import MaintenanceChange, MaintenanceKind
+from monitor.notice_context import ContextBuilder
+from monitor.notices import Notice, NoticeKind, notice_key, one_line
+from monitor.ops_text import OpsWriter
+from monitor.render import Renderer
+from monitor.unsubscribe import UnsubscribeSigner, unsubscribe_url
+
+# The customer email each incident change calls for; JOINED is a first notice for the
+# customers of the services that joined.
+_CUSTOMER_KINDS = {
+    ChangeKind.ANNOUNCED: NoticeKind.FIRST,
+    ChangeKind.JOINED: NoticeKind.FIRST,
+    ChangeKind.UNSTABLE: NoticeKind.UNSTABLE,
+    ChangeKind.UPDATE: NoticeKind.UPDATE,
+    ChangeKind.IDENTIFIED: NoticeKind.UPDATE,
+    ChangeKind.RESOLVED: NoticeKind.RESOLVED,
+    ChangeKind.POSTMORTEM: NoticeKind.POSTMORTEM,
+}
+_MAINTENANCE_KINDS = {
+    MaintenanceKind.PLANNED: NoticeKind.MAINTENANCE_PLANNED,
+    MaintenanceKind.STARTED: NoticeKind.MAINTENANCE_STARTED,
+    MaintenanceKind.EXTENDED: NoticeKind.MAINTENANCE_EXTENDED,
+    MaintenanceKind.ENDED: NoticeKind.MAINTENANCE_ENDED,
+    MaintenanceKind.CANCELLED: NoticeKind.MAINTENANCE_CANCELLED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Told:
+    """One incident a customer email speaks of, and the customer's services it hits."""
+
+    change: IncidentChange
+    services: list[str]
+
+
+class NoticePlanner:
+    """Turns incident and maintenance changes into rendered notices for each reader."""
+
+    def __init__(
+        self, config: Config, renderer: Renderer, signer: UnsubscribeSigner | None = None
+    ) -> None:
+        self.config = config
+        self.renderer = renderer
+        self.signer = signer
+        self.context = ContextBuilder(config)
+        self.ops = OpsWriter(config)
+
+    def plan(
+        self, changes: Sequence[IncidentChange], now: float, blocked: Set[str] = frozenset()
+    ) -> list[Notice]:
+        """Ops notices, then one customer email per customer and kind: a digest when several.
+
+        ``blocked`` holds unsubscribed and bounced addresses, which get nothing.
+        """
+        notices = [n for change in changes for n in self.ops.incident(change, now)]
+        grouped: dict[tuple[str, NoticeKind], list[_Told]] = {}
+        for change in changes:
+            kind = _CUSTOMER_KINDS.get(change.kind)
+            if kind is None or change.incident.customers_told_at is None:
+                continue  # customers never heard of it: nothing to follow up on
+            for customer, services in self._readers(change, blocked):
+                grouped.setdefault((customer.id, kind), []).append(_Told(change, services))
+        customers = {c.id: c for c in self.config.customers}
+        for (customer_id, kind), told in grouped.items():
+            notices.append(self._incident_email(customers[customer_id], kind, told, now))
+        return notices
+
+    def _readers(
+        self, change: IncidentChange, blocked: Set[str]
+    ) -> list[tuple[Customer, list[str]]]:
+        """Who reads about ``change``, each with their services concerned."""
+        incident = change.incident
+        if change.kind is ChangeKind.JOINED:
+            # Only customers hearing of this incident for the first time.
+            concerned, already = change.services, set(incident.announced) - set(change.services)
+        else:
+            concerned, already = incident.announced or incident.covered, set()
+        readers = []
+        for customer in affected(self.config.customers, concerned, blocked):
+            if not already.intersection(customer.services):
+                readers.append((customer, [s for s in concerned if s in customer.services]))
+        return readers
+
+    def _incident_email(
+        self, customer: Customer, kind: NoticeKind, told: list[_Told], now: float
+    ) -> Notice:
+        language = customer.language or self.config.notices.default_language
+        services = list(dict.fromkeys(s for t in told for s in t.services))
+        context = self.context.base(customer, language, services)
+        context["incidents"] = [
+            self.context.incident(t.change.incident, customer, language, t.services) for t in told
+        ]
+        promised = [t.change.incident.next_update_at for t in told]
+        if kind in (NoticeKind.FIRST, NoticeKind.UPDATE, NoticeKind.UNSTABLE) and all(promised):
+            soonest = min(p for p in promised if p is not None)
+            context["next_update"] = self.context.next_update(soonest, customer, language)
+        lead = told[0].change
+        sequence: int | str = lead.incident.sequence
+        if lead.kind is ChangeKind.JOINED:  # the incident's sequence did not move
+            sequence = f"{sequence}+{'+'.join(lead.services)}"
+        key = notice_key(lead.incident.id, sequence, customer.id)
+        return self._render(customer, kind, language, context, key, lead.incident.id, now)
+
+    def plan_maintenance(
+        self, changes: Sequence[MaintenanceChange], now: float, blocked: Set[str] = frozenset()
+    ) -> list[Notice]:
+        """One email per change and subscribed customer of the window's services."""
+        notices = []
+        for change in changes:
+            kind = _MAINTENANCE_KINDS[change.kind]
+            window = change.window
+            # Extensions repeat: the new end keeps each one's key apart.
+            step = f"{change.kind.value}-{int(window.end)}"
+            for customer in affected(self.config.customers, window.services, blocked):
+                mine = [s for s in window.services if s in customer.services]
+                language = customer.language or self.config.notices.default_language
+                context = self.context.base(customer, language, mine)
+                previous = (
+                    change.progress.told_end if kind is NoticeKind.MAINTENANCE_EXTENDED else None
+                )
+                context["maintenance"] = self.context.window(window, customer, language, previous)
+                key = notice_key(f"maintenance-{window.id}", step, customer.id)
+                notices.append(self._render(customer, kind, language, context, key, window.id, now))
+        return notices
+
+    def _render(
+        self,
+        customer: Customer,
+        kind: NoticeKind,
+        language: str,
+        context: dict[str, Any],
+        key: str,
+        reference: str,
+        now: float,
+    ) -> Notice:
+        unsubscribe = ""
+        if self.signer is not None:
+            token = self.signer.token(customer.email)
+            unsubscribe = unsubscribe_url(self.config.daemon.public_url, token)
+        context["unsubscribe_url"] = unsubscribe
+        subject, text, html = self.renderer.render(kind, language, context)
+        return Notice(
+            key=key,
+            incident_id=reference,
+            kind=kind,
+            channel="email",
+            recipient=customer.id,
+            address=customer.email,
+            language=language,
+            subject=one_line(subject),
+            text=text,
+            html=html,
+            created_at=now,
+            unsubscribe_url=unsubscribe,
+        )

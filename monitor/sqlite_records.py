@@ -1,0 +1,112 @@
+"""Row mapping for incidents, their timeline and maintenance windows in the embedded Store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import astuple, fields
+from typing import Any
+
+from monitor.incidents import Incident, IncidentStatus
+from monitor.maintenance import Window, WindowProgress
+from monitor.operations import IncidentUpdate
+
+# Columns are named after the dataclass fields: a new field without its migration fails loudly.
+INCIDENT_COLUMNS = tuple(f.name for f in fields(Incident))
+_TUPLES = ("services", "announced")  # stored as comma-separated ids (ids never hold commas)
+INCIDENT_SELECT = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents"  # noqa: S608
+_UPSERT_INCIDENT = (
+    f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(INCIDENT_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in INCIDENT_COLUMNS[1:])
+)
+_PROGRESS_COLUMNS = tuple(f.name for f in fields(WindowProgress))
+_UPSERT_PROGRESS = (
+    f"INSERT INTO maintenance_progress ({', '.join(_PROGRESS_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(_PROGRESS_COLUMNS))}) ON CONFLICT (window_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _PROGRESS_COLUMNS[1:])
+)
+
+
+def write_incidents(db: sqlite3.Connection, incidents: Sequence[Incident]) -> None:
+    """Insert or update each incident by id."""
+    rows = [
+        tuple(",".join(getattr(i, c)) if c in _TUPLES else getattr(i, c) for c in INCIDENT_COLUMNS)
+        for i in incidents
+    ]
+    db.executemany(_UPSERT_INCIDENT, rows)
+
+
+def incident(row: Sequence[Any]) -> Incident:
+    """An Incident from a row of INCIDENT_SELECT."""
+    values = dict(zip(INCIDENT_COLUMNS, row, strict=True))
+    values["status"] = IncidentStatus(values["status"])
+    values["unstable"] = bool(values["unstable"])
+    for name in _TUPLES:
+        values[name] = tuple(s for s in values[name].split(",") if s)
+    return Incident(**values)
+
+
+def write_updates(db: sqlite3.Connection, updates: Sequence[IncidentUpdate]) -> None:
+    """Append timeline entries."""
+    db.executemany(
+        "INSERT INTO incident_updates (incident_id, at, status, kind, message) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(u.incident_id, u.at, u.status, u.kind, u.message) for u in updates],
+    )
+
+
+def timeline(conn: sqlite3.Connection, incident_id: str) -> list[IncidentUpdate]:
+    """An incident's timeline, oldest first."""
+    rows = conn.execute(
+        "SELECT incident_id, at, status, kind, message FROM incident_updates "
+        "WHERE incident_id = ? ORDER BY id",
+        (incident_id,),
+    ).fetchall()
+    return [IncidentUpdate(r[0], float(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
+def write_window(db: sqlite3.Connection, window: Window) -> None:
+    """Insert or replace an operator's window (or an operator's change to a configured one)."""
+    db.execute(
+        "INSERT INTO maintenance_windows (id, services, start_at, end_at, announce_before, "
+        "summary, cancelled) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+        "services = excluded.services, start_at = excluded.start_at, end_at = excluded.end_at, "
+        "announce_before = excluded.announce_before, summary = excluded.summary, "
+        "cancelled = excluded.cancelled",
+        (
+            window.id,
+            ",".join(window.services),
+            window.start,
+            window.end,
+            window.announce_before,
+            json.dumps(dict(window.summary), ensure_ascii=False),
+            window.cancelled,
+        ),
+    )
+
+
+def windows(conn: sqlite3.Connection) -> list[Window]:
+    """Every stored window, by start."""
+    rows = conn.execute(
+        "SELECT id, services, start_at, end_at, announce_before, summary, cancelled "
+        "FROM maintenance_windows ORDER BY start_at, id"
+    ).fetchall()
+    return [
+        Window(r[0], tuple(r[1].split(",")), r[2], r[3], r[4], json.loads(r[5]), bool(r[6]))
+        for r in rows
+    ]
+
+
+def write_progress(db: sqlite3.Connection, progress: Sequence[WindowProgress]) -> None:
+    """Insert or update what customers were told of each window."""
+    db.executemany(_UPSERT_PROGRESS, [astuple(p) for p in progress])
+
+
+def progress(conn: sqlite3.Connection) -> dict[str, WindowProgress]:
+    """What customers were told of every window, by window id."""
+    rows = conn.execute(
+        f"SELECT {', '.join(_PROGRESS_COLUMNS)} FROM maintenance_progress"  # noqa: S608
+    ).fetchall()
+    return {r[0]: WindowProgress(*r) for r in rows}

@@ -1,0 +1,335 @@
+"""The operator API under ``/api/v1``: incidents and maintenance windows, as JSON, by token.
+
+Every endpoint here needs a bearer token, reads included; without a token file the API
+answers 401 to everyone rather than being open. Errors are ``{"error": "…"}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from monitor.config_types import ID_PATTERN, parse_delay
+from monitor.incidents import Incident
+from monitor.maintenance import Window, WindowProgress
+from monitor.operations import IncidentUpdate, OperationError, Operations, OperatorAction
+from monitor.web.auth import BearerAuth, json_error, unauthorized
+
+log = structlog.get_logger("forewarn.web.api")
+
+MAX_MESSAGE = 5000
+LANGUAGES = ("fr", "en")
+EXAMPLE_TIME = "2026-11-22T13:00:00+01:00"
+DEFAULT_ANNOUNCE = "24h"  # as for windows written in checks.yaml
+# What anyone may see of an incident; the operator view shows every field.
+PUBLIC_INCIDENT_FIELDS = (
+    "id", "service_id", "services", "status", "opened_at", "first_failure_at",
+    "next_update_at", "recovered_at", "resolved_at", "message", "postmortem",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorApi:
+    """What the operator endpoints work with."""
+
+    operations: Operations
+    auth: BearerAuth | None
+    clock: Callable[[], float]
+
+
+API_KEY: web.AppKey[OperatorApi] = web.AppKey("operator_api", OperatorApi)
+Handler = Callable[[web.Request, OperatorApi, str], Awaitable[web.Response]]
+
+
+# JSON shaping, shared with the public views.
+
+
+def iso(timestamp: float) -> str:
+    """A Unix time as ISO 8601 UTC to the second: ``2026-11-22T12:00:00Z``."""
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: Any, key: str) -> float:
+    """An ISO 8601 time with an offset (or Z) as a Unix time; 400 otherwise."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise _bad(f"{key}: expected an ISO 8601 time with an offset, such as {EXAMPLE_TIME}")
+    return moment.timestamp()
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds as checks.yaml writes them: ``24h``, ``90m``, ``2d``, ``0s``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        # Days from two on: a day's notice reads "24h", as people write it in checks.yaml.
+        if seconds and seconds % size == 0 and (unit != "d" or seconds >= 2 * size):
+            return f"{int(seconds // size)}{unit}"
+    return f"{round(seconds * 1000)}ms" if seconds else "0s"
+
+
+def _plain(key: str, value: Any) -> Any:
+    """A field value as JSON: times as ISO strings, enums as values, tuples as lists."""
+    if isinstance(value, Enum):
+        return value.value
+    if key.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool):
+        return iso(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain("", v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain("", v) for v in value]
+    return str(value)  # a field added later that JSON cannot carry as is
+
+
+def incident_json(incident: Incident, *, public: bool = False) -> dict[str, Any]:
+    """An incident as JSON; ``public`` keeps only the fields customers may see."""
+    fields = dataclasses.asdict(incident)
+    if public:
+        fields = {k: v for k, v in fields.items() if k in PUBLIC_INCIDENT_FIELDS}
+    shaped = {k: _plain(k, v) for k, v in fields.items()}
+    if not shaped.get("services"):  # none listed: the incident is about its root alone
+        shaped["services"] = [incident.service_id]
+    return shaped
+
+
+def update_json(update: IncidentUpdate) -> dict[str, Any]:
+    """One timeline entry as JSON."""
+    return {"at": iso(update.at), "status": update.status, "kind": update.kind,
+            "message": update.message}  # fmt: skip
+
+
+def window_state(window: Window, progress: WindowProgress) -> str:
+    """Where a window stands, as customers have been told."""
+    if window.cancelled or progress.cancelled_at is not None:
+        return "cancelled"
+    if progress.ended_at is not None:
+        return "ended"
+    if progress.started_at is not None:
+        return "in_progress"
+    return "announced" if progress.announced_at is not None else "scheduled"
+
+
+def window_json(window: Window, progress: WindowProgress | None = None) -> dict[str, Any]:
+    """A maintenance window and what customers have heard of it, as JSON."""
+    told = progress or WindowProgress(window.id)
+    shaped: dict[str, Any] = {
+        "id": window.id,
+        "services": list(window.services),
+        "start": iso(window.start),
+        "end": iso(window.end),
+        "announce_before": duration_text(window.announce_before),
+        "summary": dict(window.summary),
+        "state": window_state(window, told),
+    }
+    for key in ("announced_at", "started_at", "ended_at", "cancelled_at"):
+        value = getattr(told, key)
+        shaped[key] = None if value is None else iso(value)
+    return shaped
+
+
+# Request plumbing.
+
+
+def _bad(message: str) -> web.HTTPException:
+    return json_error(web.HTTPBadRequest, message)
+
+
+def _reply(data: Mapping[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, headers={"Cache-Control": "no-store"})
+
+
+async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
+    """The request's JSON object, with no keys outside ``allowed``."""
+    try:
+        data = json.loads(await request.read())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _bad("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise _bad("the body must be a JSON object")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise _bad(f"unknown key {unknown[0][:40]!r}")
+    return data
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(f"{key}: expected a non-empty string")
+    if len(value) > MAX_MESSAGE:
+        raise _bad(f"{key}: at most {MAX_MESSAGE} characters, not {len(value)}")
+    return value.strip()
+
+
+def _operator(write: bool) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.Response]]]:
+    """Wrap a handler: token first, then the handler, with every error as JSON."""
+
+    def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        @functools.wraps(handler)
+        async def endpoint(request: web.Request) -> web.Response:
+            api = request.app[API_KEY]
+            try:
+                if api.auth is None:
+                    raise unauthorized("the operator API is off: set daemon.api_tokens_file")
+                name = api.auth.check(request, write=write)
+                return await handler(request, api, name)
+            except OperationError as exc:
+                return _reply({"error": exc.message}, exc.status)
+            except web.HTTPRequestEntityTooLarge:
+                limit = request.client_max_size
+                return _reply({"error": f"the body is larger than {limit} bytes"}, 413)
+
+        return endpoint
+
+    return wrap
+
+
+# Incidents.
+
+
+@_operator(write=False)
+async def list_incidents(request: web.Request, api: OperatorApi, _: str) -> web.Response:
+    """Open incidents, newest first; ``?all=1`` adds recently resolved ones."""
+    flag = request.query.get("all", "0").lower()
+    if flag not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise _bad("all: expected 1 or 0")
+    incidents = api.operations.list_incidents(include_resolved=flag in ("1", "true", "yes"))
+    return _reply({"incidents": [incident_json(i) for i in incidents]})
+
+
+@_operator(write=False)
+async def show_incident(request: web.Request, api: OperatorApi, _: str) -> web.Response:
+    """One incident with its customer-facing timeline."""
+    incident_id = request.match_info["id"]
+    incident = api.operations.incident(incident_id)
+    timeline = [update_json(u) for u in api.operations.timeline(incident_id)]
+    return _reply({"incident": incident_json(incident), "timeline": timeline})
+
+
+@_operator(write=True)
+async def act_on_incident(request: web.Request, api: OperatorApi, who: str) -> web.Response:
+    """identify, update, resolve or postmortem: a message to the incident's customers."""
+    try:
+        action = OperatorAction(request.match_info["action"])
+    except ValueError:
+        raise json_error(web.HTTPNotFound, "unknown action") from None
+    message = _text(await _body(request, {"message"}), "message")
+    incident = api.operations.act(request.match_info["id"], action, message)
+    log.info("operator_action", operator=who, action=action.value, incident=incident.id)
+    return _reply({"incident": incident_json(incident)})
+
+
+# Maintenance windows.
+
+
+def _progress(api: OperatorApi, window: Window) -> WindowProgress | None:
+    return next((p for w, p in api.operations.windows() if w.id == window.id), None)
+
+
+@_operator(write=False)
+async def list_windows(request: web.Request, api: OperatorApi, _: str) -> web.Response:
+    """Every known maintenance window, by start."""
+    return _reply({"windows": [window_json(w, p) for w, p in api.operations.windows()]})
+
+
+def _new_id(api: OperatorApi, start: float) -> str:
+    """``mw-20261122-1200`` (UTC start), with a suffix if another window has it."""
+    base = "mw-" + datetime.fromtimestamp(start, UTC).strftime("%Y%m%d-%H%M")
+    taken = {w.id for w, _ in api.operations.windows()}
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def _window(data: Mapping[str, Any], api: OperatorApi) -> Window:
+    """The window a POST body describes; 400 for a field that is wrong on its own."""
+    services = data.get("services")
+    if not isinstance(services, list) or not services or not all(map(_is_id, services)):
+        raise _bad("services: expected a non-empty list of service ids")
+    start, end = parse_time(data.get("start"), "start"), parse_time(data.get("end"), "end")
+    if end <= start:
+        raise _bad("end: must be after start")
+    if end <= api.clock():
+        raise _bad("end: already in the past")
+    try:
+        announce = parse_delay(data.get("announce_before", DEFAULT_ANNOUNCE))
+    except ValueError as exc:
+        raise _bad(f"announce_before: {exc}") from None
+    summary = data.get("summary", {})
+    if not isinstance(summary, dict) or not all(
+        k in LANGUAGES and isinstance(v, str) and 0 < len(v.strip()) <= MAX_MESSAGE
+        for k, v in summary.items()
+    ):
+        raise _bad('summary: expected {"fr": "…", "en": "…"} with non-empty texts')
+    window_id = data.get("id", _new_id(api, start))
+    if not _is_id(window_id):
+        raise _bad("id: expected a short lowercase id such as release-42")
+    texts = {k: v.strip() for k, v in summary.items()}
+    return Window(window_id, tuple(dict.fromkeys(services)), start, end, announce, texts)
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and re.match(ID_PATTERN, value) is not None
+
+
+@_operator(write=True)
+async def add_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
+    """Plan a maintenance window; 201 with the window."""
+    keys = {"id", "services", "start", "end", "announce_before", "summary"}
+    window = api.operations.add_window(_window(await _body(request, keys), api))
+    log.info("maintenance_added", operator=who, window=window.id)
+    location = f"/api/v1/maintenance/{window.id}"
+    response = _reply({"window": window_json(window, _progress(api, window))}, 201)
+    response.headers["Location"] = location
+    return response
+
+
+@_operator(write=True)
+async def extend_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
+    """Move a window's end."""
+    end = parse_time((await _body(request, {"end"})).get("end"), "end")
+    if end <= api.clock():
+        raise _bad("end: already in the past")
+    window = api.operations.extend_window(request.match_info["id"], end)
+    log.info("maintenance_extended", operator=who, window=window.id)
+    return _reply({"window": window_json(window, _progress(api, window))})
+
+
+@_operator(write=True)
+async def cancel_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
+    """Cancel a window."""
+    window = api.operations.cancel_window(request.match_info["id"])
+    log.info("maintenance_cancelled", operator=who, window=window.id)
+    return _reply({"window": window_json(window, _progress(api, window))})
+
+
+def add_api_routes(
+    app: web.Application,
+    operations: Operations,
+    auth: BearerAuth | None,
+    clock: Callable[[], float],
+) -> None:
+    """Serve the operator API on ``app``; ``auth`` None means every request gets a 401."""
+    app[API_KEY] = OperatorApi(operations, auth, clock)
+    app.router.add_get("/api/v1/incidents", list_incidents)
+    app.router.add_get("/api/v1/incidents/{id}", show_incident)
+    app.router.add_post("/api/v1/incidents/{id}/{action}", act_on_incident)
+    app.router.add_get("/api/v1/maintenance", list_windows)
+    app.router.add_post("/api/v1/maintenance", add_window)
+    app.router.add_post("/api/v1/maintenance/{id}/extend", extend_window)
+    app.router.add_delete("/api/v1/maintenance/{id}", cancel_window)

@@ -1,0 +1,223 @@
+"""Bearer tokens for the operator API: the token file, the check, and brute-force throttling.
+
+Only SHA-256 digests of the tokens are kept in memory, and a request's token is found by its
+digest: the lookup's timing then depends on the digest, which reveals nothing usable about
+the secret. A token never appears in a log line or an error message, not even a line of the
+token file that fails to parse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import math
+import re
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+log = structlog.get_logger("forewarn.web.auth")
+
+MIN_TOKEN_LENGTH = 20
+MAX_FAILURES = 5  # bad tokens one client may send per FAILURE_WINDOW_S before a 429
+FAILURE_WINDOW_S = 60.0
+MAX_CLIENTS = 10_000  # addresses remembered in the failure book; the oldest go first
+REALM = 'Bearer realm="forewarn"'
+
+# RFC 6750's b64token: what may follow "Bearer " in a header without quoting.
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_SCOPES = {"write": True, "read": False}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """Who holds a token and whether it may change things (``write``) or only read."""
+
+    name: str
+    write: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLine:
+    """One parsed line of a token file, secret included: for the CLI that sends it."""
+
+    name: str
+    secret: str
+    write: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """The API's known tokens, by SHA-256 digest of the secret."""
+
+    by_digest: Mapping[bytes, Token]
+
+    def lookup(self, secret: str) -> Token | None:
+        """The token whose secret this is, or None."""
+        if not _TOKEN.fullmatch(secret):  # no known token looks like this; and it may not encode
+            return None
+        return self.by_digest.get(_digest(secret))
+
+    def __len__(self) -> int:
+        return len(self.by_digest)
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("ascii")).digest()
+
+
+def read_token_lines(path: Path) -> list[TokenLine]:
+    """Every token of a token file, in file order; ValueError("<path>:<line>: …") if bad."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}:1: cannot read ({exc.strerror or exc})") from None
+    lines: list[TokenLine] = []
+    seen: dict[bytes, int] = {}
+    for number, data in enumerate(raw.splitlines(), start=1):
+        try:
+            text = data.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}:{number}: not UTF-8 text") from None
+        if not text or text.startswith("#"):
+            continue
+        entry = _parse_line(text, f"{path}:{number}")
+        digest = _digest(entry.secret)
+        if digest in seen:
+            raise ValueError(f"{path}:{number}: same token as line {seen[digest]}")
+        seen[digest] = number
+        lines.append(entry)
+    return lines
+
+
+def _parse_line(text: str, where: str) -> TokenLine:
+    """One ``name:token[:read|write]`` line; the message never quotes the token."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise ValueError(f"{where}: expected name:token or name:token:read")
+    name, secret = parts[0].strip(), parts[1].strip()
+    scope = parts[2].strip() if len(parts) == 3 else "write"
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{where}: the name must be 1 to 64 of A-Z a-z 0-9 _ . @ -")
+    if scope not in _SCOPES:
+        # Not quoted: a token with a ':' in it would put part of the secret here.
+        raise ValueError(f"{where}: the scope must be read or write (a token has no ':')")
+    if len(secret) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"{where}: the token of {name!r} is shorter than 20 characters")
+    if not _TOKEN.fullmatch(secret):
+        raise ValueError(
+            f"{where}: the token of {name!r} has characters outside A-Z a-z 0-9 - . _ ~ + / ="
+        )
+    return TokenLine(name, secret, _SCOPES[scope])
+
+
+def load_tokens(path: Path) -> Tokens:
+    """Read a token file into digests; ValueError("<path>:<line>: <message>") for a bad line."""
+    return Tokens({_digest(t.secret): Token(t.name, t.write) for t in read_token_lines(path)})
+
+
+def json_error(error: type[web.HTTPException], message: str, **headers: str) -> web.HTTPException:
+    """An aiohttp HTTP error whose body is ``{"error": message}``."""
+    return error(
+        text=json.dumps({"error": message}),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store", **headers},
+    )
+
+
+def unauthorized(message: str) -> web.HTTPException:
+    """A 401 that tells the client to present a bearer token."""
+    return json_error(web.HTTPUnauthorized, message, **{"WWW-Authenticate": REALM})
+
+
+class FailureBook:
+    """Recent bad-token times per client, bounded in clients and in times per client."""
+
+    def __init__(self, max_clients: int = MAX_CLIENTS) -> None:
+        self.max_clients = max_clients
+        self._times: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, client: str, now: float) -> float:
+        """Seconds until ``client`` may try again; 0 when it is not throttled."""
+        times = self._times.get(client)
+        if times is None or len(times) < MAX_FAILURES:
+            return 0.0
+        # maxlen keeps only the last MAX_FAILURES: the oldest of them decides.
+        return max(0.0, times[0] + FAILURE_WINDOW_S - now)
+
+    def record(self, client: str, now: float) -> None:
+        """Note one bad token from ``client``."""
+        times = self._times.pop(client, None)
+        if times is None:
+            times = deque(maxlen=MAX_FAILURES)
+            # Kept in order of last failure, so the first is the one least likely throttled.
+            while len(self._times) >= self.max_clients:
+                self._times.popitem(last=False)
+        times.append(now)
+        self._times[client] = times
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._times)
+
+
+def client_key(remote: str | None) -> str:
+    """Who is throttled: the address, or its /64 for IPv6 (one host usually owns a /64)."""
+    try:
+        address = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return remote or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class BearerAuth:
+    """Checks ``Authorization: Bearer …`` against the known tokens, throttling guessers."""
+
+    def __init__(
+        self,
+        tokens: Tokens,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_clients: int = MAX_CLIENTS,
+    ) -> None:
+        self.tokens = tokens
+        self.clock = clock
+        self.failures = FailureBook(max_clients)
+
+    def check(self, request: web.Request, *, write: bool) -> str:
+        """The token's name; raises 401 (none or unknown), 403 (read-only on a write), 429."""
+        client = client_key(request.remote)
+        now = self.clock()
+        # Checked before the token: a throttled client learns nothing, even from a good guess.
+        wait = self.failures.retry_after(client, now)
+        if wait > 0:
+            raise json_error(
+                web.HTTPTooManyRequests,
+                "too many bad tokens from this address; try again later",
+                **{"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+        token = self.tokens.lookup(secret)
+        if token is None:
+            self.failures.record(client, now)
+            log.warning("api_bad_token", client=client, path=request.path)
+            raise unauthorized("invalid token")
+        if write and not token.write:
+            raise json_error(web.HTTPForbidden, f"token {token.name!r} is read-only")
+        return token.name

@@ -1,0 +1,221 @@
+"""The packaged customer email templates, rendered for real through Renderer for every kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jinja2 import meta
+
+from monitor.render import TEMPLATES, Renderer
+
+LANGUAGES = ("fr", "en")
+INCIDENT_KINDS = ("first", "update", "unstable", "resolved", "postmortem")
+MAINTENANCE_KINDS = (
+    "maintenance_planned",
+    "maintenance_started",
+    "maintenance_extended",
+    "maintenance_ended",
+    "maintenance_cancelled",
+)
+KINDS = INCIDENT_KINDS + MAINTENANCE_KINDS
+ALL = [(kind, language) for kind in KINDS for language in LANGUAGES]
+ALLOWED = {
+    "customer_name",
+    "language",
+    "incidents",
+    "services",
+    "next_update",
+    "status_url",
+    "sender",
+    "unsubscribe_url",
+    "technical",
+    "maintenance",
+}
+NAMES = {
+    "fr": ("Suivi de colis", "Étiquettes"),
+    "en": ("Parcel tracking", "Shipping labels"),
+}
+WHEN = {
+    "fr": ("22/11/2026 à 13:02 (Europe/Paris)", "22/11/2026 à 15:07 (Europe/Paris)"),
+    "en": ("22 Nov 2026, 13:02 (Europe/Paris)", "22 Nov 2026, 15:07 (Europe/Paris)"),
+}
+NEXT_UPDATE = {"fr": "22/11/2026 à 14:00 (Europe/Paris)", "en": "22 Nov 2026, 14:00 (Europe/Paris)"}
+TECHNICAL_TITLE = {"fr": "Détail technique", "en": "Technical detail"}
+POSTMORTEM = "Cause: a saturated load balancer.\nMeasures: capacity doubled.\nAlert added."
+
+
+def incident(
+    kind: str, language: str, ref: str, services: list[str], **over: Any
+) -> dict[str, Any]:
+    """One incident as notices builds it, in the state ``kind`` tells of."""
+    start, end = WHEN[language]
+    done = kind in ("resolved", "postmortem")
+    item: dict[str, Any] = {
+        "id": ref,
+        "services": services,
+        "status": {"update": "identified", "resolved": "resolved", "postmortem": "resolved"}.get(
+            kind, "investigating"
+        ),
+        "first_failure": start,
+        "recovered": end if done else "",
+        "duration": "2 h 05 min" if done else "",
+        "message": "",
+        "postmortem": POSTMORTEM if kind == "postmortem" else "",
+        "unstable": kind == "unstable",
+        "overrun": False,
+        "technical": [],
+    }
+    return item | over
+
+
+def context(kind: str, language: str, *, digest: bool = False, **over: Any) -> dict[str, Any]:
+    """A realistic context for ``kind``: one incident (two with ``digest``) or one maintenance."""
+    first, second = NAMES[language]
+    services = [first, second] if digest else [first]
+    incidents: list[dict[str, Any]] = []
+    maintenance = None
+    if kind in MAINTENANCE_KINDS:
+        start, end = WHEN[language]
+        maintenance = {
+            "id": "MNT-2026-014",
+            "summary": "",
+            "start": start,
+            "end": end,
+            "previous_end": start if kind == "maintenance_extended" else "",
+            "duration": "2 h 05 min",
+        }
+    else:
+        incidents = [incident(kind, language, "INC-20261122-0001", [first])]
+        if digest:
+            incidents.append(incident(kind, language, "INC-20261122-0002", [second]))
+    ongoing = kind in ("first", "update", "unstable")
+    return {
+        "customer_name": "Transports Martin",
+        "language": language,
+        "incidents": incidents,
+        "services": services,
+        "next_update": NEXT_UPDATE[language] if ongoing else "",
+        "status_url": "https://status.example.net/",
+        "sender": "Colisa Operations",
+        "unsubscribe_url": "https://status.example.net/unsubscribe/abc",
+        "technical": False,
+        "maintenance": maintenance,
+    } | over
+
+
+def render(kind: str, language: str, ctx: dict[str, Any]) -> tuple[str, str, str]:
+    return Renderer().render(kind, language, ctx)
+
+
+@pytest.mark.parametrize("digest", [False, True])
+@pytest.mark.parametrize(("kind", "language"), ALL)
+def test_every_kind_renders_a_complete_message(kind: str, language: str, digest: bool) -> None:
+    """Each kind gives a one-line subject and bodies naming the customer and every service."""
+    ctx = context(kind, language, digest=digest)
+    subject, text, html = render(kind, language, ctx)
+    assert subject and "\n" not in subject
+    for body in (text, html):
+        assert ctx["customer_name"] in body
+        for name in ctx["services"]:
+            assert name in body
+        assert "{{" not in body and "{%" not in body
+    assert ctx["status_url"] in text and ctx["unsubscribe_url"] in text
+
+
+@pytest.mark.parametrize("kind", ["first", "update", "unstable"])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_ongoing_incident_promises_next_update(kind: str, language: str) -> None:
+    """While an incident is ongoing, both bodies say when the next update comes."""
+    _, text, html = render(kind, language, context(kind, language))
+    assert NEXT_UPDATE[language] in text
+    assert NEXT_UPDATE[language] in html
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_resolved_states_window_and_duration(language: str) -> None:
+    """The resolution gives the measured window (start, recovery) and its duration."""
+    _, text, html = render("resolved", language, context("resolved", language))
+    for value in (*WHEN[language], "2 h 05 min"):
+        assert value in text
+        assert value in html
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", INCIDENT_KINDS)
+def test_digest_names_every_incident_reference(kind: str, language: str) -> None:
+    """A digest of two incidents names both references in both bodies."""
+    _, text, html = render(kind, language, context(kind, language, digest=True))
+    for ref in ("INC-20261122-0001", "INC-20261122-0002"):
+        assert ref in text
+        assert ref in html
+
+
+@pytest.mark.parametrize("technical", [False, True])
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", INCIDENT_KINDS)
+def test_technical_section_only_when_asked(kind: str, language: str, technical: bool) -> None:
+    """The technical detail section (check, reason, detail) appears only when technical is true."""
+    ctx = context(kind, language, technical=technical)
+    ctx["incidents"][0]["technical"] = [
+        {"check": "tracking-ws", "reason": "http_status", "detail": "HTTP 503 on GET /v2/parcels"}
+    ]
+    _, text, html = render(kind, language, ctx)
+    for body in (text, html):
+        assert (TECHNICAL_TITLE[language] in body) is technical
+        for value in ("tracking-ws", "http_status", "HTTP 503 on GET /v2/parcels"):
+            assert (value in body) is technical
+
+
+@pytest.mark.parametrize(("kind", "language"), ALL)
+def test_html_escapes_customer_name(kind: str, language: str) -> None:
+    """A customer name carrying markup is escaped in HTML and left verbatim in plain text."""
+    ctx = context(kind, language, customer_name="<script>alert(1)</script>")
+    _, text, html = render(kind, language, ctx)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>" not in html
+    assert "<script>alert(1)</script>" in text
+
+
+@pytest.mark.parametrize(("kind", "language"), ALL)
+def test_html_escapes_every_value_exactly_once(kind: str, language: str) -> None:
+    """Markup in service names, messages, postmortems and summaries is escaped exactly once."""
+    hostile = "<b>Suivi</b> & co"
+    ctx = context(kind, language, services=[hostile], sender="<i>Ops</i>")
+    for item in ctx["incidents"]:
+        item.update(services=[hostile], message="<img src=x>", postmortem="<script>x</script>")
+    if ctx["maintenance"]:
+        ctx["maintenance"]["summary"] = "<img src=x>"
+    _, text, html = render(kind, language, ctx)
+    assert "&lt;b&gt;Suivi&lt;/b&gt; &amp; co" in html
+    assert not any(tag in html for tag in ("<b>", "<i>", "<img", "<script"))
+    assert "&amp;amp;" not in html and "&amp;lt;" not in html
+    assert hostile in text and "&lt;" not in text and "&amp;" not in text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_postmortem_keeps_line_breaks(language: str) -> None:
+    """The postmortem text keeps its line breaks: verbatim in text, pre-line in HTML."""
+    _, text, html = render("postmortem", language, context("postmortem", language))
+    assert POSTMORTEM in text
+    assert f'<p style="white-space:pre-line;margin-top:0">{POSTMORTEM}</p>' in html
+
+
+@pytest.mark.parametrize(("kind", "language"), ALL)
+def test_unsubscribe_line_omitted_without_url(kind: str, language: str) -> None:
+    """With no unsubscribe URL there is no unsubscribe line, in either body."""
+    _, text, html = render(kind, language, context(kind, language, unsubscribe_url=""))
+    marker = {"fr": "Pour ne plus recevoir", "en": "To stop receiving"}[language]
+    assert marker not in text
+    assert "notifications</a>" not in html
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*") if p.is_file())
+)
+def test_templates_use_only_allowed_variables(name: str) -> None:
+    """Every template file reads only the documented context variables (and Jinja globals)."""
+    env = Renderer().env
+    source = (TEMPLATES / name).read_text(encoding="utf-8")
+    undeclared = meta.find_undeclared_variables(env.parse(source))
+    assert undeclared <= ALLOWED | set(env.globals), sorted(undeclared - ALLOWED)
