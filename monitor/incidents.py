@@ -172,7 +172,8 @@ def _open_and_join(
             covering[service_id] = host
             changes.append(IncidentChange(ChangeKind.JOINED, joined, now, (service_id,)))
             continue
-        first = view.first_failure_at or view.since
+        # Flapping without being down has no failing run: it is dated from when it was seen.
+        first = view.first_failure_at if view.first_failure_at is not None else now
         if canary_ok_at is not None and canary_ok_at < first:
             continue  # is it us or them? wait for the canary to answer after this failure
         absorbed = [
@@ -186,7 +187,8 @@ def _open_and_join(
             id=incident_id(service_id, first),
             service_id=service_id,
             status=IncidentStatus.INVESTIGATING,
-            opened_at=now,
+            # Absorbing keeps the absorbed incident's clock: its customer_delay is not restarted.
+            opened_at=min([now, *(i.opened_at for i in absorbed)]),
             first_failure_at=min([first, *(i.first_failure_at for i in absorbed)]),
             services=(service_id, *(s for i in absorbed for s in i.covered)),
             reason=view.reason,
@@ -308,8 +310,14 @@ def _announce(incidents: list[Incident], now: float, rules: Rules) -> list[Incid
     leaders = [i for i in pending if now >= due_at(i)]
     if not leaders:
         return []
-    horizon = max(i.opened_at for i in leaders) + rules.digest_window
-    group = [i for i in pending if i in leaders or i.opened_at <= horizon]
+
+    def follows(incident: Incident) -> bool:
+        return any(
+            lead.opened_at <= incident.opened_at <= lead.opened_at + rules.digest_window
+            for lead in leaders
+        )
+
+    group = [i for i in pending if i in leaders or follows(i)]
     return [
         IncidentChange(
             ChangeKind.ANNOUNCED,

@@ -67,6 +67,8 @@ class NoticePlanner:
         grouped: dict[tuple[str, NoticeKind], list[_Told]] = {}
         for change in changes:
             kind = _CUSTOMER_KINDS.get(change.kind)
+            if kind is NoticeKind.FIRST and change.incident.unstable:
+                kind = NoticeKind.UNSTABLE  # flapping from the start: "unstable" is the news
             if kind is None or change.incident.customers_told_at is None:
                 continue  # customers never heard of it: nothing to follow up on
             for customer, services in self._readers(change, blocked):

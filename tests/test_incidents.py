@@ -594,11 +594,6 @@ BLOCKED_DOWN: list[Row] = [
                 ("13:00", {T: "~up"}, []),  # flaps since 12:58 at most: it may be us
             ],
             id="flapping-after-last-canary-success-opens-nothing",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a flapping (not down) view dates its failure from view.since, "
-                "when it last came up, so canary_ok_at >= it and the gate never holds",
-            ),
         ),
     ],
 )
@@ -649,12 +644,6 @@ def test_canary_gating(canary: Canary, rows: list[Row]) -> None:
                 ("13:05:00", {}, ["announced tracking"]),
             ],
             id="earlier-incident-not-yet-due-is-not-dragged-along",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: _announce groups every pending incident opened before "
-                "leader.opened_at + window, including earlier ones whose customer_delay "
-                "has not passed",
-            ),
         ),
         pytest.param(
             make_rules(DELAYED, digest_window=30.0),
@@ -664,11 +653,6 @@ def test_canary_gating(canary: Canary, rows: list[Row]) -> None:
                 ("13:02", {}, ["announced tracking"]),
             ],
             id="maintenance-overrun-does-not-drag-an-earlier-incident-along",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: an overrun (due at once) announces every earlier pending "
-                "incident too, before its customer_delay has passed",
-            ),
         ),
     ],
 )
@@ -717,11 +701,6 @@ UP_FOR_DAYS: list[Row] = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: first = view.first_failure_at or view.since; a flapping view that is not "
-    "down has no first failure, so the incident is dated from when the service last came up",
-)
 def test_flapping_incident_is_dated_from_its_flapping() -> None:
     """A service healthy at 12:55 that flaps at 13:00 has an incident that began after 12:55."""
     run = play(UP_FOR_DAYS, make_rules(FAST))
@@ -730,11 +709,6 @@ def test_flapping_incident_is_dated_from_its_flapping() -> None:
     assert incident.first_failure_at > at("12:55"), incident.id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: both flapping spells take view.since, unchanged while the status stays up, "
-    "as first failure, so the second incident reuses the first one's id",
-)
 def test_separate_flapping_spells_are_separate_incidents() -> None:
     """Two flapping spells, the first resolved quietly, get two different incident ids."""
     rows: list[Row] = [
