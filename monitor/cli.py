@@ -64,9 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config is None:
         return 1
     if args.command == "check-config":
+        extras = [
+            f"{len(config.canary)} canary checks" if config.canary else "",
+            f"{len(config.notices.ops)} ops channels" if config.notices.ops else "",
+            f"{len(config.maintenance)} maintenance windows" if config.maintenance else "",
+            "templates overridden" if config.notices.templates_dir else "",
+        ]
         print(
             f"{args.config}: OK — {len(config.services)} services, {len(config.checks)} checks, "
-            f"{len(config.customers)} customers"
+            f"{len(config.customers)} customers" + "".join(f", {e}" for e in extras if e)
         )
         return 0
     configure_logging(args.log_level)

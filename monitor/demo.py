@@ -15,6 +15,7 @@ from aiohttp import web
 
 from monitor.config import Config, load_config
 from monitor.daemon import Daemon
+from monitor.operations import OperatorAction
 from monitor.smtpsink import ReceivedMessage, SmtpSink
 
 DEMO_CONFIG = """\
@@ -56,9 +57,17 @@ notices:
   transport: smtp
   smtp: {{host: 127.0.0.1, port: {smtp}, timeout: 10s}}
   customer_delay: 0s
+  digest_window: 1s
   update_every: 12s
   stable_for: 8s
+  ops: [{{type: webhook, url: "http://127.0.0.1:{carrier}/ops-hook"}}]
 """
+
+
+IDENTIFIED = (
+    "Le transporteur a identifié une panne de sa base de suivi ; rétablissement en cours. "
+    "/ The carrier found a failure of its tracking database; recovery is under way."
+)
 
 
 class Carrier:
@@ -66,9 +75,11 @@ class Carrier:
 
     def __init__(self) -> None:
         self.tracking_broken = False
+        self.on_ops: Callable[[str], None] = print
         self.app = web.Application()
         self.app.router.add_get("/tracking/v2/parcels/{parcel}", self.track)
         self.app.router.add_post("/labels/v1/generate", self.label)
+        self.app.router.add_post("/ops-hook", self.ops_hook)
 
     async def track(self, request: web.Request) -> web.Response:
         """Parcel events, or a 503 while broken."""
@@ -87,6 +98,12 @@ class Carrier:
         """A label reference for any shipment."""
         return web.json_response({"label": "LBL-000042", "format": "PDF"})
 
+    async def ops_hook(self, request: web.Request) -> web.Response:
+        """The ops team's chat webhook (Slack-compatible JSON)."""
+        body = await request.json()
+        self.on_ops(str(body.get("text", "")).splitlines()[0])
+        return web.Response(text="ok")
+
 
 async def run_demo(directory: Path | None = None) -> int:
     """Run the whole demo; returns 0 when every expected email arrived."""
@@ -103,6 +120,8 @@ async def run_demo(directory: Path | None = None) -> int:
 
     def stamp() -> str:
         return f"[{time.monotonic() - started:5.1f}s]"
+
+    carrier.on_ops = lambda line: print(f"{stamp()}   #  ops webhook: {line}")
 
     def received(item: ReceivedMessage) -> None:  # called by the sink for each accepted email
         message = item.message
@@ -128,7 +147,7 @@ async def run_demo(directory: Path | None = None) -> int:
         await daemon.start()
         _intro(config, daemon.port, carrier_port, sink.port)
         try:
-            ok = await _script(carrier, sink, stamp)
+            ok = await _script(carrier, daemon, sink, stamp)
         finally:
             metrics = await _fetch(daemon.port, "/metrics")
             await daemon.stop()
@@ -138,12 +157,20 @@ async def run_demo(directory: Path | None = None) -> int:
     return 0 if ok else 1
 
 
-async def _script(carrier: Carrier, sink: SmtpSink, stamp: Callable[[], str]) -> bool:
-    """Break tracking, wait for the notices, restore it, wait for the resolution."""
+async def _script(
+    carrier: Carrier, daemon: Daemon, sink: SmtpSink, stamp: Callable[[], str]
+) -> bool:
+    """Break tracking, let the operator speak, restore it, wait for the resolution."""
     await asyncio.sleep(6)
     print(f"{stamp()}  ▶ Breaking the carrier's tracking API: it now answers 503 {{status: KO}}")
     carrier.tracking_broken = True
-    if not await _until(lambda: _sent(sink, "update") >= 2, 40):
+    if not await _until(lambda: _sent(sink, "first") >= 2, 30):
+        return False
+    incident = daemon.engine.covering("tracking")
+    assert incident is not None
+    print(f"{stamp()}  ▶ The operator runs: forewarn incidents identify {incident.id} -m …")
+    daemon.desk.act(incident.id, OperatorAction.IDENTIFY, IDENTIFIED)
+    if not await _until(lambda: _sent(sink, "update") >= 4, 40):
         return False
     print(f"{stamp()}  ▶ Restoring the tracking API")
     carrier.tracking_broken = False

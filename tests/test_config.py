@@ -425,3 +425,89 @@ def test_arbitrary_nested_data_loads_or_raises_config_error(tmp_path: Path, tree
     path = tmp_path / "fuzz.yaml"
     path.write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
     assert_loads_or_config_error(path)
+
+
+COMMUNICATION_ERRORS = [
+    pytest.param(
+        "notices: {ops: [{type: webhook, url: 'ftp://x.example.net/'}]}\n",
+        "3: notices.ops[0].url: must be an http:// or https:// URL",
+        id="ops-webhook-url",
+    ),
+    pytest.param(
+        "notices: {ops: [{type: pager, to: a@b.example}]}\n",
+        "3: notices.ops[0]: must be one of webhook | email",
+        id="ops-unknown-type",
+    ),
+    pytest.param(
+        "maintenance: [{id: m, services: [t], start: 2026-11-22T15:00:00+01:00,\n"
+        "               end: 2026-11-22T13:00:00+01:00}]\n",
+        "3: maintenance[0]: end must be after start",
+        id="maintenance-ends-before-start",
+    ),
+    pytest.param(
+        "maintenance: [{id: m, services: [t], start: 2026-11-22T13:00:00,\n"
+        "               end: 2026-11-22T15:00:00+01:00}]\n",
+        "3: maintenance[0].start: needs a UTC offset, such as 2026-11-22T13:00:00+01:00",
+        id="maintenance-naive-time",
+    ),
+    pytest.param(
+        "maintenance: [{id: m, services: [nope], start: 2026-11-22T13:00:00Z,\n"
+        "               end: 2026-11-22T15:00:00Z}]\n",
+        "3: maintenance[0].services[0]: unknown service 'nope'",
+        id="maintenance-unknown-service",
+    ),
+    pytest.param(
+        "daemon: {canary: [{id: c, type: tcp, host: 192.0.2.1, port: 53}]}\n",
+        "3: daemon.canary[0].id: check id 'c' is taken",
+        id="canary-id-taken",
+    ),
+    pytest.param(
+        "daemon: {canary: [{id: up, type: tcp, host: 192.0.2.1}]}\n",
+        "3: daemon.canary[0].port: is required",
+        id="canary-check-invalid",
+    ),
+    pytest.param(
+        "customers: [{id: a, name: A, email: a@b.example, detail: verbose}]\n",
+        "3: customers[0].detail: ",
+        id="customer-detail",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tail", "expected"), COMMUNICATION_ERRORS)
+def test_communication_keys_are_checked(tmp_path: Path, tail: str, expected: str) -> None:
+    """Ops channels, maintenance windows, canary checks and detail errors name line and key."""
+    path = write(tmp_path, S + C + tail)
+    errors = errors_of(path)
+    assert any(e.startswith(f"{path}:{expected}") for e in errors), errors
+
+
+def test_communication_keys_load(tmp_path: Path) -> None:
+    """Canary checks, per-service pace, ops channels and a window load into typed values."""
+    config = load_config(
+        write(
+            tmp_path,
+            "daemon: {canary: [{id: up, type: tcp, host: 192.0.2.1, port: 53}]}\n"
+            "services: [{id: t, name: T, update_every: 5m, customer_delay: 0s}]\n"
+            + C
+            + "notices: {digest_window: 0s, max_per_second: 5,\n"
+            "          ops: [{type: email, name: oncall, to: oncall@example.net}]}\n"
+            "maintenance: [{id: m, services: [t], start: 2026-11-22T13:00:00+01:00,\n"
+            "               end: 2026-11-22T15:00:00+01:00, announce_before: 0s}]\n",
+        )
+    )
+    assert [(c.id, c.service) for c in config.canary] == [("up", "canary")]
+    assert (config.services[0].update_every, config.services[0].customer_delay) == (300.0, 0.0)
+    assert config.notices.ops[0].name == "oncall" and config.notices.max_per_second == 5
+    assert config.maintenance[0].start.timestamp() == 1795348800.0
+
+
+def test_a_broken_template_override_fails_the_config(tmp_path: Path) -> None:
+    """templates_dir is checked at load: an unknown variable names the template and its line."""
+    folder = tmp_path / "templates" / "fr"
+    folder.mkdir(parents=True)
+    (folder / "first.subject").write_text("[Incident] {{ servises }}\n", encoding="utf-8")
+    path = write(tmp_path, S + C + "notices: {templates_dir: templates}\n")
+    (error,) = errors_of(path)
+    assert error.startswith(f"{path}:3: notices.templates_dir: ")
+    assert "first.subject:1: unknown variable 'servises'" in error
