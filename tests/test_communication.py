@@ -216,6 +216,7 @@ async def test_flap_storm_gives_each_customer_at_most_three_emails(
   stable_for: 300ms
   ops: [{{type: webhook, url: "{webhook.url}"}}]
 """,
+        interval="100ms",
     )
     daemon: Daemon = await running(config)
     await until(lambda: daemon.engine.states["tracking-ws"].status is CheckStatus.UP)
@@ -227,6 +228,8 @@ async def test_flap_storm_gives_each_customer_at_most_three_emails(
     target.broken = False
 
     await until(lambda: kinds(smtp.messages, "resolved"), timeout_s=4.0)
+    print({a: [m.message["X-Forewarn-Kind"] for m in to(smtp.messages, a)] for a in (ACME,)})
+    print([t.splitlines()[0] for t in webhook.texts])
     await until(lambda: not daemon.engine.open, timeout_s=1.0)
     await holds(lambda: len(kinds(smtp.messages, "resolved")) == 2, 0.3)
 

@@ -12,6 +12,8 @@ import pytest
 
 from monitor.detector import CheckStatus, Transition
 from monitor.incidents import Incident, IncidentStatus
+from monitor.maintenance import Window, WindowProgress
+from monitor.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult, Reason
 from monitor.sqlite_store import DB_NAME, MIGRATIONS, SqliteStore
 from tests.builders import NOW, make_notice
@@ -172,3 +174,50 @@ def test_results_are_written_in_one_batch(store: SqliteStore) -> None:
     with sqlite3.connect(store.path) as conn:
         rows = conn.execute("SELECT at, ok, reason FROM results ORDER BY at").fetchall()
     assert rows == [(NOW, 1, None), (NOW + 15, 0, "timeout")]
+
+
+def test_an_incident_covering_several_services_round_trips(store: SqliteStore) -> None:
+    """Covered and announced services, flags and operator texts come back as written."""
+    written = make_incident(
+        services=("platform", "tracking", "labels"),
+        announced=("platform", "tracking"),
+        check_id="platform-tcp",
+        unstable=True,
+        message="Identified: the database failed.",
+        postmortem="",
+        maintenance_id="release-42",
+    )
+    store.commit(incidents=[written])
+    assert store.get_incident("inc-1") == written
+    assert store.open_incidents() == [written]
+
+
+def test_timeline_and_recently_resolved_incidents(store: SqliteStore) -> None:
+    """Timeline entries come back oldest first; resolved_since lists the newest first."""
+    old = replace(make_incident("old"), status=IncidentStatus.RESOLVED, resolved_at=NOW - 86400)
+    new = replace(make_incident("new"), status=IncidentStatus.RESOLVED, resolved_at=NOW - 60)
+    entries = [
+        IncidentUpdate("new", NOW - 120, "identified", "identified", "Carrier database down."),
+        IncidentUpdate("new", NOW - 60, "resolved", "resolved", ""),
+    ]
+    store.commit(incidents=[old, new], updates=entries)
+    assert store.timeline("new") == entries and store.timeline("old") == []
+    assert [i.id for i in store.resolved_since(NOW - 3600)] == ["new"]
+    assert [i.id for i in store.resolved_since(NOW - 2 * 86400)] == ["new", "old"]
+
+
+def test_windows_and_their_progress_survive_a_reopen(tmp_path: Path) -> None:
+    """An operator's window and what customers were told of it are there after a restart."""
+    window = Window("release-42", ("tracking", "labels"), NOW, NOW + 7200, 86400, {"fr": "Màj"})
+    progress = WindowProgress("release-42", announced_at=NOW - 86400, told_end=NOW + 7200)
+    first = SqliteStore.open(tmp_path / "state")
+    first.save_window(window)
+    first.commit(progress=[progress])
+    first.save_window(replace(window, end=NOW + 9000, cancelled=True))
+    first.close()
+    second = SqliteStore.open(tmp_path / "state")
+    try:
+        assert second.windows() == [replace(window, end=NOW + 9000, cancelled=True)]
+        assert second.window_progress() == {"release-42": progress}
+    finally:
+        second.close()

@@ -1,0 +1,155 @@
+"""The engine on a real SQLite store with a hand-moved clock: canary, hushing, maintenance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.config import Config, load_config
+from monitor.desk import Desk
+from monitor.detector import CheckStatus
+from monitor.engine import Engine
+from monitor.metrics import Metrics
+from monitor.notices import NoticeKind
+from monitor.operations import OperatorAction
+from monitor.planner import NoticePlanner
+from monitor.probes.base import ProbeResult, Reason
+from monitor.render import Renderer
+from monitor.sqlite_store import SqliteStore
+
+T0 = 1795348800.0  # 2026-11-22 13:00 Europe/Paris
+
+CONFIG = """\
+daemon:
+  state_dir: {state}
+  canary: [{{id: uplink, type: tcp, host: 192.0.2.1, port: 53, failure_threshold: 2}}]
+defaults: {{interval: 10s, timeout: 1s, retry_interval: 1s, failure_threshold: 2,
+           success_threshold: 2}}
+services:
+  - {{id: tracking, name: {{fr: Suivi de colis, en: Parcel tracking}}}}
+  - {{id: labels, name: {{fr: Étiquettes, en: Shipping labels}}}}
+checks:
+  - {{id: tracking-ws, service: tracking, type: tcp, host: 192.0.2.2, port: 443}}
+  - {{id: labels-ws, service: labels, type: tcp, host: 192.0.2.3, port: 443}}
+customers:
+  - {{id: acme, name: ACME, email: ops@acme.example, language: fr, services: [tracking, labels]}}
+  - {{id: initech, name: Initech, email: it@initech.example, language: en, services: [labels]}}
+notices:
+  digest_window: 0s
+  ops: [{{type: webhook, url: "https://hooks.example.net/ops"}}]
+maintenance:
+  - {{id: release-42, services: [labels], start: 2026-11-22T14:00:00+01:00,
+     end: 2026-11-22T15:00:00+01:00, announce_before: 30m}}
+"""
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """The two-service config with a canary, an ops webhook and one maintenance window."""
+    path = tmp_path / "checks.yaml"
+    path.write_text(CONFIG.format(state=tmp_path / "state"), encoding="utf-8")
+    return load_config(path)
+
+
+@pytest.fixture
+def engine(config: Config) -> Iterator[Engine]:
+    """An engine on a real store, its clock at 13:00."""
+    store = SqliteStore.open(config.daemon.state_dir)
+    yield Engine(config, store, NoticePlanner(config, Renderer()), Metrics(), Clock())
+    store.close()
+
+
+def feed(engine: Engine, now: float, **results: bool) -> None:
+    """One result per check (True: ok), then a tick, all at ``now``."""
+    engine.clock.now = now  # type: ignore[attr-defined]
+    for check_id, ok in results.items():
+        check_id = check_id.replace("_", "-")
+        reason = None if ok else Reason.CONNECT_TIMEOUT
+        engine.observe(ProbeResult(check_id, now, ok, reason=reason), now)
+    engine.advance(now)
+
+
+def pending(engine: Engine) -> list[tuple[str, str, NoticeKind]]:
+    """(channel, recipient, kind) of every notice waiting in the outbox."""
+    items = engine.store.due_notices(float("inf"), 1000)
+    return [(i.notice.channel, i.notice.recipient, i.notice.kind) for i in items]
+
+
+def test_failures_while_our_own_network_fails_open_nothing(engine: Engine) -> None:
+    """With every canary failing, target failures are set aside and ops hear we are offline."""
+    feed(engine, T0, uplink=True, tracking_ws=True, labels_ws=True)
+    for step in range(1, 6):
+        feed(engine, T0 + step, uplink=False, tracking_ws=False, labels_ws=False)
+    assert engine.offline_since == T0 + 1
+    assert engine.states["tracking-ws"].status is CheckStatus.UP  # its failures proved nothing
+    assert engine.open == {}
+    (ops,) = engine.store.due_notices(float("inf"), 10)
+    assert "forewarn itself is offline" in ops.notice.subject
+    feed(engine, T0 + 10, uplink=True, tracking_ws=True, labels_ws=True)
+    feed(engine, T0 + 11, uplink=True)  # confirmed up: success_threshold 2
+    assert engine.offline_since is None
+    assert any("back online" in i.notice.subject for i in engine.store.due_notices(T0 + 99, 10))
+
+
+def test_a_failure_opens_only_once_the_canary_answered_after_it(engine: Engine) -> None:
+    """A target failure that began after the canary's last success waits for the next one."""
+    feed(engine, T0, uplink=True, tracking_ws=True)
+    feed(engine, T0 + 5, tracking_ws=False)
+    feed(engine, T0 + 6, tracking_ws=False)
+    assert engine.views["tracking"].status is CheckStatus.DOWN and engine.open == {}
+    feed(engine, T0 + 7, uplink=True)
+    assert engine.covering("tracking") is not None
+    kinds = pending(engine)
+    assert ("webhook", "webhook", NoticeKind.OPS) in kinds
+    assert ("email", "acme", NoticeKind.FIRST) in kinds
+
+
+def test_resolving_by_hand_keeps_a_failing_service_quiet_until_it_answers(
+    engine: Engine,
+) -> None:
+    """A manual resolve while tracking still fails opens no new incident until it recovers."""
+    feed(engine, T0, uplink=True, tracking_ws=True)
+    feed(engine, T0 + 1, uplink=True, tracking_ws=False)
+    feed(engine, T0 + 2, uplink=True, tracking_ws=False)
+    incident = engine.covering("tracking")
+    assert incident is not None
+    desk = Desk(engine, lambda: None)
+    desk.act(incident.id, OperatorAction.RESOLVE, "A false alarm: the carrier changed its API.")
+    feed(engine, T0 + 3, uplink=True, tracking_ws=False)
+    assert engine.open == {} and engine.hushed == {"tracking"}
+    feed(engine, T0 + 4, uplink=True, tracking_ws=True)
+    feed(engine, T0 + 5, uplink=True, tracking_ws=True)
+    feed(engine, T0 + 6, uplink=True, tracking_ws=False)
+    feed(engine, T0 + 7, uplink=True, tracking_ws=False)
+    assert engine.hushed == set() and engine.covering("tracking") is not None
+
+
+def test_a_configured_window_is_announced_started_and_ended(engine: Engine) -> None:
+    """labels customers hear 30 min ahead, at 14:00 and at 15:00; no incident inside."""
+    feed(engine, T0 + 1800, uplink=True, labels_ws=True)
+    assert pending(engine) == [
+        ("email", "acme", NoticeKind.MAINTENANCE_PLANNED),
+        ("email", "initech", NoticeKind.MAINTENANCE_PLANNED),
+    ]
+    for step in range(3):
+        feed(engine, T0 + 3600 + step, uplink=True, labels_ws=False)
+    assert engine.open == {}
+    feed(engine, T0 + 7100, uplink=True, labels_ws=True)  # back before the end
+    feed(engine, T0 + 7101, uplink=True, labels_ws=True)
+    feed(engine, T0 + 7200, uplink=True, labels_ws=True)
+    kinds = [k for _, _, k in pending(engine)]
+    assert kinds.count(NoticeKind.MAINTENANCE_STARTED) == 2
+    assert kinds.count(NoticeKind.MAINTENANCE_ENDED) == 2
+    assert engine.open == {}
