@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
-    AfterValidator,
-    BeforeValidator,
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from monitor.config_errors import ConfigError as ConfigError
 from monitor.config_errors import Problems
+from monitor.config_notices import EmailChannel as EmailChannel
+from monitor.config_notices import MaintenanceConfig as MaintenanceConfig
+from monitor.config_notices import NoticesConfig as NoticesConfig
+from monitor.config_notices import WebhookChannel as WebhookChannel
 from monitor.config_refs import check_references
 from monitor.config_sources import customer_rows, expand
 from monitor.config_types import (
@@ -25,35 +25,16 @@ from monitor.config_types import (
     CheckBase,
     Delay,
     Duration,
-    HttpUrl,
     Identifier,
+    Language,
+    LocalizedText,
     StrictModel,
+    check_zone,
     http_url,
 )
 from monitor.config_types import parse_duration as parse_duration
 from monitor.probes import PROBES
 from monitor.yamlsource import Located, YamlSourceError, load_located
-
-LANGUAGES = ("fr", "en")
-Language = Literal["fr", "en"]
-
-
-def _one_name_for_all(value: Any) -> Any:
-    """A plain string names the thing the same way in every language."""
-    return dict.fromkeys(LANGUAGES, value) if isinstance(value, str) else value
-
-
-LocalizedText = Annotated[
-    dict[Language, str], BeforeValidator(_one_name_for_all), Field(min_length=1)
-]
-
-
-def _check_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "../x", "Europe" (a folder), "a\0"
-        raise ValueError(f"unknown timezone {value[:60]!r}") from None
-    return value
 
 
 class DaemonConfig(StrictModel):
@@ -77,7 +58,7 @@ class DaemonConfig(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        return _check_zone(value)
+        return check_zone(value)
 
     @field_validator("public_url")
     @classmethod
@@ -136,92 +117,7 @@ class Customer(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        return None if value is None else _check_zone(value)
-
-
-class SmtpConfig(StrictModel):
-    """How to reach the mail server."""
-
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 25
-    starttls: bool = False
-    tls: bool = False  # implicit TLS (port 465)
-    username: str | None = None
-    password_file: Path | None = None  # relative to checks.yaml's folder once loaded
-    timeout: Duration = 30.0
-
-    @model_validator(mode="after")
-    def _one_tls_mode(self) -> SmtpConfig:
-        if self.starttls and self.tls:
-            raise ValueError("starttls and tls cannot both be true (tls is for port 465)")
-        return self
-
-
-class WebhookChannel(StrictModel):
-    """An ops channel receiving Slack-compatible ``{"text": …}`` JSON."""
-
-    type: Literal["webhook"]
-    name: Identifier = "webhook"
-    url: HttpUrl
-
-
-class EmailChannel(StrictModel):
-    """An ops mailbox."""
-
-    type: Literal["email"]
-    name: Identifier = "email"
-    to: Annotated[str, Field(pattern=EMAIL_PATTERN)]
-
-
-OpsChannel = Annotated[WebhookChannel | EmailChannel, Field(discriminator="type")]
-
-
-class NoticesConfig(StrictModel):
-    """Who sends customer notices, how, and at which pace."""
-
-    from_: str = Field("forewarn <forewarn@localhost>", alias="from")
-    transport: Literal["smtp", "file"] = "file"
-    smtp: SmtpConfig = SmtpConfig()
-    customer_delay: Delay = 0.0  # the only duration that may be 0: notify at once
-    update_every: Duration = 1800.0
-    stable_for: Duration = 300.0
-    default_language: Language = "fr"
-    retry_initial: Duration = 5.0  # first delay before re-sending a notice the server deferred
-    retry_max: Duration = 900.0  # backoff doubles up to this, with jitter
-    digest_window: Delay = 30.0  # failures this close together reach a customer as one email
-    max_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None  # all channels
-    ops: list[OpsChannel] = Field(default_factory=list)
-    templates_dir: Path | None = None  # overrides of <language>/<kind>.subject|txt|html
-
-    @field_validator("from_")
-    @classmethod
-    def _single_line(cls, value: str) -> str:
-        if any(ord(ch) < 32 for ch in value) or "@" not in value:
-            raise ValueError("must be one address such as 'Support <support@example.net>'")
-        return value
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("needs a UTC offset, such as 2026-11-22T13:00:00+01:00")
-    return value
-
-
-class MaintenanceConfig(StrictModel):
-    """A planned interruption written in checks.yaml."""
-
-    id: Identifier
-    services: Annotated[list[Identifier], Field(min_length=1)]
-    start: Annotated[datetime, AfterValidator(_aware)]
-    end: Annotated[datetime, AfterValidator(_aware)]
-    announce_before: Delay = 86400.0
-    summary: LocalizedText | None = None
-
-    @model_validator(mode="after")
-    def _ends_after_start(self) -> MaintenanceConfig:
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
-        return self
+        return None if value is None else check_zone(value)
 
 
 class Config(StrictModel):

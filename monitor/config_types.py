@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -96,3 +97,26 @@ class CheckBase(StrictModel):
     retry_interval: Duration
     failure_threshold: Annotated[int, Field(ge=1, le=100)]
     success_threshold: Annotated[int, Field(ge=1, le=100)]
+
+
+LANGUAGES = ("fr", "en")
+Language = Literal["fr", "en"]
+
+
+def _one_name_for_all(value: Any) -> Any:
+    """A plain string names the thing the same way in every language."""
+    return dict.fromkeys(LANGUAGES, value) if isinstance(value, str) else value
+
+
+LocalizedText = Annotated[
+    dict[Language, str], BeforeValidator(_one_name_for_all), Field(min_length=1)
+]
+
+
+def check_zone(value: str) -> str:
+    """``value`` if it names a known IANA timezone."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "../x", "Europe" (a folder), "a\0"
+        raise ValueError(f"unknown timezone {value[:60]!r}") from None
+    return value

@@ -17,8 +17,8 @@ from monitor.incidents import (
     Rules,
     ServiceView,
     Timing,
-    apply,
 )
+from monitor.lifecycle import apply
 from monitor.maintenance import MaintenanceChange, Window, WindowProgress
 from monitor.metrics import Metrics
 from monitor.notices import Notice

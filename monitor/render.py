@@ -19,7 +19,7 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
-from monitor.config import Language
+from monitor.config_types import Language
 
 TEMPLATES = Path(__file__).parent / "templates" / "email"
 LANGUAGES = frozenset(get_args(Language))

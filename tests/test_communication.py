@@ -9,7 +9,7 @@ import asyncio
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,8 +91,11 @@ async def smtp() -> AsyncIterator[FailingSmtpServer]:
         yield server
 
 
+Start = Callable[[Config], Awaitable[Daemon]]
+
+
 @pytest.fixture
-async def running() -> AsyncIterator[Callable[[Config], Any]]:
+async def running() -> AsyncIterator[Start]:
     """Start daemons for a test and stop them afterwards, whatever the test's outcome."""
     daemons: list[Daemon] = []
 
@@ -195,7 +198,7 @@ def plain(message: ReceivedMessage) -> str:
     """The text/plain body of a received email."""
     part = message.message.get_body(("plain",))
     assert part is not None
-    return str(part.get_content())  # type: ignore[attr-defined]
+    return str(part.get_content())
 
 
 async def test_flap_storm_gives_each_customer_at_most_three_emails(
@@ -203,7 +206,7 @@ async def test_flap_storm_gives_each_customer_at_most_three_emails(
     target: Target,
     smtp: FailingSmtpServer,
     webhook: Webhook,
-    running: Callable[[Config], Any],
+    running: Start,
 ) -> None:
     """A target flapping for seconds earns each subscriber an unstable notice and one resolution."""
     config = write_config(
@@ -218,7 +221,7 @@ async def test_flap_storm_gives_each_customer_at_most_three_emails(
 """,
         interval="100ms",
     )
-    daemon: Daemon = await running(config)
+    daemon = await running(config)
     await until(lambda: daemon.engine.states["tracking-ws"].status is CheckStatus.UP)
 
     storm_end = time.monotonic() + 3.0  # two hours of flapping, compressed
@@ -228,8 +231,6 @@ async def test_flap_storm_gives_each_customer_at_most_three_emails(
     target.broken = False
 
     await until(lambda: kinds(smtp.messages, "resolved"), timeout_s=4.0)
-    print({a: [m.message["X-Forewarn-Kind"] for m in to(smtp.messages, a)] for a in (ACME,)})
-    print([t.splitlines()[0] for t in webhook.texts])
     await until(lambda: not daemon.engine.open, timeout_s=1.0)
     await holds(lambda: len(kinds(smtp.messages, "resolved")) == 2, 0.3)
 
@@ -265,7 +266,7 @@ customers:
 
 
 async def test_dependency_outage_gives_each_customer_one_email(
-    tmp_path: Path, target: Target, smtp: FailingSmtpServer, running: Callable[[Config], Any]
+    tmp_path: Path, target: Target, smtp: FailingSmtpServer, running: Start
 ) -> None:
     """A platform failing under two dependants is one incident and one first email per customer."""
     config = write_config(
@@ -274,7 +275,7 @@ async def test_dependency_outage_gives_each_customer_one_email(
         DEPENDENCIES.format(url=target.url),
         notices="  customer_delay: 500ms\n  update_every: 1h\n  stable_for: 5m\n",
     )
-    daemon: Daemon = await running(config)
+    daemon = await running(config)
     checks = ("platform-ws", "tracking-ws", "labels-ws")
     await until(lambda: all(daemon.engine.states[c].status is CheckStatus.UP for c in checks))
 
@@ -296,7 +297,7 @@ async def test_dependency_outage_gives_each_customer_one_email(
 
 
 async def test_unsubscribed_customer_gets_nothing(
-    tmp_path: Path, target: Target, smtp: FailingSmtpServer, running: Callable[[Config], Any]
+    tmp_path: Path, target: Target, smtp: FailingSmtpServer, running: Start
 ) -> None:
     """After a one-click unsubscribe, the next outage reaches the others but not that address."""
     port = free_port()
@@ -308,7 +309,7 @@ async def test_unsubscribed_customer_gets_nothing(
         listen=f"127.0.0.1:{port}",
         public_url=f"http://127.0.0.1:{port}",
     )
-    daemon: Daemon = await running(config)
+    daemon = await running(config)
     target.broken = True
     await until(lambda: len(kinds(smtp.messages, "first")) == 2)
 
@@ -338,7 +339,7 @@ async def test_unsubscribed_customer_gets_nothing(
 
 
 async def test_header_injection_in_customer_name_adds_no_recipient(
-    tmp_path: Path, target: Target, smtp: FailingSmtpServer, running: Callable[[Config], Any]
+    tmp_path: Path, target: Target, smtp: FailingSmtpServer, running: Start
 ) -> None:
     """CR/LF and a Bcc line in a customer's name stay text: no extra recipient or header."""
     evil_name = r'"ACME\r\nBcc: evil@attacker.example\r\nX-Evil: 1"'
@@ -349,7 +350,7 @@ async def test_header_injection_in_customer_name_adds_no_recipient(
         notices="  customer_delay: 0s\n  update_every: 1h\n  stable_for: 5m\n",
     )
     assert "\r\nBcc:" in next(c.name for c in config.customers if c.id == "acme")
-    daemon: Daemon = await running(config)
+    daemon = await running(config)
     target.broken = True
     await until(lambda: len(kinds(smtp.messages, "first")) == 2)
     await until(lambda: daemon.store.pending_count() == 0)
@@ -362,6 +363,7 @@ async def test_header_injection_in_customer_name_adds_no_recipient(
     assert mail.message["To"] == ACME
     assert mail.message["Bcc"] is None and mail.message["X-Evil"] is None
     assert "attacker" not in "".join(f"{k}: {v}" for k, v in mail.message.items())
+    assert "ACME Bcc: evil@attacker.example X-Evil: 1" in plain(mail)  # one line of text
 
 
 async def test_canary_failure_opens_no_incident_and_tells_ops(
@@ -369,7 +371,7 @@ async def test_canary_failure_opens_no_incident_and_tells_ops(
     target: Target,
     smtp: FailingSmtpServer,
     webhook: Webhook,
-    running: Callable[[Config], Any],
+    running: Start,
 ) -> None:
     """With forewarn's own canary failing, a failing target opens nothing; ops hear "offline"."""
     config = write_config(
@@ -385,7 +387,7 @@ async def test_canary_failure_opens_no_incident_and_tells_ops(
 """,
     )
     target.broken = True
-    daemon: Daemon = await running(config)
+    daemon = await running(config)
     await until(lambda: webhook.saying("offline"))
     await until(lambda: daemon.engine.states["uplink"].status is CheckStatus.DOWN)
 

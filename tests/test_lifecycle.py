@@ -26,9 +26,9 @@ from monitor.incidents import (
     Rules,
     ServiceView,
     Timing,
-    apply,
     incident_id,
 )
+from monitor.lifecycle import apply
 
 PARIS = ZoneInfo("Europe/Paris")
 CONFIRM = 20.0  # a check is confirmed down this long after its first failed probe

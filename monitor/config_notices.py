@@ -1,0 +1,105 @@
+"""The notices: and maintenance: sections of checks.yaml: how, when and to whom to write."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from monitor.config_types import (
+    EMAIL_PATTERN,
+    Delay,
+    Duration,
+    HttpUrl,
+    Identifier,
+    Language,
+    LocalizedText,
+    StrictModel,
+)
+
+
+class SmtpConfig(StrictModel):
+    """How to reach the mail server."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    starttls: bool = False
+    tls: bool = False  # implicit TLS (port 465)
+    username: str | None = None
+    password_file: Path | None = None  # relative to checks.yaml's folder once loaded
+    timeout: Duration = 30.0
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> SmtpConfig:
+        if self.starttls and self.tls:
+            raise ValueError("starttls and tls cannot both be true (tls is for port 465)")
+        return self
+
+
+class WebhookChannel(StrictModel):
+    """An ops channel receiving Slack-compatible ``{"text": …}`` JSON."""
+
+    type: Literal["webhook"]
+    name: Identifier = "webhook"
+    url: HttpUrl
+
+
+class EmailChannel(StrictModel):
+    """An ops mailbox."""
+
+    type: Literal["email"]
+    name: Identifier = "email"
+    to: Annotated[str, Field(pattern=EMAIL_PATTERN)]
+
+
+OpsChannel = Annotated[WebhookChannel | EmailChannel, Field(discriminator="type")]
+
+
+class NoticesConfig(StrictModel):
+    """Who sends customer notices, how, and at which pace."""
+
+    from_: str = Field("forewarn <forewarn@localhost>", alias="from")
+    transport: Literal["smtp", "file"] = "file"
+    smtp: SmtpConfig = SmtpConfig()
+    customer_delay: Delay = 0.0  # the only duration that may be 0: notify at once
+    update_every: Duration = 1800.0
+    stable_for: Duration = 300.0
+    default_language: Language = "fr"
+    retry_initial: Duration = 5.0  # first delay before re-sending a notice the server deferred
+    retry_max: Duration = 900.0  # backoff doubles up to this, with jitter
+    digest_window: Delay = 30.0  # failures this close together reach a customer as one email
+    max_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None  # all channels
+    ops: list[OpsChannel] = Field(default_factory=list)
+    templates_dir: Path | None = None  # overrides of <language>/<kind>.subject|txt|html
+
+    @field_validator("from_")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        if any(ord(ch) < 32 for ch in value) or "@" not in value:
+            raise ValueError("must be one address such as 'Support <support@example.net>'")
+        return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a UTC offset, such as 2026-11-22T13:00:00+01:00")
+    return value
+
+
+class MaintenanceConfig(StrictModel):
+    """A planned interruption written in checks.yaml."""
+
+    id: Identifier
+    services: Annotated[list[Identifier], Field(min_length=1)]
+    start: Annotated[datetime, AfterValidator(_aware)]
+    end: Annotated[datetime, AfterValidator(_aware)]
+    announce_before: Delay = 86400.0
+    summary: LocalizedText | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> MaintenanceConfig:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self

@@ -1,0 +1,238 @@
+"""Service states to incidents: open, group by dependency, recover, relapse, resolve, cadence."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from monitor.detector import CheckStatus
+from monitor.incidents import (
+    ChangeKind,
+    Incident,
+    IncidentChange,
+    IncidentStatus,
+    Rules,
+    ServiceView,
+    Timing,
+    incident_id,
+    resolved,
+)
+
+_ANSWERING = (CheckStatus.UP, CheckStatus.DEGRADED)
+
+
+def apply(
+    open_incidents: Mapping[str, Incident],
+    views: Mapping[str, ServiceView],
+    now: float,
+    rules: Rules,
+    *,
+    canary_ok_at: float | None = None,
+) -> list[IncidentChange]:
+    """Advance every incident to ``now``; ``open_incidents`` is keyed by incident id.
+
+    With a canary, a failure only opens an incident once the canary has succeeded after
+    that failure began (``canary_ok_at``): until then it may be our own network.
+    """
+    incidents = dict(open_incidents)
+    changes = _open_and_join(incidents, views, now, rules, canary_ok_at)
+    for incident in list(incidents.values()):
+        if incident.resolved_at is None:
+            view = _combined(incident, views)
+            changes.extend(_advance(incident, view, now, rules.timing(incident.service_id)))
+    for change in changes:
+        incidents[change.incident.id] = change.incident
+    changes.extend(_announce(list(incidents.values()), now, rules))
+    return changes
+
+
+def _open_and_join(
+    incidents: dict[str, Incident],
+    views: Mapping[str, ServiceView],
+    now: float,
+    rules: Rules,
+    canary_ok_at: float | None,
+) -> list[IncidentChange]:
+    """Open incidents for newly failing services; dependants join their dependency's."""
+    changes: list[IncidentChange] = []
+    covering = {s: i.id for i in incidents.values() if i.resolved_at is None for s in i.covered}
+    # Dependencies first, so a dependant failing in the same tick finds their incident open.
+    for service_id in sorted(views, key=lambda s: (len(rules.depends_on.get(s, ())), s)):
+        view = views[service_id]
+        failing = view.status is CheckStatus.DOWN or view.flapping
+        if service_id in covering or not failing:
+            continue
+        ancestors = sorted(rules.depends_on.get(service_id, ()))
+        host = next((covering[d] for d in ancestors if d in covering), None)
+        if host is not None:
+            incident = incidents[host]
+            told = incident.customers_told_at is not None
+            joined = replace(
+                incident,
+                services=(*incident.covered, service_id),
+                announced=(*incident.announced, service_id) if told else incident.announced,
+            )
+            incidents[host] = joined
+            covering[service_id] = host
+            changes.append(IncidentChange(ChangeKind.JOINED, joined, now, (service_id,)))
+            continue
+        # Flapping without being down has no failing run: it is dated from when it was seen.
+        first = view.first_failure_at if view.first_failure_at is not None else now
+        if canary_ok_at is not None and canary_ok_at < first:
+            continue  # is it us or them? wait for the canary to answer after this failure
+        absorbed = [
+            i
+            for i in incidents.values()
+            if i.resolved_at is None
+            and i.customers_told_at is None
+            and service_id in rules.depends_on.get(i.service_id, ())
+        ]
+        opened = Incident(
+            id=incident_id(service_id, first),
+            service_id=service_id,
+            status=IncidentStatus.INVESTIGATING,
+            # Absorbing keeps the absorbed incident's clock: its customer_delay is not restarted.
+            opened_at=min([now, *(i.opened_at for i in absorbed)]),
+            first_failure_at=min([first, *(i.first_failure_at for i in absorbed)]),
+            services=(service_id, *(s for i in absorbed for s in i.covered)),
+            reason=view.reason,
+            detail=view.detail,
+            check_id=view.check_id,
+            unstable=view.flapping,
+            maintenance_id=view.maintenance_id,
+        )
+        for old in absorbed:
+            merged = replace(
+                old, status=IncidentStatus.RESOLVED, resolved_at=now, next_update_at=None
+            )
+            incidents[old.id] = merged
+            changes.append(IncidentChange(ChangeKind.MERGED, merged, now))
+        incidents[opened.id] = opened
+        covering.update(dict.fromkeys(opened.covered, opened.id))
+        changes.append(IncidentChange(ChangeKind.OPENED, opened, now))
+    return changes
+
+
+def _combined(incident: Incident, views: Mapping[str, ServiceView]) -> ServiceView:
+    """One view of every service an incident covers: down if any is, answering if all are."""
+    covered = [views[s] for s in incident.covered if s in views]
+    flapping = any(v.flapping for v in covered)
+    down = [v for v in covered if v.status is CheckStatus.DOWN]
+    if down:
+        return replace(down[0], service_id=incident.service_id, flapping=flapping)
+    if covered and all(v.status in _ANSWERING for v in covered):
+        latest = max(covered, key=lambda v: v.since)
+        return ServiceView(incident.service_id, latest.status, latest.since, flapping=flapping)
+    since = max((v.since for v in covered), default=incident.opened_at)
+    return ServiceView(incident.service_id, CheckStatus.UNKNOWN, since, flapping=flapping)
+
+
+def _advance(
+    incident: Incident, view: ServiceView, now: float, timing: Timing
+) -> list[IncidentChange]:
+    """The changes one open incident goes through at ``now``, in order."""
+    told = incident.customers_told_at is not None
+    if view.flapping and not incident.unstable:
+        unstable = replace(incident, unstable=True, status=_active(incident), recovered_at=None)
+        if told:  # one notice, and the cadence starts again from it
+            unstable = replace(
+                unstable, sequence=unstable.sequence + 1, next_update_at=now + timing.update_every
+            )
+        return [IncidentChange(ChangeKind.UNSTABLE, unstable, now)]
+    failing = view.status is CheckStatus.DOWN or view.flapping
+    if failing and incident.status is IncidentStatus.MONITORING:
+        incident = replace(
+            incident,
+            status=IncidentStatus.INVESTIGATING,
+            recovered_at=None,
+            reason=view.reason,
+            detail=view.detail,
+            check_id=view.check_id or incident.check_id,
+        )
+        return [
+            IncidentChange(ChangeKind.RELAPSED, incident, now),
+            *_cadence(incident, now, timing),
+        ]
+    answering = view.status in _ANSWERING and not view.flapping
+    if answering and incident.status is not IncidentStatus.MONITORING:
+        # Out of a flapping spell the recovery counts from when it settled, not its last up.
+        recovered_at = now if incident.unstable else view.since
+        incident = replace(incident, status=IncidentStatus.MONITORING, recovered_at=recovered_at)
+        if not told:  # recovered before customers were told: close it quietly
+            return [IncidentChange(ChangeKind.RESOLVED, resolved(incident, now), now)]
+        return [
+            IncidentChange(ChangeKind.RECOVERING, incident, now),
+            *_cadence(incident, now, timing),
+        ]
+    return _cadence(incident, now, timing)
+
+
+def _active(incident: Incident) -> IncidentStatus:
+    """The status an incident returns to when it is no longer recovering."""
+    if incident.status is IncidentStatus.MONITORING:
+        return IncidentStatus.INVESTIGATING
+    return incident.status
+
+
+def _cadence(incident: Incident, now: float, timing: Timing) -> list[IncidentChange]:
+    """Resolution once stable for ``stable_for``, else the promised update when it is due."""
+    recovered_at = incident.recovered_at
+    monitoring = incident.status is IncidentStatus.MONITORING
+    if monitoring and recovered_at is not None and now >= recovered_at + timing.stable_for:
+        return [IncidentChange(ChangeKind.RESOLVED, resolved(incident, now), now)]
+    if incident.customers_told_at is None or incident.next_update_at is None:
+        return []
+    if now < incident.next_update_at:
+        return []
+    updated = replace(
+        incident, sequence=incident.sequence + 1, next_update_at=now + timing.update_every
+    )
+    return [IncidentChange(ChangeKind.UPDATE, updated, now)]
+
+
+def _announce(incidents: list[Incident], now: float, rules: Rules) -> list[IncidentChange]:
+    """First notices that are due, grouped: failures close together make one digest.
+
+    An incident is due ``customer_delay`` (at least the digest window) after it opened;
+    when one is due, every untold incident opened within the window after it goes along.
+    A maintenance overrun is due at once: its customers were expecting the service back.
+    """
+    pending = [
+        i
+        for i in incidents
+        if i.resolved_at is None
+        and i.customers_told_at is None
+        and i.status is not IncidentStatus.MONITORING
+    ]
+
+    def due_at(incident: Incident) -> float:
+        if incident.maintenance_id:
+            return incident.opened_at
+        delay = rules.timing(incident.service_id).customer_delay
+        return incident.opened_at + max(delay, rules.digest_window)
+
+    leaders = [i for i in pending if now >= due_at(i)]
+    if not leaders:
+        return []
+
+    def follows(incident: Incident) -> bool:
+        return any(
+            lead.opened_at <= incident.opened_at <= lead.opened_at + rules.digest_window
+            for lead in leaders
+        )
+
+    group = [i for i in pending if i in leaders or follows(i)]
+    return [
+        IncidentChange(
+            ChangeKind.ANNOUNCED,
+            replace(
+                i,
+                sequence=i.sequence + 1,
+                customers_told_at=now,
+                next_update_at=now + rules.timing(i.service_id).update_every,
+                announced=i.covered,
+            ),
+            now,
+        )
+        for i in sorted(group, key=lambda i: (i.opened_at, i.id))
+    ]
