@@ -34,6 +34,7 @@ from monitor.config_types import (
 )
 from monitor.config_types import parse_duration as parse_duration
 from monitor.probes import PROBES
+from monitor.render import check_templates
 from monitor.yamlsource import Located, YamlSourceError, load_located
 
 
@@ -209,8 +210,6 @@ def _templates_dir(raw: dict[str, Any], doc: Located, problems: Problems) -> Non
     name = notices.get("templates_dir") if isinstance(notices, dict) else None
     if not isinstance(name, str):
         return
-    from monitor.render import check_templates  # render needs notices, which needs this module
-
     folder = Path(name) if Path(name).is_absolute() else doc.path.parent / name
     assert isinstance(notices, dict)
     notices["templates_dir"] = str(folder.absolute())
