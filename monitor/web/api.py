@@ -6,24 +6,26 @@ answers 401 to everyone rather than being open. Errors are ``{"error": "…"}``.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 import structlog
 from aiohttp import web
 
 from monitor.config_types import ID_PATTERN, parse_delay
-from monitor.incidents import Incident
 from monitor.maintenance import Window, WindowProgress
-from monitor.operations import IncidentUpdate, OperationError, Operations, OperatorAction
+from monitor.operations import OperationError, Operations, OperatorAction
 from monitor.web.auth import BearerAuth, json_error, unauthorized
+from monitor.web.views import (
+    incident_json,
+    update_json,
+    window_json,
+)
 
 log = structlog.get_logger("forewarn.web.api")
 
@@ -31,11 +33,6 @@ MAX_MESSAGE = 5000
 LANGUAGES = ("fr", "en")
 EXAMPLE_TIME = "2026-11-22T13:00:00+01:00"
 DEFAULT_ANNOUNCE = "24h"  # as for windows written in checks.yaml
-# What anyone may see of an incident; the operator view shows every field.
-PUBLIC_INCIDENT_FIELDS = (
-    "id", "service_id", "services", "status", "opened_at", "first_failure_at",
-    "next_update_at", "recovered_at", "resolved_at", "message", "postmortem",
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +48,6 @@ API_KEY: web.AppKey[OperatorApi] = web.AppKey("operator_api", OperatorApi)
 Handler = Callable[[web.Request, OperatorApi, str], Awaitable[web.Response]]
 
 
-# JSON shaping, shared with the public views.
-
-
-def iso(timestamp: float) -> str:
-    """A Unix time as ISO 8601 UTC to the second: ``2026-11-22T12:00:00Z``."""
-    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def parse_time(value: Any, key: str) -> float:
     """An ISO 8601 time with an offset (or Z) as a Unix time; 400 otherwise."""
     try:
@@ -68,79 +57,6 @@ def parse_time(value: Any, key: str) -> float:
     if moment is None or moment.tzinfo is None:
         raise _bad(f"{key}: expected an ISO 8601 time with an offset, such as {EXAMPLE_TIME}")
     return moment.timestamp()
-
-
-def duration_text(seconds: float) -> str:
-    """Seconds as checks.yaml writes them: ``24h``, ``90m``, ``2d``, ``0s``."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        # Days from two on: a day's notice reads "24h", as people write it in checks.yaml.
-        if seconds and seconds % size == 0 and (unit != "d" or seconds >= 2 * size):
-            return f"{int(seconds // size)}{unit}"
-    return f"{round(seconds * 1000)}ms" if seconds else "0s"
-
-
-def _plain(key: str, value: Any) -> Any:
-    """A field value as JSON: times as ISO strings, enums as values, tuples as lists."""
-    if isinstance(value, Enum):
-        return value.value
-    if key.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool):
-        return iso(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _plain("", v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_plain("", v) for v in value]
-    return str(value)  # a field added later that JSON cannot carry as is
-
-
-def incident_json(incident: Incident, *, public: bool = False) -> dict[str, Any]:
-    """An incident as JSON; ``public`` keeps only the fields customers may see."""
-    fields = dataclasses.asdict(incident)
-    if public:
-        fields = {k: v for k, v in fields.items() if k in PUBLIC_INCIDENT_FIELDS}
-    shaped = {k: _plain(k, v) for k, v in fields.items()}
-    if not shaped.get("services"):  # none listed: the incident is about its root alone
-        shaped["services"] = [incident.service_id]
-    return shaped
-
-
-def update_json(update: IncidentUpdate) -> dict[str, Any]:
-    """One timeline entry as JSON."""
-    return {"at": iso(update.at), "status": update.status, "kind": update.kind,
-            "message": update.message}  # fmt: skip
-
-
-def window_state(window: Window, progress: WindowProgress) -> str:
-    """Where a window stands, as customers have been told."""
-    if window.cancelled or progress.cancelled_at is not None:
-        return "cancelled"
-    if progress.ended_at is not None:
-        return "ended"
-    if progress.started_at is not None:
-        return "in_progress"
-    return "announced" if progress.announced_at is not None else "scheduled"
-
-
-def window_json(window: Window, progress: WindowProgress | None = None) -> dict[str, Any]:
-    """A maintenance window and what customers have heard of it, as JSON."""
-    told = progress or WindowProgress(window.id)
-    shaped: dict[str, Any] = {
-        "id": window.id,
-        "services": list(window.services),
-        "start": iso(window.start),
-        "end": iso(window.end),
-        "announce_before": duration_text(window.announce_before),
-        "summary": dict(window.summary),
-        "state": window_state(window, told),
-    }
-    for key in ("announced_at", "started_at", "ended_at", "cancelled_at"):
-        value = getattr(told, key)
-        shaped[key] = None if value is None else iso(value)
-    return shaped
-
-
-# Request plumbing.
 
 
 def _bad(message: str) -> web.HTTPException:
