@@ -109,9 +109,13 @@ class Rules:
 
 
 def incident_id(service_id: str, first_failure_at: float) -> str:
-    """A readable, stable id: the service and the UTC second of the first failure."""
-    stamp = datetime.fromtimestamp(first_failure_at, UTC).strftime("%Y%m%dT%H%M%S")
-    return f"{service_id}-{stamp}"
+    """A readable, unique id: the service and the UTC time of the first failure, to the ms.
+
+    Milliseconds, because a relapse right after a quiet resolution can start within the
+    same second, and an id (with the notice keys made from it) must never be reused.
+    """
+    moment = datetime.fromtimestamp(first_failure_at, UTC)
+    return f"{service_id}-{moment:%Y%m%dT%H%M%S}-{moment.microsecond // 1000:03d}"
 
 
 def resolved(incident: Incident, now: float) -> Incident:

@@ -312,6 +312,7 @@ async def test_unsubscribed_customer_gets_nothing(
     daemon = await running(config)
     target.broken = True
     await until(lambda: len(kinds(smtp.messages, "first")) == 2)
+    assert daemon.engine.covering("tracking") is not None
 
     (first,) = to(smtp.messages, ACME)
     header = first.message["List-Unsubscribe"]

@@ -214,7 +214,7 @@ def test_each_customer_message_bumps_sequence_and_promises_the_next() -> None:
 def test_relapse_keeps_one_incident_and_resolution_keeps_the_measured_window() -> None:
     """A relapse keeps the id and the single first notice; resolution keeps the window."""
     run = play(RELAPSE, make_rules(FAST))
-    assert {c.incident.id for c in run.changes} == {"tracking-20261122T115940"}
+    assert {c.incident.id for c in run.changes} == {"tracking-20261122T115940-000"}
     assert [c.kind for c in run.changes].count(ChangeKind.ANNOUNCED) == 1
     final = run.incident()
     assert final.id == incident_id(T, at("12:59:40"))
@@ -413,7 +413,7 @@ def test_merged_incident_closes_quietly_and_lends_its_first_failure() -> None:
     run = play(rows, make_rules(DELAYED, depends_on=DEPENDS))
     (merged,) = run.closed.values()
     assert (merged.id, merged.customers_told_at, merged.sequence) == (
-        "tracking-20261122T115940",
+        "tracking-20261122T115940-000",
         None,
         0,
     )
