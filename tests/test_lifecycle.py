@@ -419,7 +419,7 @@ def test_merged_incident_closes_quietly_and_lends_its_first_failure() -> None:
     )
     assert merged.resolved_at == at("13:01")
     (host,) = run.open.values()
-    assert (host.id, host.first_failure_at) == ("platform-20261122T120040", at("12:59:40"))
+    assert (host.id, host.first_failure_at) == ("platform-20261122T120040-000", at("12:59:40"))
 
 
 # 4. Flapping -------------------------------------------------------------------------------
