@@ -24,6 +24,7 @@ from monitor.daemon import Daemon
 from monitor.detector import CheckStatus
 from monitor.smtpsink import ReceivedMessage
 from tests.smtp_server import FailingSmtpServer
+from tests.waiting import holds, until
 
 ACME, GLOBEX, INITECH = "ops@acme.example", "it@globex.example", "support@initech.example"
 
@@ -166,22 +167,6 @@ customers:
      services: [tracking]}}
   - {{id: initech, name: Initech, email: support@initech.example, services: [labels]}}
 """
-
-
-async def until(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
-    """Poll ``condition`` every 20 ms until true, failing the test after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-async def holds(condition: Callable[[], object], for_s: float) -> None:
-    """Poll ``condition`` every 20 ms for ``for_s`` seconds, failing as soon as it is false."""
-    deadline = time.monotonic() + for_s
-    while time.monotonic() < deadline:
-        assert condition(), "condition stopped holding"
-        await asyncio.sleep(0.02)
 
 
 def kinds(messages: list[ReceivedMessage], kind: str) -> list[ReceivedMessage]:

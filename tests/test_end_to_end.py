@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -16,6 +16,7 @@ from monitor.detector import CheckStatus
 from monitor.smtpsink import ReceivedMessage
 from tests.conftest import ConfigFactory
 from tests.smtp_server import FailingSmtpServer
+from tests.waiting import until
 
 RETRY_S, THRESHOLD = 0.1, 3
 
@@ -71,14 +72,6 @@ def fast_config(make_config: ConfigFactory, target: Target, smtp_port: int, **ex
     }
     values.update(extra)
     return make_config(**values)
-
-
-async def until(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
-    """Poll ``condition`` every 20 ms until true, failing the test after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def kinds(messages: list[ReceivedMessage], kind: str) -> list[ReceivedMessage]:

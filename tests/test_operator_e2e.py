@@ -29,6 +29,7 @@ from monitor.detector import CheckStatus
 from monitor.incidents import IncidentStatus
 from monitor.smtpsink import ReceivedMessage
 from tests.smtp_server import FailingSmtpServer
+from tests.waiting import holds, until
 
 WRITE = "ops-write-token-0123456789abcdef"
 READ = "grafana-read-token-0123456789abcd"
@@ -173,22 +174,6 @@ async def forewarn(
     assert "Traceback" not in err
     assert not any(secret in out + err for secret in (WRITE, READ, WRONG))
     return status, out, err
-
-
-async def until(condition: Callable[[], object], timeout_s: float = 4.0) -> None:
-    """Poll ``condition`` every 20 ms until true, failing the test after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-async def holds(condition: Callable[[], object], for_s: float) -> None:
-    """Check ``condition`` every 20 ms for ``for_s`` seconds; fail as soon as it is false."""
-    deadline = time.monotonic() + for_s
-    while time.monotonic() < deadline:
-        assert condition(), "condition stopped holding"
-        await asyncio.sleep(0.02)
 
 
 def kinds(smtp: FailingSmtpServer, kind: str) -> list[ReceivedMessage]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +10,7 @@ import pytest
 from monitor.daemon import Daemon
 from monitor.detector import CheckStatus
 from tests.conftest import ConfigFactory
-
-
-async def until(condition: Callable[[], object], timeout_s: float = 10.0) -> None:
-    """Poll ``condition`` every 20 ms until true, failing after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
+from tests.waiting import until
 
 FAST = {"interval": "200ms", "retry": "100ms", "timeout": "1s"}
 
