@@ -152,7 +152,10 @@ class Daemon:
             detail=result.detail,
             duration_s=round(result.duration_s, 4),
         )
-        return self.engine.observe(result, self.clock())
+        confirming = self.engine.observe(result, self.clock())
+        if self.engine.transitions:  # a change: tell whoever needs it now, not at the next tick
+            self._advance(self.clock())
+        return confirming
 
     def _advance(self, now: float) -> None:
         """Move incidents and windows forward; wake the dispatcher for their notices."""
