@@ -228,7 +228,12 @@ class Engine:
 
         ``message`` is an operator's text, kept in the timeline with the change it made.
         """
-        blocked = self.store.suppressed(c.email for c in self.config.customers)
+        # Only a step that may reach customers is worth asking the store who unsubscribed.
+        blocked = (
+            self.store.suppressed(c.email for c in self.config.customers)
+            if changes or steps
+            else set()
+        )
         notices = [*self.held, *self.planner.plan(changes, now, blocked)]
         notices += self.planner.plan_maintenance(steps, now, blocked)
         for step in steps:

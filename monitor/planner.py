@@ -104,8 +104,8 @@ class NoticePlanner:
             self.context.incident(t.change.incident, customer, language, t.services) for t in told
         ]
         promised = [t.change.incident.next_update_at for t in told]
-        if kind in (NoticeKind.FIRST, NoticeKind.UPDATE, NoticeKind.UNSTABLE) and all(promised):
-            soonest = min(p for p in promised if p is not None)
+        if kind in (NoticeKind.FIRST, NoticeKind.UPDATE, NoticeKind.UNSTABLE):
+            soonest = min((p for p in promised if p is not None), default=None)
             context["next_update"] = self.context.next_update(soonest, customer, language)
         lead = told[0].change
         sequence: int | str = lead.incident.sequence

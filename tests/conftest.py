@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from monitor.config import Config, load_config
+from tests.smtp_server import FailingSmtpServer
 
 MINIMAL = """\
 daemon: {{state_dir: {state}, listen: "127.0.0.1:0", public_url: "https://status.example.net",
@@ -69,3 +70,10 @@ def make_config(tmp_path: Path) -> ConfigFactory:
         return load_config(path)
 
     return make
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[FailingSmtpServer]:
+    """A real SMTP server on 127.0.0.1 (a free port) that records what it accepts."""
+    async with FailingSmtpServer() as server:
+        yield server

@@ -85,13 +85,6 @@ async def webhook() -> AsyncIterator[Webhook]:
         yield state
 
 
-@pytest.fixture
-async def smtp() -> AsyncIterator[FailingSmtpServer]:
-    """A real SMTP server on 127.0.0.1 that records what it accepts."""
-    async with FailingSmtpServer() as server:
-        yield server
-
-
 Start = Callable[[Config], Awaitable[Daemon]]
 
 

@@ -71,13 +71,6 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     opened.close()
 
 
-@pytest.fixture
-async def smtp() -> AsyncIterator[FailingSmtpServer]:
-    """A real SMTP server on a free port."""
-    async with FailingSmtpServer() as server:
-        yield server
-
-
 def email_notifier(port: int, tmp_path: Path) -> EmailNotifier:
     """An SMTP notifier for the server on ``port``."""
     config = NoticesConfig.model_validate(

@@ -50,13 +50,6 @@ async def target() -> AsyncIterator[Target]:
         yield state
 
 
-@pytest.fixture
-async def smtp() -> AsyncIterator[FailingSmtpServer]:
-    """A real SMTP server on 127.0.0.1 that records what it accepts."""
-    async with FailingSmtpServer() as server:
-        yield server
-
-
 def fast_config(make_config: ConfigFactory, target: Target, smtp_port: int, **extra: object):
     """A config probing the target every 200 ms with 100 ms retries, delivering by SMTP."""
     values: dict[str, object] = {

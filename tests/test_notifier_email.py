@@ -46,13 +46,6 @@ def notices_config(port: int = 25, transport: str = "smtp", **smtp: Any) -> Noti
 
 
 @pytest.fixture
-async def smtp() -> AsyncIterator[FailingSmtpServer]:
-    """A real SMTP server on a free port."""
-    async with FailingSmtpServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def notifier(smtp: FailingSmtpServer, tmp_path: Path) -> AsyncIterator[EmailNotifier]:
     """An SMTP notifier for ``smtp``, closed after the test."""
     sender = EmailNotifier(notices_config(smtp.port), tmp_path)

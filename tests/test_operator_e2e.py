@@ -102,13 +102,6 @@ async def target() -> AsyncIterator[Target]:
         yield state
 
 
-@pytest.fixture
-async def smtp() -> AsyncIterator[FailingSmtpServer]:
-    """A real SMTP server on 127.0.0.1 that records what it accepts."""
-    async with FailingSmtpServer() as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def quiet_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Keep the daemon's log lines off the CLI's stdout; no token from the environment."""
