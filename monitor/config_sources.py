@@ -70,6 +70,8 @@ def _secret_file(value: str, key: tuple[Any, ...], doc: Located, problems: Probl
             pass
     except OSError as exc:
         problems.add(doc, key, f"cannot read {path}: {exc.strerror or exc}")
+    except ValueError:  # a NUL byte: no file can have that name
+        problems.add(doc, key, "is not a usable file name")
     return str(path.absolute())  # still right if the daemon later changes its folder
 
 
