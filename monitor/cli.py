@@ -50,6 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="where to keep the demo's state and emails (default: a temp dir)",
     )
+    demo.add_argument(
+        "--linger",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep the status page and simulated services up this long after the demo",
+    )
     add_ops_commands(commands)
     args = parser.parse_args(argv)
 
@@ -59,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from monitor.demo import run_demo
 
         configure_logging("warning" if args.log_level == "info" else args.log_level)
-        return asyncio.run(run_demo(args.dir))
+        return asyncio.run(run_demo(args.dir, args.linger))
     config = _load(args.config)
     if config is None:
         return 1

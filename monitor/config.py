@@ -47,6 +47,7 @@ class DaemonConfig(StrictModel):
     timezone: str = "Europe/Paris"
     max_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 500
     api_tokens_file: Path | None = None  # operator API bearer tokens; no file, no API
+    retention: Duration = 7 * 86400.0  # raw results kept; aggregates outlive them
 
     @field_validator("listen")
     @classmethod
@@ -60,6 +61,14 @@ class DaemonConfig(StrictModel):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return check_zone(value)
+
+    @field_validator("retention")
+    @classmethod
+    def _keeps_an_hour(cls, value: float) -> float:
+        # Raw results are what an operator reads to investigate a fresh incident.
+        if value < 3600:
+            raise ValueError("must be at least 1h")
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -9,10 +9,13 @@ from collections.abc import Callable
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from aiohttp import web
 
+from monitor import maintenance
+from monitor.board import StatusBoard
 from monitor.config import Config, ConfigError, load_config
 from monitor.desk import Desk
 from monitor.dispatcher import Dispatcher
@@ -23,6 +26,7 @@ from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult
 from monitor.probes.heartbeat import HeartbeatBook
 from monitor.render import Renderer
+from monitor.retention import retention_loop
 from monitor.scheduler import Scheduler
 from monitor.sqlite_store import SqliteStore
 from monitor.statelock import StateLock
@@ -30,6 +34,10 @@ from monitor.unsubscribe import UnsubscribeSigner
 from monitor.web.api import add_api_routes
 from monitor.web.app import build_app
 from monitor.web.auth import BearerAuth, load_tokens
+from monitor.web.caching import BOARD_KEY
+from monitor.web.feed import add_feed_routes
+from monitor.web.public_api import add_public_api_routes
+from monitor.web.status import add_status_routes
 from monitor.web.unsubscribe import add_unsubscribe_routes
 from notifiers import NOTIFIERS, Notifier
 
@@ -56,7 +64,7 @@ class Daemon:
         """Open the state, bind the listen port, and start probing and delivering."""
         config = self.config
         self.lock.acquire()  # raises StateLocked: one daemon per state_dir
-        self.store = SqliteStore.open(config.daemon.state_dir)
+        self.store = SqliteStore.open(config.daemon.state_dir, ZoneInfo(config.daemon.timezone))
         now = self.clock()
         self.signer = UnsubscribeSigner.from_state_dir(config.daemon.state_dir)
         self.engine = Engine(config, self.store, self._planner(config), self.metrics, self.clock)
@@ -88,6 +96,18 @@ class Daemon:
             clock=self.clock,
         )
         app = build_app(self.metrics, self.health, self.probe_context.heartbeats)
+        engine = self.engine
+        app[BOARD_KEY] = StatusBoard(
+            config=lambda: self.config,
+            views=lambda: engine.views,
+            open_incidents=lambda: list(engine.open.values()),
+            windows=lambda: (engine.windows, engine.progress),
+            store=self.store,
+            clock=self.clock,
+        )
+        add_status_routes(app)
+        add_feed_routes(app)
+        add_public_api_routes(app)
         add_unsubscribe_routes(app, self.signer, self.store, self.clock)
         add_api_routes(app, self.desk, self._auth(config), self.clock)
         self.runner = web.AppRunner(app, access_log=None)
@@ -100,6 +120,9 @@ class Daemon:
         self.probing = [
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
             asyncio.create_task(self._tick(), name="tick"),
+            asyncio.create_task(
+                retention_loop(self.store, config.daemon.retention, self.clock), name="retention"
+            ),
         ]
         self.delivering = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         log.info(
@@ -181,7 +204,17 @@ class Daemon:
     def _flush(self) -> None:
         if self.results:
             batch, self.results = self.results, []
-            self.store.write_results(batch)
+            self.store.write_results(batch, self._excused(batch))
+
+    def _excused(self, batch: list[ProbeResult]) -> list[int]:
+        """Positions of results taken inside a maintenance window of their check's service."""
+        service_of = {c.id: c.service for c in self.config.checks}
+        windows = self.engine.windows
+        return [
+            index
+            for index, result in enumerate(batch)
+            if service_of.get(result.check_id) in maintenance.active(windows, result.at)
+        ]
 
     async def _tick(self) -> None:
         while True:
@@ -246,7 +279,13 @@ class Daemon:
         changed = [c.id for c in new.checks if c.id in old and c != old[c.id]]
         deferred = [
             key
-            for key in ("daemon.max_concurrency", "notices.retry_initial", "notices.retry_max")
+            for key in (
+                "daemon.max_concurrency",
+                "daemon.retention",
+                "daemon.timezone",  # the days results are counted in
+                "notices.retry_initial",
+                "notices.retry_max",
+            )
             if attrgetter(key)(self.config) != attrgetter(key)(new)
         ]
         self._flush()  # results of removed checks are history too

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import tempfile
 import time
@@ -105,8 +106,12 @@ class Carrier:
         return web.Response(text="ok")
 
 
-async def run_demo(directory: Path | None = None) -> int:
-    """Run the whole demo; returns 0 when every expected email arrived."""
+async def run_demo(directory: Path | None = None, linger: float = 0.0) -> int:
+    """Run the whole demo; returns 0 when every expected email arrived.
+
+    ``linger`` keeps the daemon and the simulated services up that many seconds afterwards,
+    so the status page can still be looked at.
+    """
     base = directory or Path(tempfile.mkdtemp(prefix="forewarn-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     mail_dir = base / "received"
@@ -148,6 +153,11 @@ async def run_demo(directory: Path | None = None) -> int:
         _intro(config, daemon.port, carrier_port, sink.port)
         try:
             ok = await _script(carrier, daemon, sink, stamp)
+            if linger > 0:
+                print(
+                    f"\n  the status page stays at http://127.0.0.1:{daemon.port}/ for {linger:g} s"
+                )
+                await asyncio.sleep(linger)
         finally:
             metrics = await _fetch(daemon.port, "/metrics")
             await daemon.stop()
@@ -166,6 +176,7 @@ async def _script(
     carrier.tracking_broken = True
     if not await _until(lambda: _sent(sink, "first") >= 2, 30):
         return False
+    print(f"{stamp()}   ◉  status page: {await _page_states(daemon.port)}")
     incident = daemon.engine.covering("tracking")
     assert incident is not None
     print(f"{stamp()}  ▶ The operator runs: forewarn incidents identify {incident.id} -m …")
@@ -174,7 +185,16 @@ async def _script(
         return False
     print(f"{stamp()}  ▶ Restoring the tracking API")
     carrier.tracking_broken = False
-    return await _until(lambda: _sent(sink, "resolved") >= 2, 40)
+    if not await _until(lambda: _sent(sink, "resolved") >= 2, 40):
+        return False
+    print(f"{stamp()}   ◉  status page: {await _page_states(daemon.port)}")
+    return True
+
+
+async def _page_states(port: int) -> str:
+    """Each service's state as the public status page shows it, from its JSON twin."""
+    status = json.loads(await _fetch(port, "/api/v1/status"))
+    return ", ".join(f"{s['id']} {s['state']}" for s in status["services"])
 
 
 def _free_port() -> int:
@@ -211,6 +231,7 @@ def _intro(config: Config, daemon_port: int, carrier_port: int, smtp_port: int) 
     print("forewarn demo — a carrier's web services, watched for three customers\n")
     print(f"  simulated carrier   http://127.0.0.1:{carrier_port}/ (tracking + labels)")
     print(f"  local SMTP server   127.0.0.1:{smtp_port}")
+    print(f"  status page         http://127.0.0.1:{daemon_port}/  (open it while the demo runs)")
     print(f"  forewarn metrics    http://127.0.0.1:{daemon_port}/metrics")
     print(f"  forewarn health     http://127.0.0.1:{daemon_port}/healthz")
     for customer in config.customers:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from monitor import sqlite_history
+
 # DDL is per dialect (AUTOINCREMENT becomes an identity column on PostgreSQL); the types
 # are spelled so both accept them: DOUBLE PRECISION (REAL is float4 on PostgreSQL, too
 # coarse for UNIX times) and BOOLEAN. Never edit a shipped entry: append a new one.
@@ -113,4 +119,36 @@ MIGRATIONS: list[str] = [
         cancelled_at DOUBLE PRECISION
     );
     """,
+    # 3: availability from aggregates, and raw results pruned by age. The by-minute, by-day
+    # and by-last_at indexes keep pruning and the status page's reads off full scans.
+    """
+    CREATE TABLE result_minutes (
+        check_id TEXT NOT NULL,
+        minute BIGINT NOT NULL,
+        total INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        excused INTEGER NOT NULL,
+        PRIMARY KEY (check_id, minute)
+    );
+    CREATE INDEX result_minutes_minute ON result_minutes (minute);
+    CREATE TABLE result_days (
+        check_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        excused INTEGER NOT NULL,
+        last_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (check_id, day)
+    );
+    CREATE INDEX result_days_day ON result_days (day);
+    CREATE INDEX result_days_last_at ON result_days (last_at);
+    CREATE INDEX results_at ON results (at);
+    """,
 ]
+
+# Steps a script cannot express, run right after the script of their version and in the
+# same transaction. Days are local to the daemon's timezone, which SQL does not know, so
+# migration 3 aggregates the existing results in Python with the zone the store opens with.
+DATA_STEPS: dict[int, Callable[[sqlite3.Connection, ZoneInfo], None]] = {
+    3: sqlite_history.backfill,
+}

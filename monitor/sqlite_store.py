@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
+from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from monitor import sqlite_history as aggregates
 from monitor import sqlite_records as records
 from monitor.detector import Transition
+from monitor.history import Tally
 from monitor.incidents import Incident
 from monitor.maintenance import Window, WindowProgress
-from monitor.migrations import MIGRATIONS
+from monitor.migrations import DATA_STEPS, MIGRATIONS
 from monitor.notices import Notice, NoticeKind
 from monitor.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
@@ -23,6 +27,7 @@ DB_NAME = "forewarn.db"
 _BUSY_TIMEOUT_MS = 5000
 # SQLite caps bound parameters per statement (999 on old builds).
 _IN_CHUNK = 500
+UTC = ZoneInfo("UTC")
 
 
 _NOTICE_COLUMNS = tuple(f.name for f in fields(Notice))
@@ -43,12 +48,13 @@ _DUE = (
 class SqliteStore(Store):
     """Store on one SQLite connection, used from the event-loop thread."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, zone: ZoneInfo = UTC) -> None:
         self._conn = conn
         self.path = path
+        self.zone = zone  # the daemon's: result_days holds its local calendar days
 
     @classmethod
-    def open(cls, state_dir: Path) -> SqliteStore:
+    def open(cls, state_dir: Path, zone: ZoneInfo = UTC) -> SqliteStore:
         """Open (creating if needed) ``state_dir/forewarn.db`` and bring its schema up to date."""
         state_dir.mkdir(parents=True, exist_ok=True)
         path = state_dir / DB_NAME
@@ -61,26 +67,40 @@ class SqliteStore(Store):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
-            _migrate(conn)
+            _migrate(conn, zone)
         except BaseException:
             conn.close()
             raise
-        return cls(conn, path)
+        return cls(conn, path, zone)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with _immediate(self._conn):
             yield self._conn
 
-    def write_results(self, results: Sequence[ProbeResult]) -> None:
-        """Append probe results to the history, all in one transaction."""
-        rows = [(r.check_id, r.at, r.ok, r.degraded, r.reason, r.duration_s) for r in results]
+    def write_results(self, results: Sequence[ProbeResult], excused: Collection[int] = ()) -> None:
+        """Append probe results and add them to their minute and day aggregates, at once."""
         with self._write() as db:
-            db.executemany(
-                "INSERT INTO results (check_id, at, ok, degraded, reason, duration_s) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            aggregates.write_results(db, results, excused, self.zone)
+
+    def day_tallies(self, first_day: date) -> list[Tally]:
+        """Per-check tallies of each local day from ``first_day`` on, by day then check."""
+        return aggregates.day_tallies(self._conn, first_day)
+
+    def minute_tallies(self, since: float) -> list[Tally]:
+        """Per-check tallies of each minute from the one holding ``since``, by minute then check."""
+        return aggregates.minute_tallies(self._conn, since)
+
+    def last_result_at(self) -> float | None:
+        """When the latest result was taken, or None before any; survives raw pruning."""
+        return aggregates.last_result_at(self._conn)
+
+    def prune(
+        self, before: float, limit: int, *, minutes_before: float = 0.0, days_before: float = 0.0
+    ) -> int:
+        """Delete at most ``limit`` old rows in one short transaction; how many went."""
+        with self._write() as db:
+            return aggregates.prune(db, before, limit, minutes_before, days_before, self.zone)
 
     def commit(
         self,
@@ -256,7 +276,7 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
+def _migrate(conn: sqlite3.Connection, zone: ZoneInfo) -> None:
     """Apply each migration newer than ``PRAGMA user_version``, each in its own transaction."""
     for version, script in enumerate(MIGRATIONS, start=1):
         # The version is read under the write lock so two processes opening a fresh file
@@ -272,6 +292,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 continue
             for statement in _statements(script):
                 conn.execute(statement)
+            if (step := DATA_STEPS.get(version)) is not None:
+                step(conn, zone)
             conn.execute(f"PRAGMA user_version = {version:d}")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 from monitor.detector import Transition
+from monitor.history import Tally
 from monitor.incidents import Incident
 from monitor.maintenance import Window, WindowProgress
 from monitor.notices import Notice
@@ -30,8 +32,44 @@ class Store(Protocol):
     PostgreSQL store can share the schema and the dispatcher's assumptions.
     """
 
-    def write_results(self, results: Sequence[ProbeResult]) -> None:
-        """Append probe results to the history, all in one transaction."""
+    def write_results(self, results: Sequence[ProbeResult], excused: Collection[int] = ()) -> None:
+        """Append probe results and add them to their minute and day aggregates, at once.
+
+        ``excused`` holds the positions in ``results`` of results taken inside a maintenance
+        window: they count in ``total``, and when they failed in ``excused`` too, so that
+        availability (ok / (total - excused)) ignores them.
+        """
+        ...
+
+    def day_tallies(self, first_day: date) -> list[Tally]:
+        """Per-check tallies of each local day from ``first_day`` on, by day then check.
+
+        Days are calendar days in the timezone the store was opened with; buckets read
+        ``2026-11-21``.
+        """
+        ...
+
+    def minute_tallies(self, since: float) -> list[Tally]:
+        """Per-check tallies of each minute from the one holding ``since``, by minute then check.
+
+        Buckets are the minute's Unix start as text.
+        """
+        ...
+
+    def last_result_at(self) -> float | None:
+        """When the latest result was taken, or None before any; survives raw pruning."""
+        ...
+
+    def prune(
+        self, before: float, limit: int, *, minutes_before: float = 0.0, days_before: float = 0.0
+    ) -> int:
+        """Delete at most ``limit`` old rows in one short transaction; how many went.
+
+        Raw results go first, when taken before ``before``; then, within what ``limit``
+        leaves, minute aggregates of minutes before the one holding ``minutes_before`` and
+        day aggregates of local days before the one holding ``days_before`` (the defaults
+        keep every aggregate). Fewer than ``limit`` means nothing more is due.
+        """
         ...
 
     def commit(

@@ -172,7 +172,7 @@ def tracking_id(ops: DictOperations) -> str:
 async def test_every_endpoint_refuses_a_request_without_a_token(
     client: TestClient[Any, Any],
 ) -> None:
-    """Reads are protected too: no token, a 401 with a JSON error and a Bearer challenge."""
+    """Without a status board (no public view), reads are protected too: 401 with a challenge."""
     for method, path in [
         ("GET", "/api/v1/incidents"),
         ("GET", "/api/v1/incidents/x"),

@@ -511,3 +511,12 @@ def test_a_broken_template_override_fails_the_config(tmp_path: Path) -> None:
     (error,) = errors_of(path)
     assert error.startswith(f"{path}:3: notices.templates_dir: ")
     assert "first.subject:1: unknown variable 'servises'" in error
+
+
+def test_retention_defaults_to_a_week_and_keeps_at_least_an_hour(tmp_path: Path) -> None:
+    """daemon.retention is 7 days unless set; 1d loads; 10m is refused with file, line and key."""
+    assert load_config(write(tmp_path, S + C)).daemon.retention == 7 * 86400.0
+    path = write(tmp_path, "daemon: {retention: 1d}\n" + S + C)
+    assert load_config(path).daemon.retention == 86400.0
+    path = write(tmp_path, "daemon:\n  timezone: UTC\n  retention: 10m\n" + S + C)
+    assert errors_of(path) == [f"{path}:3: daemon.retention: must be at least 1h"]

@@ -1,7 +1,12 @@
 """The operator API under ``/api/v1``: incidents and maintenance windows, as JSON, by token.
 
-Every endpoint here needs a bearer token, reads included; without a token file the API
-answers 401 to everyone rather than being open. Errors are ``{"error": "…"}``.
+Every endpoint here needs a bearer token, with one exception: ``GET /api/v1/incidents`` and
+``GET /api/v1/incidents/{id}`` are shared with the public API. A request to them without an
+``Authorization`` header gets the public view (``public_api``: published incidents, no reasons,
+details or check ids) when the app serves a status board; one with the header goes through
+the bearer check like any other (a bad token is a 401 and counts toward the 429). Writes and
+``/api/v1/maintenance`` always need a token; without a token file every request that needs
+one gets a 401 rather than the API being open. Errors are ``{"error": "…"}``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from monitor.config_types import ID_PATTERN, parse_delay
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import OperationError, Operations, OperatorAction
 from monitor.web.auth import BearerAuth, json_error, unauthorized
+from monitor.web.public_api import OPERATOR_READS_KEY, OperatorReads, add_incident_reads
 from monitor.web.views import (
     incident_json,
     update_json,
@@ -240,10 +246,14 @@ def add_api_routes(
     auth: BearerAuth | None,
     clock: Callable[[], float],
 ) -> None:
-    """Serve the operator API on ``app``; ``auth`` None means every request gets a 401."""
+    """Serve the operator API on ``app``; ``auth`` None means every request gets a 401.
+
+    The incident reads are routed with the public API's (``add_incident_reads``), which
+    hands a request carrying ``Authorization`` to ``list_incidents`` and ``show_incident``.
+    """
     app[API_KEY] = OperatorApi(operations, auth, clock)
-    app.router.add_get("/api/v1/incidents", list_incidents)
-    app.router.add_get("/api/v1/incidents/{id}", show_incident)
+    app[OPERATOR_READS_KEY] = OperatorReads(list_incidents, show_incident)
+    add_incident_reads(app)
     app.router.add_post("/api/v1/incidents/{id}/{action}", act_on_incident)
     app.router.add_get("/api/v1/maintenance", list_windows)
     app.router.add_post("/api/v1/maintenance", add_window)

@@ -1,0 +1,355 @@
+"""What the public may see, as one value: services, their 90 days, incidents and maintenance.
+
+Everything public (the status page, its JSON, the Atom feed, badges) is drawn from a
+``Snapshot``, and a ``Snapshot`` holds only allowlisted fields: names, states, customer-facing
+texts and times. Check ids, URLs, reasons and details never enter it, so no page can leak them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from monitor import history, maintenance
+from monitor.config import Config
+from monitor.config_types import LANGUAGES
+from monitor.detector import CheckStatus
+from monitor.history import Tally
+from monitor.incidents import Incident, ServiceView
+from monitor.maintenance import Window, WindowProgress
+from monitor.operations import IncidentUpdate
+from monitor.store import Store
+
+RECENT_S = 14 * 86400  # resolved incidents listed on the page
+CACHE_S = 2.0  # a snapshot serves every request within this many seconds
+
+
+class PublicState(StrEnum):
+    """A service's state in the words of a status page."""
+
+    OPERATIONAL = "operational"
+    DEGRADED = "degraded"
+    OUTAGE = "outage"
+    MAINTENANCE = "maintenance"
+    UNKNOWN = "unknown"  # no result yet, just after start
+
+
+_STATES = {
+    CheckStatus.UP: PublicState.OPERATIONAL,
+    CheckStatus.DEGRADED: PublicState.DEGRADED,
+    CheckStatus.FLAPPING: PublicState.DEGRADED,
+    CheckStatus.DOWN: PublicState.OUTAGE,
+    CheckStatus.MAINTENANCE: PublicState.MAINTENANCE,
+    CheckStatus.UNKNOWN: PublicState.UNKNOWN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DayCell:
+    """One day of a service's bar."""
+
+    day: date
+    availability: float | None  # None: no result that day
+    incidents: tuple[str, ...]  # ids of the public incidents that touched the day
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """One service as the public sees it."""
+
+    id: str
+    names: Mapping[str, str]  # language → name
+    state: PublicState
+    since: float | None  # when it entered this state; None before the first result
+    uptime: float | None  # over the days shown
+    days: tuple[DayCell, ...]  # oldest first, today last
+
+
+@dataclass(frozen=True, slots=True)
+class PublicIncident:
+    """An incident with only what customers may read, and its timeline."""
+
+    id: str
+    services: tuple[str, ...]
+    status: str
+    unstable: bool
+    opened_at: float
+    first_failure_at: float
+    recovered_at: float | None
+    resolved_at: float | None
+    next_update_at: float | None  # the next update customers were promised, while open
+    message: str
+    postmortem: str
+    updates: tuple[IncidentUpdate, ...]  # oldest first
+
+    @property
+    def updated_at(self) -> float:
+        """When anything last happened to it."""
+        return max([self.opened_at, *(u.at for u in self.updates)])
+
+
+@dataclass(frozen=True, slots=True)
+class PublicWindow:
+    """A maintenance window that is coming or running."""
+
+    id: str
+    services: tuple[str, ...]
+    start: float
+    end: float
+    summary: Mapping[str, str]  # language → text
+    running: bool
+    cancelled: bool
+    progress: WindowProgress
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything public at one moment."""
+
+    generated_at: float
+    changed_at: float  # latest state change, incident entry or maintenance step
+    measured_at: float | None  # latest probe result counted in the bars
+    zone: ZoneInfo
+    default_language: str
+    public_url: str
+    services: tuple[ServiceStatus, ...]
+    open: tuple[PublicIncident, ...]  # newest first
+    resolved: tuple[PublicIncident, ...]  # resolved within RECENT_S and told, newest first
+    maintenance: tuple[PublicWindow, ...]  # running, then upcoming, by start
+    past_maintenance: tuple[PublicWindow, ...]  # ended or cancelled within RECENT_S, newest first
+
+    def service(self, service_id: str) -> ServiceStatus | None:
+        """The service with this id, if public."""
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def incident(self, incident_id: str) -> PublicIncident | None:
+        """A listed incident by id."""
+        return next((i for i in (*self.open, *self.resolved) if i.id == incident_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What a snapshot is built from, gathered from the engine and the store."""
+
+    config: Config
+    views: Mapping[str, ServiceView]
+    open: Sequence[Incident]
+    past: Sequence[Incident]  # resolved within the days shown
+    timelines: Mapping[str, Sequence[IncidentUpdate]]
+    windows: Sequence[Window]
+    progress: Mapping[str, WindowProgress]
+    days: Sequence[Tally]
+    measured_at: float | None
+
+
+def public(incident: Incident) -> bool:
+    """Whether an incident is shown: while open, and afterwards if customers were told."""
+    return incident.resolved_at is None or incident.customers_told_at is not None
+
+
+def build(inputs: Inputs, now: float) -> Snapshot:
+    """The public snapshot at ``now``."""
+    config = inputs.config
+    zone = ZoneInfo(config.daemon.timezone)
+    shown = [i for i in (*inputs.open, *inputs.past) if public(i)]
+    incidents = {i.id: _incident(i, inputs.timelines.get(i.id, ())) for i in shown}
+    in_window = maintenance.active(inputs.windows, now)
+    services = tuple(
+        _service(config, service_id, inputs, in_window, shown, now, zone)
+        for service_id in (s.id for s in config.services)
+    )
+    open_ = sorted(
+        (incidents[i.id] for i in shown if i.resolved_at is None),
+        key=lambda i: i.opened_at,
+        reverse=True,
+    )
+    resolved = sorted(
+        (
+            incidents[i.id]
+            for i in shown
+            if i.resolved_at is not None and i.resolved_at >= now - RECENT_S
+        ),
+        key=lambda i: i.resolved_at or 0.0,
+        reverse=True,
+    )
+    windows, past_windows = _windows(inputs, now)
+    steps = [
+        t
+        for w in (*windows, *past_windows)
+        for t in (
+            w.progress.announced_at,
+            w.progress.started_at,
+            w.progress.ended_at,
+            w.progress.cancelled_at,
+        )
+        if t is not None
+    ]
+    changed = [
+        *(s.since for s in services if s.since is not None),
+        *(i.updated_at for i in incidents.values()),
+        *steps,
+    ]
+    return Snapshot(
+        generated_at=now,
+        changed_at=max(changed, default=now),
+        measured_at=inputs.measured_at,
+        zone=zone,
+        default_language=config.notices.default_language,
+        public_url=config.daemon.public_url,
+        services=services,
+        open=tuple(open_),
+        resolved=tuple(resolved),
+        maintenance=windows,
+        past_maintenance=past_windows,
+    )
+
+
+def _service(
+    config: Config,
+    service_id: str,
+    inputs: Inputs,
+    in_window: Mapping[str, Window],
+    incidents: Sequence[Incident],
+    now: float,
+    zone: ZoneInfo,
+) -> ServiceStatus:
+    service = config.service(service_id)
+    view = inputs.views.get(service_id)
+    since = view.since if view is not None else None
+    if service_id in in_window:
+        state, since = PublicState.MAINTENANCE, in_window[service_id].start
+    elif view is None:
+        state = PublicState.UNKNOWN
+    else:
+        state = PublicState.DEGRADED if view.flapping else _STATES[view.status]
+    check_ids = [c.id for c in config.checks if c.service == service_id]
+    days = history.by_bucket(t for t in inputs.days if t.check_id in check_ids)
+    mine = [i for i in incidents if service_id in i.covered]
+    cells = []
+    for day in history.last_days(now, zone):
+        start, end = history.day_bounds(day, zone)
+        touched = tuple(
+            i.id
+            for i in mine
+            if i.first_failure_at < end
+            and (i.resolved_at if i.resolved_at is not None else now) >= start
+        )
+        availability = history.service_ratio(days.get(day.isoformat(), ()), check_ids)
+        cells.append(DayCell(day, availability, touched))
+    return ServiceStatus(
+        id=service_id,
+        names={lang: service.display_name(lang) for lang in sorted(LANGUAGES)},
+        state=state,
+        since=since,
+        uptime=history.service_ratio(inputs.days, check_ids),
+        days=tuple(cells),
+    )
+
+
+def _incident(incident: Incident, timeline: Sequence[IncidentUpdate]) -> PublicIncident:
+    return PublicIncident(
+        id=incident.id,
+        services=incident.covered,
+        status=str(incident.status),
+        unstable=incident.unstable,
+        opened_at=incident.opened_at,
+        first_failure_at=incident.first_failure_at,
+        recovered_at=incident.recovered_at,
+        resolved_at=incident.resolved_at,
+        next_update_at=incident.next_update_at if incident.resolved_at is None else None,
+        message=incident.message,
+        postmortem=incident.postmortem,
+        updates=tuple(timeline),
+    )
+
+
+def _windows(
+    inputs: Inputs, now: float
+) -> tuple[tuple[PublicWindow, ...], tuple[PublicWindow, ...]]:
+    """Windows running or to come, and those ended or cancelled within ``RECENT_S``."""
+    current, past = [], []
+    for window in inputs.windows:
+        told = inputs.progress.get(window.id, WindowProgress(window.id))
+        cancelled = window.cancelled or told.cancelled_at is not None
+        stopped = told.cancelled_at if cancelled else (told.ended_at or window.end)
+        told_any = told.announced_at is not None or told.started_at is not None
+        shown = PublicWindow(
+            window.id,
+            window.services,
+            window.start,
+            window.end,
+            window.summary,
+            running=window.start <= now < window.end and not cancelled,
+            cancelled=cancelled,
+            progress=told,
+        )
+        if not cancelled and window.end > now:
+            current.append(shown)
+        elif told_any and stopped is not None and stopped >= now - RECENT_S:
+            past.append(shown)
+    current.sort(key=lambda w: (not w.running, w.start, w.id))
+    past.sort(key=lambda w: (w.end, w.id), reverse=True)
+    return tuple(current), tuple(past)
+
+
+class StatusBoard:
+    """Builds snapshots from the live engine and the store, and reuses one for ``CACHE_S``."""
+
+    def __init__(
+        self,
+        config: Callable[[], Config],
+        views: Callable[[], Mapping[str, ServiceView]],
+        open_incidents: Callable[[], Sequence[Incident]],
+        windows: Callable[[], tuple[Sequence[Window], Mapping[str, WindowProgress]]],
+        store: Store,
+        clock: Callable[[], float],
+    ) -> None:
+        self._config, self._views, self._open, self._windows = (
+            config,
+            views,
+            open_incidents,
+            windows,
+        )
+        self._store, self._clock = store, clock
+        self._cached: Snapshot | None = None
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot; at most ``CACHE_S`` old."""
+        now = self._clock()
+        cached = self._cached
+        if cached is not None and 0 <= now - cached.generated_at < CACHE_S:
+            return cached
+        self._cached = build(self._gather(now), now)
+        return self._cached
+
+    def invalidate(self) -> None:
+        """Forget the cached snapshot: something customers may see just changed."""
+        self._cached = None
+
+    def _gather(self, now: float) -> Inputs:
+        config, store = self._config(), self._store
+        zone = ZoneInfo(config.daemon.timezone)
+        first_day = history.last_days(now, zone)[0]
+        since, _ = history.day_bounds(first_day, zone)
+        open_ = list(self._open())
+        past = [i for i in store.resolved_since(since) if public(i)]
+        windows, progress = self._windows()
+        timelines = {
+            i.id: store.timeline(i.id)
+            for i in (*open_, *past)
+            if i.resolved_at is None or (i.resolved_at >= now - RECENT_S and public(i))
+        }
+        return Inputs(
+            config=config,
+            views=self._views(),
+            open=open_,
+            past=past,
+            timelines=timelines,
+            windows=windows,
+            progress=progress,
+            days=store.day_tallies(first_day),
+            measured_at=store.last_result_at(),
+        )

@@ -1,0 +1,220 @@
+"""The public snapshot, built from plain inputs at a given ``now``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from monitor.board import Inputs, PublicState, Snapshot, build, public
+from monitor.config import Config
+from monitor.detector import CheckStatus
+from monitor.history import Tally
+from monitor.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
+from monitor.maintenance import Window, WindowProgress
+from monitor.operations import IncidentUpdate
+from tests.conftest import ConfigFactory
+
+# 2026-11-21 12:00 in Paris (UTC+1).
+NOW = datetime(2026, 11, 21, 11, 0, tzinfo=UTC).timestamp()
+DAY = 86400.0
+
+
+def view(
+    service_id: str, status: CheckStatus, since: float = NOW - 600, **extra: object
+) -> ServiceView:
+    """A service view as the engine keeps it."""
+    return ServiceView(service_id=service_id, status=status, since=since, **extra)  # type: ignore[arg-type]
+
+
+def incident(
+    id_: str, *, opened: float, resolved: float | None = None, told: bool = True, **extra: object
+) -> Incident:
+    """An incident of the tracking service."""
+    return Incident(
+        id=id_,
+        service_id="tracking",
+        status=IncidentStatus.RESOLVED if resolved is not None else IncidentStatus.INVESTIGATING,
+        opened_at=opened,
+        first_failure_at=opened - 60,
+        resolved_at=resolved,
+        recovered_at=resolved,
+        customers_told_at=opened + 1 if told else None,
+        reason="http_status",
+        detail="GET http://10.0.0.7/secret?token=abc: 500",
+        check_id="tracking-ws",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def snapshot(
+    config: Config,
+    *,
+    views: dict[str, ServiceView] | None = None,
+    incidents: Sequence[Incident] = (),
+    windows: Sequence[Window] = (),
+    progress: dict[str, WindowProgress] | None = None,
+    days: Sequence[Tally] = (),
+    timelines: dict[str, Sequence[IncidentUpdate]] | None = None,
+    now: float = NOW,
+) -> Snapshot:
+    """Build a snapshot from the given parts."""
+    inputs = Inputs(
+        config=config,
+        views=views if views is not None else {},
+        open=[i for i in incidents if i.resolved_at is None],
+        past=[i for i in incidents if i.resolved_at is not None],
+        timelines=timelines or {},
+        windows=windows,
+        progress=progress or {},
+        days=days,
+        measured_at=None,
+    )
+    return build(inputs, now)
+
+
+@pytest.fixture
+def config(make_config: ConfigFactory) -> Config:
+    """Two services: tracking (check tracking-ws) and labels (check labels-ws)."""
+    return make_config()
+
+
+@pytest.mark.parametrize(
+    ("status", "flapping", "expected"),
+    [
+        (CheckStatus.UP, False, PublicState.OPERATIONAL),
+        (CheckStatus.DEGRADED, False, PublicState.DEGRADED),
+        (CheckStatus.UP, True, PublicState.DEGRADED),
+        (CheckStatus.DOWN, False, PublicState.OUTAGE),
+        (CheckStatus.UNKNOWN, False, PublicState.UNKNOWN),
+        (CheckStatus.MAINTENANCE, False, PublicState.MAINTENANCE),
+    ],
+)
+def test_service_state_follows_its_view(
+    config: Config, status: CheckStatus, flapping: bool, expected: PublicState
+) -> None:
+    """Each engine status reads as one public state; a flapping service reads as degraded."""
+    board = snapshot(config, views={"tracking": view("tracking", status, flapping=flapping)})
+    tracking = board.service("tracking")
+    assert tracking is not None and tracking.state is expected
+    assert tracking.since == NOW - 600
+
+
+def test_active_window_shows_maintenance_from_its_start(config: Config) -> None:
+    """A service inside a maintenance window reads as maintenance, even while its probes fail."""
+    window = Window("rollback", ("tracking",), start=NOW - 300, end=NOW + 3600)
+    board = snapshot(
+        config, views={"tracking": view("tracking", CheckStatus.DOWN)}, windows=[window]
+    )
+    tracking = board.service("tracking")
+    assert tracking is not None
+    assert (tracking.state, tracking.since) == (PublicState.MAINTENANCE, NOW - 300)
+    assert [w.id for w in board.maintenance] == ["rollback"]
+    assert board.maintenance[0].running
+
+
+def test_service_without_a_view_is_unknown(config: Config) -> None:
+    """Before the first result, a service is awaiting data, not operational."""
+    board = snapshot(config)
+    assert {s.id: s.state for s in board.services} == {
+        "tracking": PublicState.UNKNOWN,
+        "labels": PublicState.UNKNOWN,
+    }
+
+
+def test_ninety_cells_oldest_first_with_todays_figure(config: Config) -> None:
+    """The bar has 90 local days ending today; a day's figure is its worst check's ratio."""
+    days = [
+        Tally("tracking-ws", "2026-11-21", total=100, ok=99),
+        Tally("labels-ws", "2026-11-21", total=10, ok=5),
+        Tally("tracking-ws", "2026-11-20", total=10, ok=10),
+    ]
+    board = snapshot(config, days=days)
+    tracking = board.service("tracking")
+    assert tracking is not None
+    assert len(tracking.days) == 90
+    assert tracking.days[-1].day.isoformat() == "2026-11-21"
+    assert tracking.days[0].day.isoformat() == "2026-08-24"
+    assert tracking.days[-1].availability == pytest.approx(0.99)
+    assert tracking.days[-2].availability == 1.0
+    assert tracking.days[-3].availability is None  # no result that day
+    assert tracking.uptime == pytest.approx(109 / 110)
+
+
+def test_excused_failures_do_not_count(config: Config) -> None:
+    """Failures inside a maintenance window leave a day's availability whole."""
+    days = [Tally("tracking-ws", "2026-11-21", total=100, ok=90, excused=10)]
+    tracking = snapshot(config, days=days).service("tracking")
+    assert tracking is not None and tracking.days[-1].availability == 1.0
+
+
+def test_incident_marks_every_day_it_touched(config: Config) -> None:
+    """An outage from the evening before to this morning marks both days' cells."""
+    overnight = incident("tracking-1", opened=NOW - 16 * 3600, resolved=NOW - 3 * 3600)
+    board = snapshot(config, incidents=[overnight])
+    tracking, labels = board.service("tracking"), board.service("labels")
+    assert tracking is not None and labels is not None
+    assert [c.incidents for c in tracking.days[-3:]] == [(), ("tracking-1",), ("tracking-1",)]
+    assert all(not c.incidents for c in labels.days)
+
+
+def test_resolved_incidents_need_to_have_been_told(config: Config) -> None:
+    """A blip resolved before anyone was told stays off the page; a told one stays 14 days."""
+    blip = incident("blip", opened=NOW - 7200, resolved=NOW - 7000, told=False)
+    told = incident("told", opened=NOW - 5 * DAY, resolved=NOW - 5 * DAY + 900)
+    old = incident("old", opened=NOW - 20 * DAY, resolved=NOW - 20 * DAY + 900)
+    running = incident("running", opened=NOW - 300, told=False)
+    board = snapshot(config, incidents=[blip, told, old, running])
+    assert [i.id for i in board.open] == ["running"]
+    assert [i.id for i in board.resolved] == ["told"]
+    assert not public(blip) and public(running)
+    tracking = board.service("tracking")
+    assert tracking is not None
+    # Older than 14 days: off the list, still on its day in the bar.
+    assert any("old" in c.incidents for c in tracking.days)
+
+
+def test_snapshot_keeps_no_internal_field(config: Config) -> None:
+    """Reasons, details and check ids never reach the snapshot."""
+    board = snapshot(config, incidents=[incident("tracking-1", opened=NOW - 300)])
+    text = repr(board)
+    for secret in ("10.0.0.7", "token=abc", "http_status", "tracking-ws"):
+        assert secret not in text
+
+
+def test_changed_at_is_the_latest_event(config: Config) -> None:
+    """Last change: the newest of state changes, timeline entries and maintenance steps."""
+    entry = IncidentUpdate(
+        "tracking-1", NOW - 30, "identified", ChangeKind.IDENTIFIED, "Cause found"
+    )
+    window = Window("w", ("labels",), start=NOW + 3600, end=NOW + 7200)
+    told = {"w": WindowProgress("w", announced_at=NOW - 20)}
+    base = {"tracking": view("tracking", CheckStatus.DOWN, since=NOW - 400)}
+    open_one = incident("tracking-1", opened=NOW - 400)
+    board = snapshot(config, views=base, incidents=[open_one], timelines={"tracking-1": [entry]})
+    assert board.changed_at == NOW - 30
+    later = snapshot(
+        config, views=base, incidents=[open_one], windows=[window], progress=told,
+        timelines={"tracking-1": [entry]},
+    )  # fmt: skip
+    assert later.changed_at == NOW - 20
+    assert later.open[0].updates == (entry,)
+
+
+def test_past_maintenance_lists_told_windows_only(config: Config) -> None:
+    """Ended and cancelled windows stay listed if customers heard of them, for 14 days."""
+    ended = Window("ended", ("labels",), start=NOW - 7200, end=NOW - 3600)
+    silent = Window("silent", ("labels",), start=NOW - 7200, end=NOW - 3600)
+    cancelled = replace(
+        Window("cancelled", ("labels",), start=NOW + 3600, end=NOW + 7200), cancelled=True
+    )
+    progress = {
+        "ended": WindowProgress("ended", started_at=NOW - 7200, ended_at=NOW - 3600),
+        "cancelled": WindowProgress("cancelled", announced_at=NOW - DAY, cancelled_at=NOW - 60),
+    }
+    board = snapshot(config, windows=[ended, silent, cancelled], progress=progress)
+    assert board.maintenance == ()
+    assert [w.id for w in board.past_maintenance] == ["cancelled", "ended"]
+    assert board.past_maintenance[0].cancelled
