@@ -7,14 +7,14 @@ texts and times. Check ids, URLs, reasons and details never enter it, so no page
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from monitor import history, maintenance
-from monitor.config import Config
+from monitor.config import Config, Service
 from monitor.config_types import LANGUAGES
 from monitor.detector import CheckStatus
 from monitor.history import Tally
@@ -25,6 +25,7 @@ from monitor.store import Store
 
 RECENT_S = 14 * 86400  # resolved incidents listed on the page
 CACHE_S = 2.0  # a snapshot serves every request within this many seconds
+MAX_BODIES = 64  # documents kept per snapshot; odd query strings cannot grow it further
 
 
 class PublicState(StrEnum):
@@ -157,9 +158,20 @@ def build(inputs: Inputs, now: float) -> Snapshot:
     shown = [i for i in (*inputs.open, *inputs.past) if public(i)]
     incidents = {i.id: _incident(i, inputs.timelines.get(i.id, ())) for i in shown}
     in_window = maintenance.active(inputs.windows, now)
+    checks_of: dict[str, list[str]] = {s.id: [] for s in config.services}
+    for check in config.checks:
+        checks_of.setdefault(check.service, []).append(check.id)
+    service_of = {c: s for s, ids in checks_of.items() for c in ids}
+    tallies: dict[str, list[Tally]] = {s: [] for s in checks_of}
+    for tally in inputs.days:  # grouped once: each service then reads only its own rows
+        if tally.check_id in service_of:
+            tallies[service_of[tally.check_id]].append(tally)
+    days = [(d, *history.day_bounds(d, zone)) for d in history.last_days(now, zone)]
     services = tuple(
-        _service(config, service_id, inputs, in_window, shown, now, zone)
-        for service_id in (s.id for s in config.services)
+        _service(
+            service, checks_of[service.id], tallies[service.id], inputs, in_window, shown, days, now
+        )
+        for service in config.services
     )
     open_ = sorted(
         (incidents[i.id] for i in shown if i.resolved_at is None),
@@ -208,15 +220,16 @@ def build(inputs: Inputs, now: float) -> Snapshot:
 
 
 def _service(
-    config: Config,
-    service_id: str,
+    service: Service,
+    check_ids: Sequence[str],
+    tallies: Sequence[Tally],
     inputs: Inputs,
     in_window: Mapping[str, Window],
     incidents: Sequence[Incident],
+    days: Sequence[tuple[date, float, float]],
     now: float,
-    zone: ZoneInfo,
 ) -> ServiceStatus:
-    service = config.service(service_id)
+    service_id = service.id
     view = inputs.views.get(service_id)
     since = view.since if view is not None else None
     if service_id in in_window:
@@ -225,26 +238,24 @@ def _service(
         state = PublicState.UNKNOWN
     else:
         state = PublicState.DEGRADED if view.flapping else _STATES[view.status]
-    check_ids = [c.id for c in config.checks if c.service == service_id]
-    days = history.by_bucket(t for t in inputs.days if t.check_id in check_ids)
+    by_day = history.by_bucket(tallies)
     mine = [i for i in incidents if service_id in i.covered]
     cells = []
-    for day in history.last_days(now, zone):
-        start, end = history.day_bounds(day, zone)
+    for day, start, end in days:
         touched = tuple(
             i.id
             for i in mine
             if i.first_failure_at < end
             and (i.resolved_at if i.resolved_at is not None else now) >= start
         )
-        availability = history.service_ratio(days.get(day.isoformat(), ()), check_ids)
+        availability = history.service_ratio(by_day.get(day.isoformat(), ()), check_ids)
         cells.append(DayCell(day, availability, touched))
     return ServiceStatus(
         id=service_id,
         names={lang: service.display_name(lang) for lang in sorted(LANGUAGES)},
         state=state,
         since=since,
-        uptime=history.service_ratio(inputs.days, check_ids),
+        uptime=history.service_ratio(tallies, check_ids),
         days=tuple(cells),
     )
 
@@ -315,6 +326,8 @@ class StatusBoard:
         )
         self._store, self._clock = store, clock
         self._cached: Snapshot | None = None
+        self._bodies: dict[Hashable, bytes] = {}
+        self._bodies_of: Snapshot | None = None
 
     def snapshot(self) -> Snapshot:
         """The current snapshot; at most ``CACHE_S`` old."""
@@ -324,6 +337,20 @@ class StatusBoard:
             return cached
         self._cached = build(self._gather(now), now)
         return self._cached
+
+    def rendered(self, snap: Snapshot, key: Hashable, make: Callable[[], bytes]) -> bytes:
+        """A document drawn from ``snap``, made once per ``key`` while ``snap`` is current.
+
+        Pages are rendered per request otherwise, and a 304 costs a render too (its ETag is
+        the body's hash): at 100 services, 39 ms a request against 0.1 ms from here.
+        """
+        if snap is not self._bodies_of:
+            self._bodies, self._bodies_of = {}, snap
+        if key not in self._bodies:
+            if len(self._bodies) >= MAX_BODIES:
+                self._bodies.clear()
+            self._bodies[key] = make()
+        return self._bodies[key]
 
     def invalidate(self) -> None:
         """Forget the cached snapshot: something customers may see just changed."""

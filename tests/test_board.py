@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from monitor.board import Inputs, PublicState, Snapshot, build, public
+from monitor.board import CACHE_S, Inputs, PublicState, Snapshot, StatusBoard, build, public
 from monitor.config import Config
 from monitor.detector import CheckStatus
 from monitor.history import Tally
 from monitor.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import IncidentUpdate
+from monitor.sqlite_store import SqliteStore
 from tests.conftest import ConfigFactory
 
 # 2026-11-21 12:00 in Paris (UTC+1).
@@ -218,3 +220,32 @@ def test_past_maintenance_lists_told_windows_only(config: Config) -> None:
     assert board.maintenance == ()
     assert [w.id for w in board.past_maintenance] == ["cancelled", "ended"]
     assert board.past_maintenance[0].cancelled
+
+
+def test_each_document_is_rendered_once_per_snapshot(config: Config, tmp_path: Path) -> None:
+    """Repeated requests reuse the rendered bytes until the snapshot is rebuilt."""
+    store = SqliteStore.open(tmp_path / "db")
+    clock = [NOW]
+    board = StatusBoard(
+        config=lambda: config,
+        views=dict,
+        open_incidents=list,
+        windows=lambda: ([], {}),
+        store=store,
+        clock=lambda: clock[0],
+    )
+    made: list[str] = []
+
+    def make() -> bytes:
+        made.append("page")
+        return b"<html>"
+
+    first = board.snapshot()
+    assert board.rendered(first, "/", make) == board.rendered(first, "/", make) == b"<html>"
+    assert len(made) == 1
+    clock[0] += CACHE_S
+    second = board.snapshot()
+    assert second is not first
+    board.rendered(second, "/", make)
+    assert len(made) == 2
+    store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
@@ -17,6 +18,14 @@ MAX_AGE_S = 30  # how long browsers and proxies may reuse a public document unas
 def snapshot(request: web.Request) -> Snapshot:
     """The public snapshot for this request."""
     return request.app[BOARD_KEY].snapshot()
+
+
+def rendered(
+    request: web.Request, snap: Snapshot, language: str, make: Callable[[], bytes]
+) -> bytes:
+    """The document at this URL in ``language``, rendered once per snapshot."""
+    key = (request.path, request.query_string, language)
+    return request.app[BOARD_KEY].rendered(snap, key, make)
 
 
 def etag_of(body: bytes) -> str:

@@ -20,7 +20,7 @@ from lxml import etree
 from monitor.board import PublicIncident, PublicWindow, Snapshot
 from monitor.render import format_time
 from monitor.status_text import entry_text, shown, status_word
-from monitor.web.caching import respond, snapshot
+from monitor.web.caching import rendered, respond, snapshot
 from monitor.web.public_api import reader_language
 from monitor.web.views import iso
 
@@ -167,7 +167,8 @@ async def atom_feed(request: web.Request) -> web.Response:
     """``GET /feed.atom``, in the reader's language."""
     board = snapshot(request)
     language = reader_language(request, board)
-    response = respond(request, render(board, language), CONTENT_TYPE, board.changed_at)
+    body = rendered(request, board, language, lambda: render(board, language))
+    response = respond(request, body, CONTENT_TYPE, board.changed_at)
     response.headers[hdrs.CONTENT_LANGUAGE] = language
     return response
 

@@ -19,7 +19,7 @@ from monitor.board import PublicIncident, PublicState, PublicWindow, ServiceStat
 from monitor.config_types import LANGUAGES
 from monitor.operations import IncidentUpdate
 from monitor.status_text import entry_text, pick_language, shown
-from monitor.web.caching import BOARD_KEY, respond, snapshot
+from monitor.web.caching import BOARD_KEY, rendered, respond, snapshot
 from monitor.web.views import iso
 
 Endpoint = Callable[[web.Request], Awaitable[web.Response]]
@@ -160,10 +160,18 @@ def _measured(board: Snapshot) -> float:
 
 
 def _answer(
-    request: web.Request, document: Mapping[str, Any], modified: float, language: str | None
+    request: web.Request,
+    board: Snapshot,
+    document: Callable[[], Mapping[str, Any]],
+    modified: float,
+    language: str | None,
 ) -> web.Response:
-    """``document`` through the caching rules; ``language`` None: the same for every reader."""
-    response = respond(request, _encode(document), JSON_TYPE, modified)
+    """``document`` through the caching rules; ``language`` None: the same for every reader.
+
+    The document is made once per snapshot and URL (``caching.rendered``).
+    """
+    body = rendered(request, board, language or "", lambda: _encode(document()))
+    response = respond(request, body, JSON_TYPE, modified)
     if language is None:
         del response.headers[hdrs.VARY]
     else:
@@ -181,26 +189,32 @@ async def status(request: web.Request) -> web.Response:
     """``GET /api/v1/status``."""
     board = snapshot(request)
     language = reader_language(request, board)
-    return _answer(request, status_json(board, language), _measured(board), language)
+    return _answer(request, board, lambda: status_json(board, language), _measured(board), language)
 
 
 async def status_history(request: web.Request) -> web.Response:
     """``GET /api/v1/status/history``: each service's 90 days, for people drawing their bars."""
     board = snapshot(request)
-    document = {
-        "page": _page(board),
-        "timezone": board.zone.key,
-        "services": [history_json(s) for s in board.services],
-    }
-    return _answer(request, document, _measured(board), None)
+
+    def document() -> dict[str, Any]:
+        return {
+            "page": _page(board),
+            "timezone": board.zone.key,
+            "services": [history_json(s) for s in board.services],
+        }
+
+    return _answer(request, board, document, _measured(board), None)
 
 
 async def public_incidents(request: web.Request) -> web.Response:
     """Open incidents, newest first, then those resolved within 14 days, newest first."""
     board = snapshot(request)
     language = reader_language(request, board)
-    listed = [incident_json(i, language) for i in (*board.open, *board.resolved)]
-    return _shared(_answer(request, {"incidents": listed}, board.changed_at, language))
+
+    def listed() -> dict[str, Any]:
+        return {"incidents": [incident_json(i, language) for i in (*board.open, *board.resolved)]}
+
+    return _shared(_answer(request, board, listed, board.changed_at, language))
 
 
 async def public_incident(request: web.Request) -> web.Response:
@@ -214,8 +228,12 @@ async def public_incident(request: web.Request) -> web.Response:
         headers = {"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}
         return _shared(web.json_response(error, status=404, headers=headers))
     language = reader_language(request, board)
-    document = {"incident": incident_json(incident, language)}
-    return _shared(_answer(request, document, board.changed_at, language))
+    found = incident
+
+    def document() -> dict[str, Any]:
+        return {"incident": incident_json(found, language)}
+
+    return _shared(_answer(request, board, document, board.changed_at, language))
 
 
 @dataclass(frozen=True, slots=True)

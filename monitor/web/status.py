@@ -24,7 +24,7 @@ from monitor.render import format_duration, format_time
 from monitor.status_text import entry_text, pick_language, shown, state_word, status_word
 from monitor.web import page_text
 from monitor.web.badge import badge_handler
-from monitor.web.caching import etag_of, respond, snapshot
+from monitor.web.caching import etag_of, rendered, respond, snapshot
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "status"
 STYLESHEET = Path(__file__).parent / "static" / "status.css"
@@ -219,7 +219,7 @@ def _render(name: str, page: Page, **extra: Any) -> bytes:
 
 
 def _html(request: web.Request, page: Page, name: str, **extra: Any) -> web.Response:
-    body = _render(name, page, **extra)
+    body = rendered(request, page.snap, page.language, lambda: _render(name, page, **extra))
     response = respond(request, body, "text/html; charset=utf-8", page.updated())
     response.headers["Content-Language"] = page.language
     return response
