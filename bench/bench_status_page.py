@@ -9,7 +9,7 @@ is ever probed (their URLs point at 127.0.0.1:9). Then it measures:
 * the public snapshot built uncached: ``StatusBoard.snapshot()`` after ``invalidate()`` (store
   reads and ``build``), ``build()`` alone on gathered inputs, and ``day_tallies`` alone;
 * each public handler called in-process on a cached snapshot: the server's CPU per request,
-  without HTTP (for ``/`` this is one render of the page);
+  without HTTP (documents are rendered once per snapshot, so this is mostly the ETag's hash);
 * the daemon's app (``build_app`` and the status, public API and feed routes) served on
   127.0.0.1 and loaded over HTTP by keep-alive aiohttp workers: requests/s and p50/p99 latency.
   The client runs in the server's process and event loop, so both share one CPU core;
@@ -473,8 +473,8 @@ def main() -> None:
     print()
     for services, (render_ms, snap_ms) in renders.items():
         print(
-            f"N = {services}: one render of / takes {render_ms:.2f} ms on every request "
-            f"(304s included: the ETag hashes the rendered body); the snapshot "
+            f"N = {services}: serving / takes {render_ms:.2f} ms a request (rendered once per "
+            f"snapshot; 304s included: the ETag hashes the body); the snapshot "
             f"({snap_ms:.2f} ms) is rebuilt at most once per 2 s"
         )
     print(f"whole run: {time.perf_counter() - total:.1f} s")
