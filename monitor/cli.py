@@ -83,7 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     configure_logging(args.log_level)
-    return asyncio.run(_run(config))
+    from monitor.lag import loop_factory
+
+    # uvloop when the ``fast`` extra is installed; the ``started`` event names the loop.
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(_run(config))
 
 
 def _load(path: Path) -> Config | None:

@@ -64,6 +64,25 @@ class Metrics:
             "1 if the last config load succeeded",
             registry=r,
         )
+        self.probe_inconclusive = Counter(
+            "forewarn_probe_inconclusive_total",
+            "Probe timeouts set aside because forewarn itself was stalled during the run",
+            ["check"],
+            registry=r,
+        )
+        self.event_loop_lag = Histogram(
+            "forewarn_event_loop_lag_seconds",
+            "How late the event loop runs a 50 ms timer",
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+        self.gc_pause = Histogram(
+            "forewarn_gc_pause_seconds",
+            "Garbage collection pauses",
+            ["generation"],
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
         self.tls_cert_expiry = Gauge(
             "forewarn_tls_cert_expiry_timestamp_seconds",
             "Peer certificate notAfter",
@@ -73,8 +92,9 @@ class Metrics:
 
     def forget_check(self, check_id: str) -> None:
         """Drop a removed check's series, or its last state would be reported forever."""
-        per_check: list[tuple[Gauge | Histogram, tuple[str, ...]]] = [
+        per_check: list[tuple[Gauge | Histogram | Counter, tuple[str, ...]]] = [
             (self.probe_success, (check_id,)),
+            (self.probe_inconclusive, (check_id,)),
             (self.probe_duration, (check_id,)),
             (self.tls_cert_expiry, (check_id,)),
             *((self.check_state, (check_id, status.value)) for status in CheckStatus),

@@ -1,4 +1,8 @@
-"""When each check runs: spread first runs, keep a drift-free grid, retry fast while confirming."""
+"""When each check runs: spread first runs, keep a drift-free grid, retry fast while confirming.
+
+A timeout during which forewarn itself stalled is inconclusive: it never reaches the detector,
+and the check runs again soon, as if it had run late instead.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 import structlog
 
 from monitor.config_types import CheckBase
+from monitor.lag import LagMonitor, conclusive
 from monitor.metrics import Metrics
 from monitor.probes.base import Probe, ProbeResult
 
@@ -30,11 +35,14 @@ def next_on_grid(anchor: float, interval: float, now: float) -> float:
     return anchor + (math.floor((now - anchor) / interval) + 1) * interval
 
 
-def next_due(anchor: float, check: CheckBase, now: float, confirming: bool) -> float:
-    """After a run: ``retry_interval`` while a change is being confirmed, else the grid."""
+def next_due(
+    anchor: float, check: CheckBase, now: float, confirming: bool, inconclusive: bool = False
+) -> float:
+    """After a run: ``retry_interval`` while confirming, else the grid (sooner if inconclusive)."""
     if confirming:
         return now + check.retry_interval
-    return next_on_grid(anchor, check.interval, now)
+    slot = next_on_grid(anchor, check.interval, now)
+    return min(slot, now + check.retry_interval) if inconclusive else slot
 
 
 OnResult = Callable[[ProbeResult], bool]
@@ -53,8 +61,10 @@ class Scheduler:
         *,
         max_concurrency: int = 500,
         clock: Callable[[], float] = time.time,
+        lag: LagMonitor | None = None,
     ) -> None:
         self.probes = probes
+        self.lag = lag  # None: every result is conclusive
         self.on_result = on_result
         self.metrics = metrics
         self.clock = clock
@@ -120,10 +130,18 @@ class Scheduler:
             pass
 
     async def _probe(self, check: CheckBase) -> None:
-        confirming = False
+        confirming = inconclusive = False
         try:
+            started = time.monotonic()
             result = await self.probes[check.type].run(check, self.clock())
-            confirming = self.on_result(result)
+            stalled = 0.0
+            if self.lag is not None and not result.ok:
+                stalled = self.lag.stalled(started, time.monotonic(), check.timeout)
+            inconclusive = not conclusive(result, stalled, check.timeout)
+            if inconclusive:
+                self._set_aside(result, stalled)
+            else:
+                confirming = self.on_result(result)
         except Exception:
             # A probe must never raise; if one does, log the bug and keep the check scheduled.
             log.exception("probe_bug", check=check.id)
@@ -133,6 +151,21 @@ class Scheduler:
         if current is None:
             self.tokens.discard(check.id)
             return
-        due = next_due(self.anchors[check.id], current, time.monotonic(), confirming)
+        now = time.monotonic()
+        due = next_due(self.anchors[check.id], current, now, confirming, inconclusive)
         heapq.heappush(self.queue, (due, check.id))
         self.changed.set()
+
+    def _set_aside(self, result: ProbeResult, stalled: float) -> None:
+        """Count and log an inconclusive result; it is neither judged nor stored."""
+        if result.check_id not in self.checks:
+            return  # removed by a reload while in flight: its series are gone, keep them so
+        self.metrics.probe_inconclusive.labels(result.check_id).inc()
+        log.info(
+            "probe_inconclusive",
+            check=result.check_id,
+            reason=result.reason,
+            detail=result.detail,
+            stalled_s=round(stalled, 3),
+            duration_s=round(result.duration_s, 4),
+        )

@@ -111,3 +111,16 @@ async def test_reload_keeps_unchanged_checks_and_drops_removed_ones() -> None:
     assert sorted(check_id for _, check_id in scheduler.queue) == ["a", "b", "c"]
     scheduler.set_checks([a, check("c")])
     assert len(scheduler.queue) == 3  # no duplicate entries for checks already queued
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (123.0, 124.0),  # retry_interval after the run, like a confirmation
+        (129.5, 130.0),  # but never later than the slot it would have had anyway
+    ],
+)
+def test_an_inconclusive_run_is_retried_soon(now: float, expected: float) -> None:
+    """A run set aside as inconclusive is re-run after retry_interval or at its slot if sooner."""
+    c = check("c", interval=10.0, retry=1.0)
+    assert next_due(100.0, c, now, confirming=False, inconclusive=True) == expected
