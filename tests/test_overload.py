@@ -160,11 +160,6 @@ class ThreadNoting(Collector):
         return iter(())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="monitor/web/app.py renders /metrics on the event loop: 3.5 s for 6,000 checks' "
-    "series on the 2-core machine, a stall that every probe in flight pays for",
-)
 async def test_metrics_are_rendered_off_the_event_loop() -> None:
     """A scrape renders the registry in a worker thread, so a big one never stalls probes."""
     metrics = Metrics()
