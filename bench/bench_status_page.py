@@ -42,7 +42,7 @@ from aiohttp.test_utils import make_mocked_request
 # Runnable without installing the package: the repository root holds monitor/.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.board import Inputs, StatusBoard, build
+from monitor.board import Inputs, build
 from monitor.config import Config, load_config
 from monitor.detector import CheckStatus
 from monitor.history import day_bounds, last_days
@@ -51,6 +51,7 @@ from monitor.metrics import Metrics
 from monitor.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
 from monitor.sqlite_store import SqliteStore
+from monitor.status_board import StatusBoard
 from monitor.web.app import build_app
 from monitor.web.badge import badge_handler
 from monitor.web.caching import BOARD_KEY

@@ -16,7 +16,6 @@ import structlog
 from aiohttp import web
 
 from monitor import maintenance
-from monitor.board import StatusBoard
 from monitor.config import Config, ConfigError, load_config
 from monitor.desk import Desk
 from monitor.dispatcher import Dispatcher
@@ -32,6 +31,7 @@ from monitor.retention import retention_loop
 from monitor.scheduler import Scheduler
 from monitor.sqlite_store import SqliteStore
 from monitor.statelock import StateLock
+from monitor.status_board import StatusBoard
 from monitor.unsubscribe import UnsubscribeSigner
 from monitor.web.api import add_api_routes
 from monitor.web.app import build_app

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.board import StatusBoard
 from monitor.config import Config
 from monitor.desk import Desk
 from monitor.detector import CheckStatus
@@ -30,6 +29,7 @@ from monitor.planner import NoticePlanner
 from monitor.probes.base import ProbeResult
 from monitor.render import Renderer
 from monitor.sqlite_store import SqliteStore
+from monitor.status_board import StatusBoard
 from monitor.web.api import add_api_routes
 from monitor.web.app import build_app
 from monitor.web.auth import BearerAuth, load_tokens

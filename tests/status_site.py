@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.board import StatusBoard
 from monitor.config import Config
 from monitor.detector import CheckStatus
 from monitor.incidents import Incident, IncidentStatus, ServiceView
@@ -21,6 +20,7 @@ from monitor.metrics import Metrics
 from monitor.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
 from monitor.sqlite_store import SqliteStore
+from monitor.status_board import StatusBoard
 from monitor.web.app import build_app
 from monitor.web.caching import BOARD_KEY
 from monitor.web.status import add_status_routes

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.board import CACHE_S, Inputs, PublicState, Snapshot, StatusBoard, build, public
+from monitor.board import Inputs, PublicState, Snapshot, build, public
 from monitor.config import Config
 from monitor.detector import CheckStatus
 from monitor.history import Tally
@@ -17,6 +17,7 @@ from monitor.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import IncidentUpdate
 from monitor.sqlite_store import SqliteStore
+from monitor.status_board import CACHE_S, StatusBoard
 from tests.conftest import ConfigFactory
 
 # 2026-11-21 12:00 in Paris (UTC+1).
