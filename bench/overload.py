@@ -45,10 +45,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from bench.nginx import ToolMissing, nginx_server
 from bench.procstat import sample
+from bench.throughput import Sink, write_config
 
 # What one loop sustains here, measured with this very section (``--rate``): offered 1,500/s
 # it keeps up on 0.8 cores; offered 3,000/s it saturates one core at 1,300-1,800 results/s.
@@ -63,48 +64,6 @@ SCRAPE_EVERY_S = 15.0  # a Prometheus scrape of /metrics, as in production
 QUICK_WINDOW_S = 20.0
 FULL_WINDOW_S = 60.0
 RESULT_MARK = "OVERLOAD-RESULT "
-
-CONFIG_HEAD = """\
-daemon: {{state_dir: "{state}", listen: "127.0.0.1:0", timezone: Europe/Paris}}
-defaults: {{interval: {interval}s, timeout: {timeout}s, retry_interval: 1s,
-           failure_threshold: 3, success_threshold: 2}}
-notices: {{transport: file}}
-"""
-
-
-def write_config(directory: Path, url: str, checks: int) -> Path:
-    """A checks.yaml of ``checks`` http checks on ``url``, ten per service."""
-    lines = [
-        CONFIG_HEAD.format(state=directory / "state", interval=INTERVAL_S, timeout=TIMEOUT_S),
-        "services:",
-    ]
-    services = math.ceil(checks / CHECKS_PER_SERVICE)
-    lines += [f"  - {{id: s{n:05d}, name: 'Service {n}'}}" for n in range(services)]
-    lines.append("checks:")
-    lines += [
-        f"  - {{id: c{n:05d}, service: s{n // CHECKS_PER_SERVICE:05d}, type: http, "
-        f'url: "{url}", expect: {{status: [200]}}}}'
-        for n in range(checks)
-    ]
-    path = directory / "checks.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-class Sink:
-    """Where structlog writes during a run: a file while it is open, nowhere after."""
-
-    def __init__(self) -> None:
-        self.target: TextIO | None = None
-
-    def write(self, text: str) -> int:
-        """Write to the current file, if any."""
-        return self.target.write(text) if self.target is not None else len(text)
-
-    def flush(self) -> None:
-        """Flush the current file, if any."""
-        if self.target is not None:
-            self.target.flush()
 
 
 class Recording:
@@ -186,7 +145,19 @@ async def run(url: str, window_s: float, guarded: bool, rate: float) -> dict[str
     with tempfile.TemporaryDirectory(prefix="bench-overload-") as name:
         tmp = Path(name)
         checks = round(rate * INTERVAL_S)
-        daemon = Daemon(load_config(write_config(tmp, url, checks)))
+        daemon = Daemon(
+            load_config(
+                write_config(
+                    tmp,
+                    checks,
+                    url,
+                    interval=INTERVAL_S,
+                    timeout=TIMEOUT_S,
+                    retry=1.0,
+                    per_service=CHECKS_PER_SERVICE,
+                )
+            )
+        )
         with open(tmp / "daemon.log", "w", encoding="utf-8") as log_file:  # noqa: ASYNC230
             sink.target = log_file
             await daemon.start()

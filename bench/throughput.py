@@ -70,7 +70,7 @@ RESULT_MARK = "THROUGHPUT-RESULT "
 
 CONFIG_HEAD = """\
 daemon: {{state_dir: "{state}", listen: "127.0.0.1:0", timezone: Europe/Paris}}
-defaults: {{interval: {interval}s, timeout: {timeout}s, retry_interval: 5s,
+defaults: {{interval: {interval}s, timeout: {timeout}s, retry_interval: {retry}s,
            failure_threshold: 3, success_threshold: 2}}
 notices: {{transport: file}}
 """
@@ -81,17 +81,26 @@ def offered_per_s(checks: int) -> float:
     return checks / INTERVAL_S
 
 
-def write_config(directory: Path, checks: int, url: str) -> Path:
-    """A checks.yaml of ``checks`` http checks on ``url``, ten per service."""
-    lines = [
-        CONFIG_HEAD.format(state=directory / "state", interval=INTERVAL_S, timeout=TIMEOUT_S),
-        "services:",
-    ]
-    services = math.ceil(checks / CHECKS_PER_SERVICE)
+def write_config(
+    directory: Path,
+    checks: int,
+    url: str,
+    *,
+    interval: float = INTERVAL_S,
+    timeout: float = TIMEOUT_S,
+    retry: float = 5.0,
+    per_service: int = CHECKS_PER_SERVICE,
+) -> Path:
+    """A checks.yaml of ``checks`` http checks on ``url``, ``per_service`` per service."""
+    head = CONFIG_HEAD.format(
+        state=directory / "state", interval=interval, timeout=timeout, retry=retry
+    )
+    lines = [head, "services:"]
+    services = math.ceil(checks / per_service)
     lines += [f"  - {{id: s{n:05d}, name: 'Service {n}'}}" for n in range(services)]
     lines.append("checks:")
     lines += [
-        f"  - {{id: c{n:05d}, service: s{n // CHECKS_PER_SERVICE:05d}, type: http, "
+        f"  - {{id: c{n:05d}, service: s{n // per_service:05d}, type: http, "
         f'url: "{url}", expect: {{status: [200]}}}}'
         for n in range(checks)
     ]
@@ -100,7 +109,7 @@ def write_config(directory: Path, checks: int, url: str) -> Path:
     return path
 
 
-class _Sink:
+class Sink:
     """Where structlog writes during a run: a file while it is open, nowhere after."""
 
     def __init__(self) -> None:
@@ -118,7 +127,7 @@ class _Sink:
             self.target.flush()
 
 
-def quiet_production_logging(sink: _Sink) -> None:
+def quiet_production_logging(sink: Sink) -> None:
     """forewarn's production logging (JSON, level info), written to ``sink``."""
     import structlog
 
@@ -317,7 +326,7 @@ async def point(checks: int, url: str, nginx_pid: int, options: Options) -> dict
     from monitor.daemon import Daemon
 
     loop_name = type(asyncio.get_running_loop()).__module__.partition(".")[0]  # uvloop|asyncio
-    sink = _Sink()
+    sink = Sink()
     quiet_production_logging(sink)
     idle = sample()
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as name:
