@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # uvloop when the ``fast`` extra is installed; the ``started`` event names the loop.
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(_run(config))
+        return runner.run(_run(config, args.log_level))
 
 
 def _load(path: Path) -> Config | None:
@@ -100,14 +100,14 @@ def _load(path: Path) -> Config | None:
         return None
 
 
-async def _run(config: Config) -> int:
+async def _run(config: Config, log_level: str) -> int:
     """The daemon under a service manager: 0 after a clean stop, 1 when it cannot run."""
     from monitor.daemon import Daemon
     from monitor.statelock import StateLocked
     from monitor.systemd import SystemdNotifier, supervise, watchdog_period
 
     log = structlog.get_logger("forewarn.cli")
-    daemon = Daemon(config)
+    daemon = Daemon(config, log_level=log_level)
     notifier = SystemdNotifier.from_env()
     stop, reload_wanted = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()

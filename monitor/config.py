@@ -46,6 +46,8 @@ class DaemonConfig(StrictModel):
     public_url: str = "http://127.0.0.1:9470"
     timezone: str = "Europe/Paris"
     max_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 500
+    # Probe worker processes: "auto" runs one per core once checks need ≥ 200 probes/s.
+    probe_workers: Literal["auto"] | Annotated[int, Field(ge=0, le=256)] = "auto"
     api_tokens_file: Path | None = None  # operator API bearer tokens; no file, no API
     retention: Duration = 7 * 86400.0  # raw results kept; aggregates outlive them
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import time
 from collections.abc import Callable
 from operator import attrgetter
@@ -41,6 +42,7 @@ from monitor.web.feed import add_feed_routes
 from monitor.web.public_api import add_public_api_routes
 from monitor.web.status import add_status_routes
 from monitor.web.unsubscribe import add_unsubscribe_routes
+from monitor.workers import ProbeWorkers, Settings, split, worker_count
 from notifiers import NOTIFIERS, Notifier
 
 log = structlog.get_logger("forewarn.daemon")
@@ -52,8 +54,11 @@ STOP_DEADLINE_S = 10.0  # below systemd's default TimeoutStopSec of 90 s
 class Daemon:
     """One running forewarn: owns the store, the probes, the dispatcher and the web app."""
 
-    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: Config, *, clock: Callable[[], float] = time.time, log_level: str = "info"
+    ) -> None:
         self.config = config
+        self.log_level = log_level  # handed to probe workers, which configure their own logs
         self.clock = clock
         self.metrics = Metrics()
         self.results: list[ProbeResult] = []
@@ -90,8 +95,13 @@ class Daemon:
         )
         self.desk = Desk(self.engine, self.dispatcher.wake)
         self.lag = LagMonitor(self.metrics)
+        checks = [*config.checks, *config.canary]
+        count = worker_count(config.daemon.probe_workers, checks, os.cpu_count())
+        local, remote = split(checks, count)
+        settings = Settings(config.daemon.timezone, config.daemon.max_concurrency, self.log_level)
+        self.workers = ProbeWorkers(count, settings, self.on_result, self.metrics)
         self.scheduler = Scheduler(
-            [*config.checks, *config.canary],
+            local,
             self.probes,
             self.on_result,
             self.metrics,
@@ -126,6 +136,7 @@ class Daemon:
         # what probing churns and stay short instead of stalling every probe in flight.
         gc.collect()
         gc.freeze()
+        await self.workers.start(remote)
         self.probing = [
             asyncio.create_task(self.lag.run(), name="loop_lag"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
@@ -142,6 +153,7 @@ class Daemon:
             open_incidents=len(self.engine.open),
             port=self.port,
             loop=loop_name(),
+            probe_workers=count,
         )
 
     async def stop(self, deadline_s: float = STOP_DEADLINE_S) -> None:
@@ -149,6 +161,7 @@ class Daemon:
         for task in self.probing:
             task.cancel()
         await asyncio.gather(*self.probing, return_exceptions=True)
+        await self.workers.stop()
         self._flush()
         self._advance(self.clock())
         await self.dispatcher.stop(deadline_s)
@@ -237,9 +250,9 @@ class Daemon:
 
     def health(self) -> dict[str, Any]:
         """The /healthz body: ok while both loops make progress and the event loop keeps up."""
-        idle = time.monotonic() - min(self.scheduler.last_progress, self.dispatcher.last_progress)
+        idle = time.monotonic() - min(self.progress_marks())
         stalled = idle > 60 and bool(self.config.checks)
-        loop_lag = self.lag.recent_worst()
+        loop_lag = max(self.lag.recent_worst(), self.workers.recent_worst())
         behind = loop_lag >= self.lag.behind_s
         body: dict[str, Any] = {
             "status": "degraded" if stalled or behind else "ok",
@@ -261,7 +274,8 @@ class Daemon:
 
     def progress_marks(self) -> tuple[float, float]:
         """When the scheduler and the dispatcher loops last made progress (monotonic)."""
-        return self.scheduler.last_progress, self.dispatcher.last_progress
+        probing = min(self.scheduler.last_progress, self.workers.last_progress)
+        return probing, self.dispatcher.last_progress
 
     async def reload(self, path: Path | None = None) -> list[str]:
         """Adopt a new checks.yaml; return the errors that kept the old one (empty: adopted).
@@ -298,6 +312,7 @@ class Daemon:
             key
             for key in (
                 "daemon.max_concurrency",
+                "daemon.probe_workers",
                 "daemon.retention",
                 "daemon.timezone",  # the days results are counted in
                 "notices.retry_initial",
@@ -314,7 +329,9 @@ class Daemon:
         self.probe_context.heartbeats.set_checks(new.checks)  # tokens may have changed
         for check_id in old.keys() - ids:
             self.metrics.forget_check(check_id)
-        self.scheduler.set_checks([*new.checks, *new.canary])
+        local, remote = split([*new.checks, *new.canary], len(self.workers.workers))
+        self.scheduler.set_checks(local)
+        self.workers.set_checks(remote)
         old_notifiers = dict(self.notifiers)
         self.notifiers.clear()  # the dispatcher holds this very dict
         self.notifiers.update(notifiers)

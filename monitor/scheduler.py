@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import inspect
 import math
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import structlog
 
@@ -45,8 +46,8 @@ def next_due(
     return min(slot, now + check.retry_interval) if inconclusive else slot
 
 
-OnResult = Callable[[ProbeResult], bool]
-"""Called with each result; returns True while the check is confirming a change."""
+OnResult = Callable[[ProbeResult], bool | Awaitable[bool]]
+"""Called with each result; returns (or resolves to) True while the check confirms a change."""
 
 
 class Scheduler:
@@ -112,7 +113,7 @@ class Scheduler:
                     self.tokens.discard(check_id)  # removed by a reload
                     continue
                 await self.slots.acquire()
-                self.metrics.scheduler_lag.observe(max(0.0, time.monotonic() - due))
+                self.record_lateness(max(0.0, time.monotonic() - due))
                 task = asyncio.create_task(self._probe(check))
                 self.running.add(task)
                 task.add_done_callback(self.running.discard)
@@ -132,8 +133,11 @@ class Scheduler:
     async def _probe(self, check: CheckBase) -> None:
         confirming = inconclusive = False
         try:
-            started = time.monotonic()
-            result = await self.probes[check.type].run(check, self.clock())
+            try:
+                started = time.monotonic()
+                result = await self.probes[check.type].run(check, self.clock())
+            finally:
+                self.slots.release()  # judging may wait on another process: free the slot first
             stalled = 0.0
             if self.lag is not None and not result.ok:
                 stalled = self.lag.stalled(started, time.monotonic(), check.timeout)
@@ -141,12 +145,11 @@ class Scheduler:
             if inconclusive:
                 self._set_aside(result, stalled)
             else:
-                confirming = self.on_result(result)
+                verdict = self.on_result(result)
+                confirming = await verdict if inspect.isawaitable(verdict) else verdict
         except Exception:
             # A probe must never raise; if one does, log the bug and keep the check scheduled.
             log.exception("probe_bug", check=check.id)
-        finally:
-            self.slots.release()
         current = self.checks.get(check.id)  # a reload may have changed or removed it meanwhile
         if current is None:
             self.tokens.discard(check.id)
@@ -160,7 +163,7 @@ class Scheduler:
         """Count and log an inconclusive result; it is neither judged nor stored."""
         if result.check_id not in self.checks:
             return  # removed by a reload while in flight: its series are gone, keep them so
-        self.metrics.probe_inconclusive.labels(result.check_id).inc()
+        self.count_inconclusive(result.check_id)
         log.info(
             "probe_inconclusive",
             check=result.check_id,
@@ -169,3 +172,11 @@ class Scheduler:
             stalled_s=round(stalled, 3),
             duration_s=round(result.duration_s, 4),
         )
+
+    def record_lateness(self, seconds: float) -> None:
+        """Note how late a probe starts after its due time."""
+        self.metrics.scheduler_lag.observe(seconds)
+
+    def count_inconclusive(self, check_id: str) -> None:
+        """Count a result set aside as inconclusive."""
+        self.metrics.probe_inconclusive.labels(check_id).inc()

@@ -1,0 +1,173 @@
+"""A probe worker process: its shard of checks on its own event loop, results sent to the daemon.
+
+Started by ``monitor.workers`` as ``python -m monitor.worker``. Frames come on stdin and go
+out on the original stdout; logs go to stderr. When stdin closes, the daemon has stopped or
+died, and the worker stops too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import sys
+import time
+from typing import BinaryIO
+
+import structlog
+
+from monitor import wire
+from monitor.lag import LagMonitor, loop_factory
+from monitor.logs import configure_logging
+from monitor.metrics import Metrics
+from monitor.probes import PROBES
+from monitor.probes.base import Probe, ProbeContext, ProbeResult
+from monitor.probes.heartbeat import HeartbeatBook
+from monitor.scheduler import Scheduler
+
+log = structlog.get_logger("forewarn.worker")
+
+PULSE_S = 0.5  # an idle worker still reports this often: the daemon's sign of its progress
+
+
+class WorkerScheduler(Scheduler):
+    """A scheduler whose lateness and set-aside counts travel to the daemon with the results."""
+
+    def __init__(self, link: Link, lag: LagMonitor, max_concurrency: int) -> None:
+        super().__init__([], {}, link.judge, Metrics(), max_concurrency=max_concurrency, lag=lag)
+        self.link = link
+
+    def record_lateness(self, seconds: float) -> None:
+        """Queue the lateness for the daemon's histogram."""
+        self.link.lateness.append(seconds)
+        self.link.soon()
+
+    def count_inconclusive(self, check_id: str) -> None:
+        """Queue the count for the daemon's counter."""
+        self.link.inconclusive.append(check_id)
+        self.link.soon()
+
+
+class Link:
+    """This worker's end of the pipe: batches reports, waits for the daemon's verdicts."""
+
+    def __init__(self, writer: asyncio.StreamWriter, lag: LagMonitor) -> None:
+        self.writer = writer
+        self.lag = lag
+        self.results: list[tuple[int, ProbeResult]] = []
+        self.lateness: list[float] = []
+        self.inconclusive: list[str] = []
+        self.waiting: dict[int, asyncio.Future[bool]] = {}
+        self.sequence = 0
+        self.flush_queued = False
+
+    async def judge(self, result: ProbeResult) -> bool:
+        """Send ``result`` to the daemon; resolves to whether its check is confirming."""
+        self.sequence += 1
+        verdict: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.waiting[self.sequence] = verdict
+        self.results.append((self.sequence, result))
+        self.soon()
+        return await verdict
+
+    def soon(self) -> None:
+        """Send what this loop turn produced in one frame, once the turn is over."""
+        if not self.flush_queued:
+            self.flush_queued = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send the pending report (possibly empty: a pulse)."""
+        self.flush_queued = False
+        lag_s = self.lag.recent_worst()
+        report = wire.Report(self.results, self.lateness, self.inconclusive, lag_s)
+        self.results, self.lateness, self.inconclusive = [], [], []
+        self.writer.write(wire.encode(report))
+
+    def settle(self, verdicts: wire.Verdicts) -> None:
+        """Hand each waiting probe task its verdict."""
+        for sequence, confirming in verdicts.confirming.items():
+            future = self.waiting.pop(sequence, None)
+            if future is not None and not future.done():
+                future.set_result(confirming)
+
+
+async def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
+    """Run checks as the daemon assigns them, until stdin closes."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, stdout)
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    lag = LagMonitor(Metrics())  # its own histograms stay here; /healthz gets the worst stall
+    link = Link(writer, lag)
+    tasks = [asyncio.create_task(lag.run()), asyncio.create_task(_pulse(link))]
+    scheduler: WorkerScheduler | None = None
+    probes: dict[str, Probe] = {}
+    try:
+        while True:
+            message = await wire.read(reader)
+            if isinstance(message, wire.Verdicts):
+                link.settle(message)
+            elif isinstance(message, wire.Assign):
+                scheduler = _assign(message, scheduler, link, lag, probes, tasks)
+
+    except asyncio.IncompleteReadError:
+        pass  # the daemon closed our stdin: stop
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for probe in probes.values():
+            await probe.close()
+
+
+def _assign(
+    message: wire.Assign,
+    scheduler: WorkerScheduler | None,
+    link: Link,
+    lag: LagMonitor,
+    probes: dict[str, Probe],
+    tasks: list[asyncio.Task[None]],
+) -> WorkerScheduler:
+    """Run the assigned checks: the first assignment starts the scheduler."""
+    if scheduler is None:
+        scheduler = WorkerScheduler(link, lag, message.max_concurrency)
+        scheduler.probes = probes
+        tasks.append(asyncio.create_task(scheduler.run()))
+    context = ProbeContext(HeartbeatBook(time.time()), message.timezone)
+    for kind in {c.type for c in message.checks} - probes.keys():
+        probes[kind] = PROBES[kind].factory(context)
+    scheduler.set_checks(message.checks)
+    gc.collect()
+    gc.freeze()  # the checks live as long as the process: keep them out of GC scans
+    return scheduler
+
+
+async def _pulse(link: Link) -> None:
+    while True:
+        await asyncio.sleep(PULSE_S)
+        link.soon()
+
+
+def main() -> None:
+    """Entry point of ``python -m monitor.worker``."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--json", choices=("yes", "no"), default="yes")
+    args = parser.parse_args()
+    # Frames own the original stdout; anything printed by accident goes to stderr instead.
+    frames = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    configure_logging(args.log_level, json=args.json == "yes")
+    structlog.contextvars.bind_contextvars(worker=args.index)
+    stdin = os.fdopen(0, "rb", buffering=0)
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(serve(stdin, frames))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
