@@ -96,6 +96,7 @@ class Daemon:
         self.desk = Desk(self.engine, self.dispatcher.wake)
         self.lag = LagMonitor(self.metrics)
         checks = [*config.checks, *config.canary]
+        self.kinds = {c.id: c.type for c in checks}  # the probe_latency label of each check
         count = worker_count(config.daemon.probe_workers, checks, os.cpu_count())
         local, remote = split(checks, count)
         settings = Settings(config.daemon.timezone, config.daemon.max_concurrency, self.log_level)
@@ -185,9 +186,11 @@ class Daemon:
             return False  # removed by a reload while its probe was in flight
         self.results.append(result)
         self.metrics.probe_success.labels(check_id).set(1 if result.ok else 0)
-        self.metrics.probe_duration.labels(check_id).observe(result.duration_s)
+        self.metrics.probe_duration.labels(check_id).set(result.duration_s)
+        self.metrics.probes.labels(check_id).inc()
         for phase, seconds in result.phases.items():
-            self.metrics.probe_phase_duration.labels(check_id, phase).observe(seconds)
+            self.metrics.probe_phase_duration.labels(check_id, phase).set(seconds)
+        self.metrics.probe_latency.labels(self.kinds[check_id]).observe(result.duration_s)
         if result.cert_not_after is not None:
             self.metrics.tls_cert_expiry.labels(check_id).set(result.cert_not_after)
         # One event per probe run: failures at info, successes at debug (filtered out cheaply).
@@ -329,7 +332,9 @@ class Daemon:
         self.probe_context.heartbeats.set_checks(new.checks)  # tokens may have changed
         for check_id in old.keys() - ids:
             self.metrics.forget_check(check_id)
-        local, remote = split([*new.checks, *new.canary], len(self.workers.workers))
+        checks = [*new.checks, *new.canary]
+        self.kinds = {c.id: c.type for c in checks}
+        local, remote = split(checks, len(self.workers.workers))
         self.scheduler.set_checks(local)
         self.workers.set_checks(remote)
         old_notifiers = dict(self.notifiers)

@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.detector import CheckStatus
 
+# The phase names probes report (ProbeResult.phases keys).
+PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
@@ -21,17 +23,28 @@ class Metrics:
         self.probe_success = Gauge(
             "forewarn_probe_success", "1 if the last probe succeeded", ["check"], registry=r
         )
-        self.probe_duration = Histogram(
-            "forewarn_probe_duration_seconds",
-            "Probe duration",
-            ["check"],
-            buckets=_LATENCY_BUCKETS,
+        # Per check, the last run only (as blackbox_exporter does): a histogram per check and
+        # phase is ~90 series a check, so 10,000 checks made a 54 MB scrape. Distributions
+        # are kept per probe kind instead, where the series count does not grow with checks.
+        self.probe_duration = Gauge(
+            "forewarn_probe_duration_seconds", "Duration of the last probe", ["check"], registry=r
+        )
+        self.probe_phase_duration = Gauge(
+            "forewarn_probe_phase_duration_seconds",
+            "Phase durations of the last probe",
+            ["check", "phase"],
             registry=r,
         )
-        self.probe_phase_duration = Histogram(
-            "forewarn_probe_phase_duration_seconds",
-            "Probe phase duration",
-            ["check", "phase"],
+        self.probes = Counter(
+            "forewarn_probes_total",
+            "Probe results judged, inconclusive ones excluded",
+            ["check"],
+            registry=r,
+        )
+        self.probe_latency = Histogram(
+            "forewarn_probe_latency_seconds",
+            "Probe durations by probe kind",
+            ["type"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -96,8 +109,10 @@ class Metrics:
             (self.probe_success, (check_id,)),
             (self.probe_inconclusive, (check_id,)),
             (self.probe_duration, (check_id,)),
+            (self.probes, (check_id,)),
             (self.tls_cert_expiry, (check_id,)),
             *((self.check_state, (check_id, status.value)) for status in CheckStatus),
+            *((self.probe_phase_duration, (check_id, phase)) for phase in PHASES),
         ]
         for metric, labels in per_check:
             with contextlib.suppress(KeyError):
