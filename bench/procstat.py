@@ -76,6 +76,18 @@ def open_fds(pid: int | None = None) -> int:
         return 0
 
 
+def proportional_mb(pid: int) -> float:
+    """``pid``'s proportional set size (shared pages divided among their users), in MB."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for text in rollup:
+                if text.startswith("Pss:"):
+                    return int(text.split()[1]) / 1024
+    except OSError:
+        pass  # exited meanwhile
+    return 0.0
+
+
 def descendants(pid: int) -> list[int]:
     """Every living descendant of ``pid``, by scanning the parent of each process."""
     parents: dict[int, list[int]] = {}

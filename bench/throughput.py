@@ -15,19 +15,20 @@ Then:
 
 * ``probes_per_s``: results whose probe started inside the window, read back from the
   results table the daemon wrote (so: probed, judged, folded in and persisted);
-* ``cpu_ms_per_probe``: CPU seconds (user + sys, all threads) of the daemon's process over
-  the window, divided by those results. nginx's CPU is reported apart and not included;
-* lateness, two ways. ``lateness_*_ms`` are exact: each result's start (``ProbeResult.at``)
-  minus the slot it was due in, rebuilt from the scheduler's anchors and the previous run's
-  end exactly as ``next_on_grid`` does; results right after a failure are left out (they are
-  off-grid retries). ``lag_hist_*_ms`` are read from the daemon's own
-  ``forewarn_scheduler_lag_seconds`` histogram (window delta), so they are bucket upper
-  bounds, measured when a concurrency slot is taken rather than when the probe starts;
-* ``slots_skipped``: grid slots a check never ran in because its run was too late;
+* ``cpu_ms_per_probe``: CPU seconds (user + sys, all threads) of the daemon's process and its
+  probe workers (``daemon.probe_workers``; ``--workers``) over the window, divided by those
+  results. nginx's CPU is reported apart and not included;
+* lateness, two ways. ``lateness_*_ms`` are exact: every value the daemon fed its
+  ``forewarn_scheduler_lag_seconds`` histogram in the window (its own scheduler's and its
+  workers'), i.e. how long after its due time each probe took a concurrency slot.
+  ``lag_hist_*_ms`` are read from that histogram (window delta): bucket upper bounds;
+* ``slots_skipped``: grid slots a check never ran in because its run was too late (runs of a
+  check more than 1.5 intervals apart);
 * ``failed``: failed results against a healthy target, by reason: false outages in the making;
-* ``rss_mb``, ``open_fds`` at the end of the window; then one ``/metrics`` scrape, timed and
-  weighed after the window. Nothing scrapes during the window unless ``--scrape-every S``
-  asks for it (as a Prometheus server would): the default figures are the probing pipeline's.
+* ``pss_mb`` (the table's memory: shared pages divided between the processes), ``rss_mb``
+  (summed, shared pages counted in each), ``open_fds`` at the end of the window; then one
+  ``/metrics`` scrape, timed and weighed after the window. Nothing scrapes during the window
+  unless ``--scrape-every S`` asks for it (as a Prometheus server would).
 
 The full run measures N = 625, 1,000, 1,250, 2,500, 5,000, 10,000 (the scaling curve: CPU per
 probe and lateness as N doubles); ``--quick`` measures N = 1,000 only.
@@ -42,6 +43,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import sqlite3
 import subprocess
 import sys
@@ -54,7 +56,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bench.nginx import ToolMissing, die_with_parent, nginx_server, sigterm_as_exit
-from bench.procstat import machine_busy_s, sample, sample_tree
+from bench.procstat import (
+    Sample,
+    descendants,
+    machine_busy_s,
+    proportional_mb,
+    sample_tree,
+)
 
 INTERVAL_S = 10.0
 TIMEOUT_S = 5.0
@@ -69,7 +77,8 @@ SETTLED_LAG_S = 0.25  # the scheduler's lag p99 over 2 s at most this, twice in 
 RESULT_MARK = "THROUGHPUT-RESULT "
 
 CONFIG_HEAD = """\
-daemon: {{state_dir: "{state}", listen: "127.0.0.1:0", timezone: Europe/Paris}}
+daemon: {{state_dir: "{state}", listen: "127.0.0.1:0", timezone: Europe/Paris,
+         probe_workers: {workers}}}
 defaults: {{interval: {interval}s, timeout: {timeout}s, retry_interval: {retry}s,
            failure_threshold: 3, success_threshold: 2}}
 notices: {{transport: file}}
@@ -90,10 +99,11 @@ def write_config(
     timeout: float = TIMEOUT_S,
     retry: float = 5.0,
     per_service: int = CHECKS_PER_SERVICE,
+    workers: str = "auto",
 ) -> Path:
     """A checks.yaml of ``checks`` http checks on ``url``, ``per_service`` per service."""
     head = CONFIG_HEAD.format(
-        state=directory / "state", interval=interval, timeout=timeout, retry=retry
+        state=directory / "state", interval=interval, timeout=timeout, retry=retry, workers=workers
     )
     lines = [head, "services:"]
     services = math.ceil(checks / per_service)
@@ -171,50 +181,49 @@ def quantile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
-    """One result as the benchmark judges its timing."""
+class Lateness:
+    """Every lateness the daemon records, its own scheduler's and its workers', timestamped.
 
-    at: float  # wall-clock start of the probe
-    late_s: float  # start minus the slot it was due in
-    skipped: int  # grid slots passed over since the previous run
-    retry: bool  # after a failure: an off-grid retry, no lateness to speak of
-
-
-def timing(rows: list[tuple[str, float, int, float]], anchors: dict[str, float]) -> list[Run]:
-    """How late each result started, from the results and the scheduler's anchors.
-
-    ``rows`` are (check_id, at, ok, duration_s) ordered by check then time; ``anchors`` the
-    grid origins in wall-clock seconds. A check's first run is due at its anchor; each later
-    one at the first grid slot after the previous run ended, as ``next_due`` computes it (the
-    end is ``at + duration_s``; the scheduler reads its clock a little later, after the result
-    is folded in, which only matters for a run ending right at a slot boundary).
+    These are the exact values behind ``forewarn_scheduler_lag_seconds``: how long after its
+    due time each probe took a concurrency slot (a retry while confirming is due
+    ``retry_interval`` after the previous run, so it counts too).
     """
-    from monitor.scheduler import next_on_grid
 
-    runs: list[Run] = []
-    previous: dict[str, tuple[float, int, float, float]] = {}  # at, ok, duration, due
-    for check_id, at, ok, duration in rows:
-        anchor = anchors[check_id]
+    def __init__(self, metric: Any) -> None:
+        self.seen: list[tuple[float, float]] = []  # (wall-clock time, seconds late)
+        record = metric.observe
+
+        def observe(seconds: float) -> None:
+            self.seen.append((time.time(), seconds))
+            record(seconds)
+
+        metric.observe = observe
+
+    def between(self, start: float, end: float) -> list[float]:
+        """The sorted lateness values recorded in ``[start, end)``."""
+        return sorted(late for at, late in self.seen if start <= at < end)
+
+
+def skipped_slots(rows: list[tuple[str, float, int, float]], start: float, end: float) -> int:
+    """Grid slots passed over in ``[start, end)``: a check's runs more than 1.5 intervals apart.
+
+    ``rows`` are (check_id, at, ok, duration_s) ordered by check then time.
+    """
+    skipped = 0
+    previous: dict[str, float] = {}
+    for check_id, at, _, _ in rows:
         before = previous.get(check_id)
-        if before is None:
-            due, skipped, retry = anchor, 0, False
-        else:
-            prev_at, prev_ok, prev_duration, prev_due = before
-            due = next_on_grid(anchor, INTERVAL_S, prev_at + prev_duration)
-            skipped = max(0, round((due - prev_due) / INTERVAL_S) - 1)
-            retry = not prev_ok
-        previous[check_id] = (at, ok, duration, due)
-        runs.append(Run(at, at - due, skipped, retry))
-    return runs
+        previous[check_id] = at
+        if before is not None and start <= at < end and at - before > 1.5 * INTERVAL_S:
+            skipped += round((at - before) / INTERVAL_S) - 1
+    return skipped
 
 
-def by_slice(runs: list[Run], start: float, width: float) -> list[float | None]:
+def by_slice(seen: list[tuple[float, float]], start: float, width: float) -> list[float | None]:
     """p99 lateness (ms) of each ``width``-second slice from ``start``: the run's shape."""
     slices: dict[int, list[float]] = {}
-    for run in runs:
-        if not run.retry:
-            slices.setdefault(int((run.at - start) // width), []).append(run.late_s)
+    for at, late in seen:
+        slices.setdefault(int((at - start) // width), []).append(late)
     return [
         in_ms(quantile(sorted(slices.get(k, [])), 0.99), 1)
         for k in range(max(slices, default=-1) + 1)
@@ -289,11 +298,13 @@ class Options:
     loop: str = "auto"  # auto: what ``forewarn run`` picks (uvloop when installed)
     scrape_every_s: float = 0.0  # GET /metrics this often in the window, as Prometheus; 0: never
     profile: bool = False
+    workers: str = "auto"  # daemon.probe_workers
 
     def argv(self) -> list[str]:
         """These options as command-line arguments of ``python -m bench.throughput``."""
         argv = ["--window", str(self.window_s), "--warmup", str(self.warmup_s)]
         argv += ["--loop", self.loop, "--scrape-every", str(self.scrape_every_s)]
+        argv += ["--workers", self.workers]
         return argv + (["--profile"] if self.profile else [])
 
 
@@ -328,26 +339,24 @@ async def point(checks: int, url: str, nginx_pid: int, options: Options) -> dict
     loop_name = type(asyncio.get_running_loop()).__module__.partition(".")[0]  # uvloop|asyncio
     sink = Sink()
     quiet_production_logging(sink)
-    idle = sample()
+    idle = sample_tree(os.getpid())
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as name:
         tmp = Path(name)
         started = time.perf_counter()
-        config = load_config(write_config(tmp, checks, url))
+        config = load_config(write_config(tmp, checks, url, workers=options.workers))
         load_s = time.perf_counter() - started
         # Opened before the daemon starts: nothing else is running on the loop yet.
         with open(tmp / "daemon.log", "w", encoding="utf-8") as log_file:  # noqa: ASYNC230
             sink.target = log_file
             daemon = Daemon(config)
+            lateness = Lateness(daemon.metrics.scheduler_lag)
             started, started_at = time.perf_counter(), time.time()
             await daemon.start()
             start_s = time.perf_counter() - started
             try:
-                # The anchors are monotonic; results carry wall-clock starts.
-                offset = time.time() - time.monotonic()
-                anchors = {k: v + offset for k, v in daemon.scheduler.anchors.items()}
                 waited_s, settled = await settle(daemon.metrics.scheduler_lag, options.warmup_s)
                 lag0, extra0 = histogram(daemon.metrics.scheduler_lag), optional(daemon.metrics)
-                busy0, nginx0, cpu0 = machine_busy_s(), sample_tree(nginx_pid), sample()
+                busy0, nginx0, cpu0 = machine_busy_s(), sample_tree(nginx_pid), own()
                 t0 = time.time()
                 profiler, scrapes = None, list[float]()
                 scraper = None
@@ -361,7 +370,8 @@ async def point(checks: int, url: str, nginx_pid: int, options: Options) -> dict
                     profiler.start()
                 await asyncio.sleep(options.window_s)
                 t1 = time.time()
-                cpu1, nginx1, busy1 = sample(), sample_tree(nginx_pid), machine_busy_s()
+                cpu1, nginx1, busy1 = own(), sample_tree(nginx_pid), machine_busy_s()
+                pss = pss_mb()
                 lag1, extra1 = histogram(daemon.metrics.scheduler_lag), optional(daemon.metrics)
                 if profiler is not None:
                     profiler.stop()
@@ -393,11 +403,9 @@ async def point(checks: int, url: str, nginx_pid: int, options: Options) -> dict
         # Wall-clock samples of the loop's thread: epoll.poll is the idle time. Under uvloop
         # the loop itself is C, so its work and its idling both show as Runner.run.
         print(profiler.output_text(unicode=True, color=False, show_all=False), flush=True)
-    runs = timing(rows, anchors)
-    inside = [r for r in runs if t0 <= r.at < t1]
-    late = sorted(r.late_s for r in inside if not r.retry)
+    late = lateness.between(t0, t1)
     seconds = t1 - t0
-    probes = len(inside)
+    probes = sum(1 for row in rows if t0 <= row[1] < t1)
     cpu_s = cpu1.cpu_s - cpu0.cpu_s
     nginx_s = nginx1.cpu_s - nginx0.cpu_s
     ms = 1000.0
@@ -419,20 +427,21 @@ async def point(checks: int, url: str, nginx_pid: int, options: Options) -> dict
         "lateness_p50_ms": in_ms(quantile(late, 0.50)),
         "lateness_p99_ms": in_ms(quantile(late, 0.99)),
         "lateness_max_ms": in_ms(quantile(late, 1.0)),
-        "lateness_results_left_out": sum(r.retry for r in inside),
         # None: above the top bucket (5 s).
         "lag_hist_p50_ms_at_most": in_ms(bucket_quantile(lag0, lag1, 0.50), 0),
         "lag_hist_p99_ms_at_most": in_ms(bucket_quantile(lag0, lag1, 0.99), 0),
-        "slots_skipped": sum(r.skipped for r in inside),
+        "slots_skipped": skipped_slots(rows, t0, t1),
         **optional_figures(extra0, extra1),
         # From the daemon's start to its stop, warm-up included: has it settled?
         "lateness_p99_ms_per_10s_since_start": by_slice(
-            [r for r in runs if r.at < t1], started_at, 10.0
+            [seen for seen in lateness.seen if seen[0] < t1], started_at, 10.0
         ),
         "failed": sum(reasons.values()),
         "failed_by_reason": dict(reasons),
         "failed_since_start": sum(1 for row in rows if not row[2]),
-        "rss_mb": round(cpu1.rss_mb, 1),
+        "probe_workers": len(daemon.workers.workers),
+        "rss_mb": round(cpu1.rss_mb, 1),  # summed over the processes: shared pages count twice
+        "pss_mb": round(pss, 1),  # shared pages split between them: the fair total
         "rss_mb_before_config": round(idle.rss_mb, 1),
         "open_fds": cpu1.fds,
         "threads": cpu1.threads,
@@ -445,14 +454,29 @@ async def point(checks: int, url: str, nginx_pid: int, options: Options) -> dict
     }
 
 
+def own() -> Sample:
+    """This process (the daemon) and its probe workers, read together."""
+    return sample_tree(os.getpid())
+
+
+def pss_mb() -> float:
+    """Proportional set size of this process and its workers, in MB."""
+    return sum(proportional_mb(pid) for pid in (os.getpid(), *descendants(os.getpid())))
+
+
 def header() -> str:
     """The table's column titles."""
     return (
-        f"  {'loop':<8}{'checks':>7}{'offered/s':>10}{'probes/s':>10}{'CPU ms/probe':>13}"
+        f"  {'loop':<10}{'checks':>7}{'offered/s':>10}{'probes/s':>10}{'CPU ms/probe':>13}"
         f"{'cores':>7}"
         f"{'late p50':>10}{'p99':>9}{'max ms':>9}{'hist p99≤':>10}{'skipped':>8}"
-        f"{'failed':>7}{'RSS MB':>8}{'fds':>6}{'nginx':>7}{'others':>7}{'warm-up s':>10}"
+        f"{'failed':>7}{'PSS MB':>8}{'fds':>6}{'nginx':>7}{'others':>7}{'warm-up s':>10}"
     )
+
+
+def workers(p: dict[str, Any]) -> str:
+    """``+2w`` when probing ran in two worker processes; nothing in-process."""
+    return f"+{p['probe_workers']}w" if p.get("probe_workers") else ""
 
 
 def cell(value: float | None, width: int, spec: str = ".1f", none: str = "-") -> str:
@@ -463,13 +487,13 @@ def cell(value: float | None, width: int, spec: str = ".1f", none: str = "-") ->
 def line(p: dict[str, Any]) -> str:
     """One table line."""
     return (
-        f"  {p['loop']:<8}{p['checks']:>7,}{p['offered_probes_per_s']:>10,.1f}"
+        f"  {p['loop'] + workers(p):<10}{p['checks']:>7,}{p['offered_probes_per_s']:>10,.1f}"
         f"{p['probes_per_s']:>10,.1f}"
         f"{cell(p['cpu_ms_per_probe'], 13, '.3f')}{p['cpu_cores_used']:>7.2f}"
         f"{cell(p['lateness_p50_ms'], 10)}{cell(p['lateness_p99_ms'], 9)}"
         f"{cell(p['lateness_max_ms'], 9)}{cell(p['lag_hist_p99_ms_at_most'], 10, 'g', '>5000')}"
         f"{p['slots_skipped']:>8}{p['failed']:>7}"
-        f"{p['rss_mb']:>8.0f}{p['open_fds']:>6}{p['nginx_cpu_cores_used']:>7.2f}"
+        f"{p.get('pss_mb', p['rss_mb']):>8.0f}{p['open_fds']:>6}{p['nginx_cpu_cores_used']:>7.2f}"
         f"{p['other_cpu_cores_used']:>7.2f}"
         f"{p['warmup_s']:>9.0f}{'' if p['settled_before_window'] else '!'}"
     )
@@ -564,7 +588,9 @@ def cost_fit(points: list[dict[str, Any]]) -> dict[str, float]:
 
 def _point_main(args: argparse.Namespace) -> None:
     """The child side of ``run_child``: one point, its figures on a marked last line."""
-    options = Options(args.window, args.warmup, args.loop, args.scrape_every, args.profile)
+    options = Options(
+        args.window, args.warmup, args.loop, args.scrape_every, args.profile, args.workers
+    )
     # The parent's death (PDEATHSIG) still stops the daemon cleanly.
     with sigterm_as_exit(), asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
         figures = runner.run(point(args.point, args.url, args.nginx_pid, options))
@@ -584,6 +610,7 @@ def _cli() -> None:
         "--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="auto: as forewarn"
     )
     parser.add_argument("--scrape-every", type=float, default=0.0, help="GET /metrics, seconds")
+    parser.add_argument("--workers", default="auto", help="daemon.probe_workers (auto, 0, 1, …)")
     parser.add_argument("--point", type=int, help=argparse.SUPPRESS)  # internal: one child
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--nginx-pid", type=int, help=argparse.SUPPRESS)
@@ -591,10 +618,13 @@ def _cli() -> None:
     if args.point:
         _point_main(args)
         return
-    custom = args.checks or args.profile or args.window or args.scrape_every or args.loop != "auto"
+    custom = args.checks or args.profile or args.window or args.scrape_every
+    custom = custom or args.loop != "auto" or args.workers != "auto"
     if custom:
         window = args.window or (QUICK_WINDOW_S if args.quick else FULL_WINDOW_S)
-        options = Options(window, args.warmup, args.loop, args.scrape_every, args.profile)
+        options = Options(
+            window, args.warmup, args.loop, args.scrape_every, args.profile, args.workers
+        )
         sizes = tuple(args.checks or (QUICK_CHECKS if args.quick else FULL_CHECKS))
         try:
             result = measure(sizes, options)

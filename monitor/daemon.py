@@ -66,6 +66,7 @@ class Daemon:
         self.port = 0
         self.lock = StateLock(config.daemon.state_dir)
         self.reload_error: str | None = None  # first error of the last failed reload
+        self.advance_queued = False  # an advance is due at the end of this loop turn
 
     async def start(self) -> None:
         """Open the state, bind the listen port, and start probing and delivering."""
@@ -204,9 +205,16 @@ class Daemon:
             duration_s=round(result.duration_s, 4),
         )
         confirming = self.engine.observe(result, self.clock())
-        if self.engine.transitions:  # a change: tell whoever needs it now, not at the next tick
-            self._advance(self.clock())
+        if self.engine.transitions and not self.advance_queued:
+            # A change: tell whoever needs it now, not at the next tick; but once per loop
+            # turn, so that a batch of results (a worker's report, a start) is one commit.
+            self.advance_queued = True
+            asyncio.get_running_loop().call_soon(self._advance_soon)
         return confirming
+
+    def _advance_soon(self) -> None:
+        self.advance_queued = False
+        self._advance(self.clock())
 
     def _advance(self, now: float) -> None:
         """Move incidents and windows forward; wake the dispatcher for their notices."""

@@ -79,8 +79,9 @@ class _Worker:
 
     def send(self, message: wire.Assign | wire.Verdicts) -> None:
         """Write one frame to the worker, if it is running."""
-        if self.process is not None and self.process.stdin is not None:
-            self.process.stdin.write(wire.encode(message))
+        stdin = None if self.process is None else self.process.stdin
+        if stdin is not None and not stdin.is_closing():  # closed: stopping, or it died
+            stdin.write(wire.encode(message))
 
 
 class ProbeWorkers:
