@@ -93,6 +93,7 @@ class Daemon:
             retry_base=config.notices.retry_initial,
             retry_max=config.notices.retry_max,
             max_per_second=config.notices.max_per_second,
+            ops=config.notices.ops,  # told once when a channel fails for a setup reason
         )
         self.desk = Desk(self.engine, self.dispatcher.wake)
         self.lag = LagMonitor(self.metrics)
@@ -348,6 +349,7 @@ class Daemon:
         old_notifiers = dict(self.notifiers)
         self.notifiers.clear()  # the dispatcher holds this very dict
         self.notifiers.update(notifiers)
+        self.dispatcher.set_ops(new.notices.ops)
         self.metrics.config_last_reload_successful.set(1)
         log.info(
             "reloaded",

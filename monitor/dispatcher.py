@@ -8,12 +8,15 @@ import random
 import re
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 import structlog
 
+from monitor.config_notices import OpsChannel
 from monitor.metrics import Metrics
+from monitor.notices import Notice
+from monitor.ops_text import delivery_alerts
 from monitor.store import OutboxItem, Store
 from notifiers.base import Notifier, NotifierError
 
@@ -76,6 +79,7 @@ class Dispatcher:
         batch: int = 200,
         rng: random.Random | None = None,
         max_per_second: float | None = None,
+        ops: Sequence[OpsChannel] = (),
     ) -> None:
         if concurrency < 1 or batch < 1:
             raise ValueError("concurrency and batch must be at least 1")
@@ -100,7 +104,14 @@ class Dispatcher:
         # their keys are held back so a notice already sent is not sent again meanwhile.
         self._unrecorded: dict[str, Callable[[], None]] = {}
         self._stopping = False
+        self._ops = list(ops)
+        # Channels failing for a setup reason (TLS, credentials): ops hear once per episode.
+        self._misconfigured: set[str] = set()
         self.last_progress = time.monotonic()
+
+    def set_ops(self, ops: Sequence[OpsChannel]) -> None:
+        """Adopt the ops channels of a reloaded config."""
+        self._ops = list(ops)
 
     def wake(self) -> None:
         """New notices were committed: look at the outbox now."""
@@ -220,6 +231,7 @@ class Dispatcher:
                 )
                 error = NotifierError(f"unexpected {type(exc).__name__}: {exc}", permanent=False)
             outcome = self._settle(item, error)
+            self._watch_setup(notice, error)
         self._metrics.notices.labels(
             channel=notice.channel, kind=notice.kind.value, outcome=outcome
         ).inc()
@@ -260,6 +272,26 @@ class Dispatcher:
         retry_at = at + self._rng.uniform(self._retry_base / 2, ceiling)
         self._record(notice.key, partial(store.mark_retry, notice.key, at, retry_at, error.message))
         return "ambiguous" if error.ambiguous else "retry"
+
+    def _watch_setup(self, notice: Notice, error: NotifierError | None) -> None:
+        """Tell ops once when a channel starts failing for a setup reason, not per notice."""
+        channel = notice.channel
+        if error is None or not error.setup:
+            if error is None and channel in self._misconfigured:
+                self._misconfigured.discard(channel)
+                log.info("delivery_setup_recovered", channel=channel)
+            return
+        if channel in self._misconfigured:
+            return
+        self._misconfigured.add(channel)
+        reason = _redact(error.message, notice.address)
+        log.error("delivery_setup_failing", channel=channel, error=reason)
+        alerts = delivery_alerts(self._ops, channel, reason, self._clock())
+        if alerts:
+            try:
+                self._store.commit(notices=alerts)
+            except Exception:
+                log.exception("ops_alert_not_stored", channel=channel)
 
     def _record(self, key: str, write: Callable[[], None]) -> None:
         try:

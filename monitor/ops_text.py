@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from monitor.config import Config, EmailChannel
+from monitor.config_notices import OpsChannel
 from monitor.incidents import ChangeKind, Incident, IncidentChange
 from monitor.notices import Notice, NoticeKind, one_line
 
@@ -97,3 +99,37 @@ class OpsWriter:
                 )
             )
         return notices
+
+
+def delivery_alerts(
+    ops: Sequence[OpsChannel], failing: str, reason: str, now: float
+) -> list[Notice]:
+    """One ops notice per ops channel not on the ``failing`` channel (it would fail alike)."""
+    since = _utc(now)
+    subject = f"[forewarn] {failing} delivery is failing: check the notices settings"
+    text = (
+        f"{subject}\nSince {since} every {failing} notice fails the same way: {reason}\n"
+        "Notices stay queued and go out once the settings or the server are fixed.\n"
+    )
+    notices = []
+    for channel in ops:
+        kind, address = (
+            ("email", channel.to) if isinstance(channel, EmailChannel) else ("webhook", channel.url)
+        )
+        if kind != failing:
+            notices.append(
+                Notice(
+                    key=f"delivery-{failing}-{int(now)}:ops:{channel.name}",
+                    incident_id="delivery",
+                    kind=NoticeKind.OPS,
+                    channel=kind,
+                    recipient=channel.name,
+                    address=address,
+                    language="en",
+                    subject=subject,
+                    text=text,
+                    html=f"<pre>{html.escape(text)}</pre>",
+                    created_at=now,
+                )
+            )
+    return notices

@@ -18,6 +18,7 @@ class NotifierError(Exception):
         code: int | None = None,
         hard_bounce: bool = False,
         ambiguous: bool = False,
+        setup: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -27,11 +28,14 @@ class NotifierError(Exception):
         # The message may have been delivered (connection lost awaiting the final reply): a
         # retry can duplicate it, which the stable Message-ID lets receivers collapse.
         self.ambiguous = ambiguous
+        # The fault is in forewarn's own delivery settings (TLS, credentials), not in this
+        # notice: every notice on the channel fails alike until an operator fixes them.
+        self.setup = setup
 
     def __repr__(self) -> str:
         return (
             f"NotifierError({self.message!r}, permanent={self.permanent}, code={self.code}, "
-            f"hard_bounce={self.hard_bounce}, ambiguous={self.ambiguous})"
+            f"hard_bounce={self.hard_bounce}, ambiguous={self.ambiguous}, setup={self.setup})"
         )
 
 

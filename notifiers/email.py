@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.header
 import email.policy
 import email.utils
 import hashlib
 import os
 import re
+import ssl
 import tempfile
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -17,6 +19,7 @@ from pathlib import Path
 import aiosmtplib
 
 from monitor.config import NoticesConfig
+from monitor.config_types import EMAIL_PATTERN
 from monitor.notices import Notice
 from notifiers.base import NotifierError
 
@@ -30,6 +33,9 @@ _ENHANCED = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})\b")
 # 5.1.7/5.1.8 name a bad *sender*; servers often report them at RCPT time (delayed reject).
 _SENDER_STATUSES = ("5.1.7", "5.1.8")
 _DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
+_MAILBOX = re.compile(EMAIL_PATTERN)
+_RAW_URL = re.compile(r'[^<>"]{1,900}')  # cannot close the <...>; fits a 998-byte line
+_LONGEST_WORD = 70  # longer words in a header are sent as encoded words, which fold
 _QUIT_TIMEOUT = 5.0
 
 
@@ -55,21 +61,46 @@ def _domain(sender: str) -> str:
     return domain if _DOMAIN.fullmatch(domain) else "localhost"
 
 
+def _set_text(message: EmailMessage, name: str, value: str) -> None:
+    """Set a free-text header so that what it says can never become another header."""
+    value = clean_header(value)
+    if "=?" not in value and max(map(len, value.split()), default=0) <= _LONGEST_WORD:
+        message[name] = value
+        return
+    # The email package decodes encoded words in a str value, so text that merely spells one
+    # (=?utf-8?q?=0D=0ABcc:...?=) would come out as a raw line break and a new header; and it
+    # cannot fold a long ASCII word, which servers refuse past 998 bytes ("500 Line too
+    # long"). Encode the literal text ourselves, in short words, and store it unparsed.
+    encoded = email.header.Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    message.set_raw(name, encoded)
+
+
+def valid_mailbox(address: str) -> bool:
+    """Whether ``address`` is one bare ASCII address that cannot add a header or recipient."""
+    return (
+        address.isascii()
+        and _MAILBOX.fullmatch(address) is not None
+        and not _CONTROL.search(address)
+        and "=?" not in address
+    )
+
+
 def build_email(notice: Notice, sender: str) -> EmailMessage:
     """The complete message for ``notice``: text and HTML alternatives, safe headers."""
     message = EmailMessage(policy=_POLICY)
     message["From"] = clean_header(sender)
     message["To"] = clean_header(notice.address)
-    message["Subject"] = clean_header(notice.subject)
+    _set_text(message, "Subject", notice.subject)
     # The notice's creation time, not the send time, so every retry is byte-identical.
     message["Date"] = email.utils.formatdate(notice.created_at, usegmt=True)
     message["Message-ID"] = message_id(notice.key, sender)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Forewarn-Kind"] = clean_header(notice.kind.value)
     unsubscribe = clean_header(notice.unsubscribe_url)
-    # Raw headers go out verbatim, so only ASCII: a URL is ASCII unless misconfigured, and the
-    # link in the body still works without these headers.
-    if unsubscribe and unsubscribe.isascii():
+    # Raw headers go out verbatim, so only a short ASCII URL with nothing that could end the
+    # <...> or the line: a URL is that unless misconfigured, and the link in the body still
+    # works without these headers.
+    if _RAW_URL.fullmatch(unsubscribe) and unsubscribe.isascii():
         # RFC 8058: with both headers, mail clients offer a one-click unsubscribe that POSTs
         # to the URL (https, for most of them) instead of opening a browser.
         message.set_raw("List-Unsubscribe", f"<{unsubscribe}>")
@@ -78,7 +109,7 @@ def build_email(notice: Notice, sender: str) -> EmailMessage:
     message.set_content(notice.text, cte="quoted-printable")
     message.add_alternative(notice.html, subtype="html", cte="quoted-printable")
     # Set after the body: set_content() drops Content-* headers.
-    message["Content-Language"] = clean_header(notice.language)
+    _set_text(message, "Content-Language", notice.language)
     # A boundary from the key, not random, keeps retries byte-identical; "=_" never occurs
     # in quoted-printable text, so it cannot collide with the content.
     message.set_boundary(f"=_forewarn_{key_digest(notice.key)}")
@@ -116,6 +147,10 @@ class EmailNotifier:
 
     async def send(self, notice: Notice) -> None:
         """Deliver ``notice`` by the configured transport; raise NotifierError otherwise."""
+        if not valid_mailbox(notice.address):
+            # Checked for .eml files too: a To header naming two addresses would reach both
+            # through any relay that reads recipients from the headers.
+            raise NotifierError("invalid address (not one plain ASCII mailbox)", permanent=True)
         message = build_email(notice, self._sender)
         if self._config.transport == "file":
             try:
@@ -143,8 +178,6 @@ class EmailNotifier:
             raise
 
     async def _send_smtp(self, message: EmailMessage, recipient: str) -> None:
-        if not recipient.isascii():
-            raise NotifierError("non-ASCII address (SMTPUTF8 is not used)", permanent=True)
         payload = message.as_bytes(policy=_POLICY)
         progress = _Progress()
         try:
@@ -152,6 +185,12 @@ class EmailNotifier:
             # is not the server's slowness, so it does not count.
             async with self._slots, asyncio.timeout(self._smtp.timeout):
                 await self._transact(payload, recipient, progress)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise _reply_error(exc, "connect", setup=True) from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise NotifierError(
+                f"TLS certificate not trusted: {exc}", permanent=False, setup=True
+            ) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise _reply_error(exc.recipients[0], "rcpt") from exc
         except aiosmtplib.SMTPHeloError as exc:  # EHLO is sent lazily, by the first MAIL
@@ -205,16 +244,41 @@ class EmailNotifier:
         client = aiosmtplib.SMTP(
             hostname=self._smtp.host,
             port=self._smtp.port,
-            username=self._smtp.username,
-            password=self._password,
-            # True, not None: opportunistic mode would fall back to cleartext when the server
-            # does not offer STARTTLS; with True connect() fails before AUTH or MAIL.
-            start_tls=self._smtp.starttls,
+            # STARTTLS and AUTH are done by _secure(), not by connect(): False, not None,
+            # or opportunistic mode would fall back to cleartext silently.
+            start_tls=False,
             use_tls=self._smtp.tls,
             timeout=self._smtp.timeout,
         )
         await client.connect()
+        try:
+            await self._secure(client)
+        except BaseException:
+            client.close()
+            raise
         return client, False
+
+    async def _secure(self, client: aiosmtplib.SMTP) -> None:
+        """STARTTLS, then AUTH, as configured; a server unable to do either is a setup fault."""
+        if self._smtp.starttls:
+            await client.ehlo()
+            if not client.supports_extension("starttls"):
+                raise NotifierError(
+                    "the server does not offer STARTTLS, which notices.smtp.starttls requires;"
+                    " nothing was sent",
+                    permanent=False,
+                    setup=True,
+                )
+            await client.starttls()
+        if self._smtp.username is not None:
+            await client.ehlo()
+            if not client.supports_extension("auth"):
+                raise NotifierError(
+                    "the server offers no AUTH for notices.smtp.username; nothing was sent",
+                    permanent=False,
+                    setup=True,
+                )
+            await client.login(self._smtp.username, self._password or "")
 
     def _checkin(self, client: aiosmtplib.SMTP) -> None:
         if self._closed or not client.is_connected:
@@ -235,12 +299,17 @@ class EmailNotifier:
                 client.close()
 
 
-def _reply_error(exc: aiosmtplib.SMTPResponseException, phase: str) -> NotifierError:
+def _reply_error(
+    exc: aiosmtplib.SMTPResponseException, phase: str, *, setup: bool = False
+) -> NotifierError:
     """Classify an SMTP error reply: 5xx is permanent (unless connecting), 5.1.x at RCPT bounces."""
     code, text = exc.code, clean_header(exc.message)
     # A refusal while connecting (greeting, EHLO, STARTTLS, AUTH) is about our relay account,
     # not this notice: failing every notice permanently over a bad password would lose them.
-    permanent = code >= 500 and phase != "connect"
+    # So is 530 (authentication or encryption required) wherever it comes: every notice would
+    # get it until an operator fixes the settings.
+    setup = setup or code == 530
+    permanent = code >= 500 and phase != "connect" and not setup
     status = _ENHANCED.match(text)
     hard_bounce = (
         permanent
@@ -250,5 +319,9 @@ def _reply_error(exc: aiosmtplib.SMTPResponseException, phase: str) -> NotifierE
         and status.group(1) not in _SENDER_STATUSES
     )
     return NotifierError(
-        f"SMTP {code} {text} (at {phase})", permanent=permanent, code=code, hard_bounce=hard_bounce
+        f"SMTP {code} {text} (at {phase})",
+        permanent=permanent,
+        code=code,
+        hard_bounce=hard_bounce,
+        setup=setup,
     )
