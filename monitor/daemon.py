@@ -205,7 +205,7 @@ class Daemon:
             detail=result.detail,
             duration_s=round(result.duration_s, 4),
         )
-        confirming = self.engine.observe(result, self.clock())
+        confirming = self.engine.observe(result, self.clock(), time.monotonic())
         if self.engine.transitions and not self.advance_queued:
             # A change: tell whoever needs it now, not at the next tick; but once per loop
             # turn, so that a batch of results (a worker's report, a start) is one commit.
@@ -219,7 +219,8 @@ class Daemon:
 
     def _advance(self, now: float) -> None:
         """Move incidents and windows forward; wake the dispatcher for their notices."""
-        if self.engine.advance(now):
+        # With a monotonic reading, the engine tells a wall-clock step from time passing.
+        if self.engine.advance(now, time.monotonic()):
             self.dispatcher.wake()
 
     def _planner(self, config: Config) -> NoticePlanner:
@@ -240,8 +241,8 @@ class Daemon:
 
     def _flush(self) -> None:
         if self.results:
-            batch, self.results = self.results, []
-            self.store.write_results(batch, self._excused(batch))
+            # What the store refuses (a full disk) is kept, bounded, for the next tick.
+            self.results = self.engine.record(self.results, self._excused(self.results))
 
     def _excused(self, batch: list[ProbeResult]) -> list[int]:
         """Positions of results taken inside a maintenance window of their check's service."""
@@ -256,9 +257,14 @@ class Daemon:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            self._flush()
-            self._advance(self.clock())
-            self.metrics.outbox_pending.set(self.store.pending_count())
+            try:
+                self._flush()
+                self._advance(self.clock())
+                self.metrics.outbox_pending.set(self.store.pending_count())
+            except Exception:
+                # Store refusals are handled inside; anything else is a bug that must not
+                # stop flushing, cadences and resolutions for the rest of the process's life.
+                log.exception("tick_failed")
 
     def health(self) -> dict[str, Any]:
         """The /healthz body: ok while both loops make progress and the event loop keeps up."""

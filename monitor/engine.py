@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 
 import structlog
 
-from monitor import maintenance
+from monitor import clockstep, maintenance
 from monitor.config import Config
 from monitor.detector import CheckState, CheckStatus, Transition, observe, rollup
 from monitor.incidents import (
@@ -25,9 +25,11 @@ from monitor.notices import Notice
 from monitor.operations import IncidentUpdate
 from monitor.planner import NoticePlanner
 from monitor.probes.base import ProbeResult
-from monitor.store import Store
+from monitor.store import Store, WriteFailures
 
 log = structlog.get_logger("forewarn.engine")
+
+UNWRITTEN_MAX = 50_000  # results kept for the next try while the store refuses writes
 
 
 def ancestors(config: Config) -> dict[str, frozenset[str]]:
@@ -86,6 +88,9 @@ class Engine:
         self.canary_ok_at = float("-inf")
         self.offline_since: float | None = None
         self.canary_down = False  # ops were told forewarn is offline
+        self.clock_mark: clockstep.Mark | None = None  # last (wall, steady) given to us
+        self.reframed: dict[str, Incident] = {}  # open incidents moved by a clock step, unsaved
+        self.write_failures = WriteFailures()
         self.adopt(config, clock())
 
     def adopt(self, config: Config, now: float) -> None:
@@ -126,8 +131,13 @@ class Engine:
             service.stable_for or notices.stable_for,
         )
 
-    def observe(self, result: ProbeResult, now: float) -> bool:
-        """Fold one result in; True while its check is confirming a change (re-probe soon)."""
+    def observe(self, result: ProbeResult, now: float, steady: float | None = None) -> bool:
+        """Fold one result in; True while its check is confirming a change (re-probe soon).
+
+        ``steady`` as for ``advance``: a step is followed before the result is judged.
+        """
+        if steady is not None:
+            self._follow_clock(now, steady)
         check_id = result.check_id
         if check_id in self.canary_ids:
             self._canary(result, now)
@@ -207,15 +217,61 @@ class Engine:
             flapping=any(s.flapping for s in states),
         )
 
-    def advance(self, now: float) -> bool:
-        """Move incidents and windows to ``now``; commit with their notices. True if any."""
+    def advance(self, now: float, steady: float | None = None) -> bool:
+        """Move incidents and windows to ``now``; commit with their notices. True if any.
+
+        ``steady`` is a monotonic time read with ``now``: given, a step of the wall clock
+        since the last call shifts what is being timed (see clockstep). A commit the store
+        refuses is logged once per episode and retried on the next call: the transitions and
+        held notices stay, and the incident changes are worked out again from the same state.
+        """
+        if steady is not None:
+            self._follow_clock(now, steady)
         views = maintenance.mask(self._unhushed(), self.windows, now)
         gate = self.canary_ok_at if self.canary_ids else None
         changes = apply(self.open, views, now, self.rules, canary_ok_at=gate)
         steps = maintenance.advance(self.windows, self.progress, now)
-        if not (changes or steps or self.transitions or self.held):
+        if not (changes or steps or self.transitions or self.held or self.reframed):
             return False
-        return self.commit(changes, steps, now)
+        try:
+            told = self.commit(changes, steps, now)
+        except Exception as exc:
+            self.write_failures.failed("commit", exc, transitions=len(self.transitions))
+            return False
+        self.write_failures.succeeded("commit")
+        return told
+
+    def record(self, results: list[ProbeResult], excused: Collection[int]) -> list[ProbeResult]:
+        """Write results to history; return those to try again (empty once written).
+
+        While the store refuses writes (a full disk), the newest ``UNWRITTEN_MAX`` are kept
+        for the next call and older ones dropped, so that memory stays bounded.
+        """
+        try:
+            self.store.write_results(results, excused)
+        except Exception as exc:
+            self.write_failures.failed("results", exc, results=len(results))
+            kept = results[-UNWRITTEN_MAX:]
+            if len(kept) < len(results):
+                log.warning("results_dropped", count=len(results) - len(kept))
+            return kept
+        self.write_failures.succeeded("results", results=len(results))
+        return []
+
+    def _follow_clock(self, now: float, steady: float) -> None:
+        """On a wall-clock step, move every time being counted from by the same step."""
+        by = clockstep.step(self.clock_mark, now, steady)
+        self.clock_mark = (now, steady)
+        if not by:
+            return
+        log.warning("clock_stepped", step_s=round(by, 3), open_incidents=len(self.open))
+        self.open = {k: clockstep.shift_incident(i, by) for k, i in self.open.items()}
+        self.reframed.update(self.open)
+        self.states = {k: clockstep.shift_state(s, by) for k, s in self.states.items()}
+        self.views = {k: clockstep.shift_view(v, by) for k, v in self.views.items()}
+        self.canary_ok_at += by
+        if self.offline_since is not None:
+            self.offline_since += by
 
     def commit(
         self,
@@ -236,12 +292,10 @@ class Engine:
         )
         notices = [*self.held, *self.planner.plan(changes, now, blocked)]
         notices += self.planner.plan_maintenance(steps, now, blocked)
-        for step in steps:
-            self.progress[step.window.id] = step.progress
-            log.info("maintenance", window=step.window.id, change=step.kind)
         self.store.commit(
             transitions=self.transitions,
-            incidents=[c.incident for c in changes],
+            # Reframed first: a change made in the same call is the later word on its incident.
+            incidents=[*self.reframed.values(), *(c.incident for c in changes)],
             notices=notices,
             updates=[
                 IncidentUpdate(c.incident.id, c.at, c.incident.status, c.kind, message)
@@ -250,7 +304,11 @@ class Engine:
             ],
             progress=[s.progress for s in steps],
         )
-        self.transitions, self.held = [], []
+        # Only now that the store has them: a refused commit is worked out again next time.
+        self.transitions, self.held, self.reframed = [], [], {}
+        for step in steps:
+            self.progress[step.window.id] = step.progress
+            log.info("maintenance", window=step.window.id, change=step.kind)
         for change in changes:
             self._track(change)
         return bool(notices)

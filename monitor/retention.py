@@ -10,12 +10,16 @@ from dataclasses import dataclass
 import structlog
 
 from monitor.history import DAY_KEEP_S, MINUTE_KEEP_S
-from monitor.store import Store
+from monitor.store import Store, WriteFailures
 
 log = structlog.get_logger("forewarn.retention")
 
 CHUNK = 2000  # rows per transaction: a few milliseconds of holding the event loop
 FIRST_RUN_AFTER_S = 60.0  # let a starting daemon bind and probe before the first run
+# How often the write-ahead log is folded in and truncated besides SQLite's own checkpoints
+# (which wait for 1000 pages): a few milliseconds of the event loop, and a quiet daemon's
+# -wal file goes back to empty.
+CHECKPOINT_EVERY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +80,32 @@ async def retention_loop(
     every: float = 3600.0,
     *,
     first_after: float = FIRST_RUN_AFTER_S,
+    checkpoint_every: float = CHECKPOINT_EVERY_S,
 ) -> None:
-    """Prune shortly after start, then every ``every`` seconds; a failed run is only logged."""
-    delay = first_after
+    """Prune shortly after start, then every ``every`` seconds; checkpoint the store's log
+    every ``checkpoint_every`` seconds (and after each prune). A failed run is only logged.
+
+    Both timers run on the event loop's monotonic clock: a wall-clock step moves neither.
+    """
+    loop = asyncio.get_running_loop()
+    prune_at = loop.time() + first_after
+    checkpoint_at = loop.time() + checkpoint_every
+    checkpoints = WriteFailures()
     while True:
-        await asyncio.sleep(delay)
-        delay = every
-        try:
-            await prune_history(store, clock(), retention)
-        except Exception as exc:
-            # A locked or full disk must not stop the daemon: the next run catches up.
-            log.exception("prune_failed", error=str(exc))
+        await asyncio.sleep(max(0.0, min(prune_at, checkpoint_at) - loop.time()))
+        if loop.time() >= prune_at:
+            try:
+                await prune_history(store, clock(), retention)
+            except Exception as exc:
+                # A locked or full disk must not stop the daemon: the next run catches up.
+                log.exception("prune_failed", error=str(exc))
+            prune_at = loop.time() + every
+            checkpoint_at = loop.time()  # pruning fills the log: fold it in now
+        if loop.time() >= checkpoint_at:
+            try:
+                store.checkpoint()
+            except Exception as exc:
+                checkpoints.failed("checkpoint", exc)
+            else:
+                checkpoints.succeeded("checkpoint")
+            checkpoint_at = loop.time() + checkpoint_every

@@ -25,6 +25,14 @@ from monitor.store import OutboxItem, Store
 
 DB_NAME = "forewarn.db"
 _BUSY_TIMEOUT_MS = 5000
+# The write-ahead log is folded into the database at every commit that leaves it holding
+# this many pages (SQLite's default, said explicitly: the WAL bound below depends on it) …
+WAL_AUTOCHECKPOINT_PAGES = 1000
+# … and, once folded and restarted, cut back to this size rather than kept at its peak (SQLite
+# keeps the file at its largest size by default). Between the two, the -wal file stays under
+# WAL_AUTOCHECKPOINT_PAGES pages plus the transaction that crossed the threshold, unless a
+# reader outside the daemon pins old pages; checkpoint() catches up once it lets go.
+WAL_SIZE_LIMIT_BYTES = 1 << 20
 # SQLite caps bound parameters per statement (999 on old builds).
 _IN_CHUNK = 500
 UTC = ZoneInfo("UTC")
@@ -65,6 +73,8 @@ class SqliteStore(Store):
         try:
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS:d}")
             conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES:d}")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES:d}")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             _migrate(conn, zone)
@@ -257,6 +267,20 @@ class SqliteStore(Store):
             "SELECT at, outcome, detail FROM deliveries WHERE key = ? ORDER BY id", (key,)
         ).fetchall()
         return [(float(at), str(outcome), str(detail)) for at, outcome, detail in rows]
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it, without waiting for any reader.
+
+        TRUNCATE rather than PASSIVE, so that a quiet daemon leaves an empty -wal file; with
+        no busy timeout, so that a reader outside the daemon (a backup, an operator's sqlite3)
+        holding old pages makes this return at once with partial progress instead of
+        stalling the event loop: the next call finishes the job.
+        """
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS:d}")
 
     def close(self) -> None:
         """Release the database."""

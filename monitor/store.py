@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
+import structlog
+
 from monitor.detector import Transition
 from monitor.history import Tally
 from monitor.incidents import Incident
@@ -14,6 +16,8 @@ from monitor.maintenance import Window, WindowProgress
 from monitor.notices import Notice
 from monitor.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
+
+_log = structlog.get_logger("forewarn.store")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,38 @@ class Store(Protocol):
         """The attempts log of one notice as (at, outcome, detail), oldest first."""
         ...
 
+    def checkpoint(self) -> None:
+        """Fold what the write-ahead log holds into the database and shrink the log.
+
+        Never waits for a reader: what a reader still needs stays for the next call. A
+        store without such a log does nothing.
+        """
+        ...
+
     def close(self) -> None:
         """Release the database."""
         ...
+
+
+class WriteFailures:
+    """Failed writes as episodes: one error line when a kind starts failing, one on recovery.
+
+    A full or failing disk makes every write of a tick fail; logging each would flood the
+    journal on that very disk. ``what`` names the kind of write (``results``, ``commit``…).
+    """
+
+    def __init__(self) -> None:
+        self.failing: dict[str, int] = {}  # kind of write -> failures in the current episode
+
+    def failed(self, what: str, error: Exception, **context: object) -> None:
+        """Count a failure; the first of an episode is logged with its error."""
+        count = self.failing.get(what, 0) + 1
+        self.failing[what] = count
+        if count == 1:
+            _log.error("store_write_failed", what=what, error=str(error), **context)
+
+    def succeeded(self, what: str, **context: object) -> None:
+        """A write of this kind worked: end its episode, if one was going on."""
+        count = self.failing.pop(what, 0)
+        if count:
+            _log.info("store_write_recovered", what=what, failures=count, **context)

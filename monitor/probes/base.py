@@ -7,6 +7,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from aiohttp.abc import AbstractResolver
+
     from monitor.probes.heartbeat import HeartbeatBook
 
 
@@ -95,6 +97,9 @@ class ProbeContext:
 
     heartbeats: HeartbeatBook  # pings received by the web hooks, read by heartbeat checks
     timezone: str = "UTC"  # daemon.timezone: how times are written in details
+    # Host names to addresses for the http, soap, transaction, tcp and tls kinds. None: each
+    # probe uses the system's (getaddrinfo on threads of its own, see resolver.py).
+    resolver: AbstractResolver | None = None
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ class HttpProbe:
 
     def __init__(self, context: ProbeContext | None = None) -> None:
         """Create the probe; the session waits for the first run, inside the loop."""
-        self._client = HttpClient()
+        self._client = HttpClient(context.resolver if context is not None else None)
 
     async def run(self, check: HttpCheck, now: float) -> ProbeResult:
         """Request ``check.url`` once and judge the answer against ``check.expect``."""

@@ -12,17 +12,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
 from types import SimpleNamespace
+from typing import TypeVar
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from aiohttp.connector import Connection
+from aiohttp.http_exceptions import LineTooLong
 from multidict import CIMultiDictProxy
 
 from monitor.probes.base import Reason
 from monitor.probes.certs import peer_not_after, verifying_context
+from monitor.probes.resolver import chosen
 
 _USER_AGENT = "forewarn (synthetic monitoring)"
 _CHUNK = 64 * 1024
 _DETAIL_LIMIT = 200
+
+_E = TypeVar("_E", bound=BaseException)
 
 Verdict = tuple[Reason | None, str]
 """What a run concluded: no reason when healthy, and a one-line detail."""
@@ -176,13 +182,19 @@ class Reply:
 class HttpClient:
     """One shared session (opened inside the loop on first use) and TLS contexts per CA."""
 
-    def __init__(self) -> None:
-        """Create the client; nothing is opened before the first request."""
+    def __init__(self, resolver: AbstractResolver | None = None) -> None:
+        """Create the client; nothing is opened before the first request.
+
+        ``resolver`` turns host names into addresses; None is the system's (getaddrinfo), of
+        this client's own, closed with it.
+        """
+        self._resolver, self._owned = chosen(resolver)
         self._session: aiohttp.ClientSession | None = None
         self._contexts: dict[str, ssl.SSLContext] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
+            resolver=self._resolver,  # a resolver passed in is not closed with the session
             force_close=True,  # a fresh connection per probe measures what a new client sees
             limit=0,
             limit_per_host=0,
@@ -233,6 +245,8 @@ class HttpClient:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+        if self._owned is not None:
+            await self._owned.close()
 
 
 async def attempt(
@@ -291,11 +305,24 @@ def client_failure(exc: BaseException) -> Verdict:
         hops, last = len(exc.history), exc.history[-1].status if exc.history else exc.status
         detail = f"redirect loop: still redirected ({last}) after {hops} redirects"
         return Reason.HTTP_STATUS, detail
+    too_long = _cause(exc, LineTooLong)
+    if too_long is not None:  # its text quotes the line, which may hold a cookie: never shown
+        return Reason.PROTOCOL, f"status or header line longer than {too_long.args[1]} bytes"
     if isinstance(exc, aiohttp.ClientResponseError):
         return Reason.PROTOCOL, short(f"{type(exc).__name__}: {exc.message or exc.status}")
     if isinstance(exc, OSError):
         return Reason.CONNECT_ERROR, short(f"connection error: {_os_why(exc)}")
     return Reason.PROTOCOL, short(f"{type(exc).__name__}: {exc}")
+
+
+def _cause(exc: BaseException, kind: type[_E]) -> _E | None:
+    """The first exception of ``kind`` in the chain of causes of ``exc``, if any."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a few links deep: aiohttp re-raises parser errors twice
+        if seen is None or isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__
+    return None
 
 
 def _os_why(exc: OSError) -> str:

@@ -170,7 +170,7 @@ class SoapProbe:
 
     def __init__(self, context: ProbeContext | None = None) -> None:
         """Create the probe; the session waits for the first run, inside the loop."""
-        self._client = HttpClient()
+        self._client = HttpClient(context.resolver if context is not None else None)
 
     async def run(self, check: SoapCheck, now: float) -> ProbeResult:
         """Send the envelope, then look for a fault, the status, and the XPath values."""

@@ -11,10 +11,12 @@ from functools import lru_cache
 from time import perf_counter
 from typing import Annotated, Literal
 
+from aiohttp.abc import AbstractResolver
 from pydantic import Field, field_validator
 
 from monitor.config_types import CheckBase, StrictModel
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
+from monitor.probes.resolver import chosen
 
 _BANNER_LIMIT = 4096
 _EXCERPT = 80
@@ -62,10 +64,12 @@ def _literal_family(host: str) -> socket.AddressFamily | None:
 
 
 class TcpProbe:
-    """Runs ``tcp`` checks; holds no state, so one instance serves every check."""
+    """Runs ``tcp`` checks; holds no per-run state, so one instance serves every check."""
 
     def __init__(self, context: ProbeContext | None = None) -> None:
-        """Create the probe; there is nothing to set up."""
+        """Create the probe; names are resolved by the context's resolver, else the system's."""
+        given = context.resolver if context is not None else None
+        self._resolver, self._owned = chosen(given)
 
     async def run(self, check: TcpCheck, now: float) -> ProbeResult:
         """Connect to ``check.host:check.port`` and, if asked, match the banner."""
@@ -78,7 +82,7 @@ class TcpProbe:
         start = perf_counter()
         try:
             async with asyncio.timeout(check.timeout):
-                targets = await _resolve(check.host, check.port, phases)
+                targets = await _resolve(self._resolver, check.host, check.port, phases)
                 stage = "connect"
                 mark = perf_counter()
                 reader, writer = await _connect(targets, check.port)
@@ -107,22 +111,24 @@ class TcpProbe:
         )
 
     async def close(self) -> None:
-        """Nothing to release: every run closes its own connection."""
+        """Stop the resolver's threads if it is this probe's own; runs close their connections."""
+        if self._owned is not None:
+            await self._owned.close()
 
 
 async def _resolve(
-    host: str, port: int, phases: dict[str, float]
+    resolver: AbstractResolver, host: str, port: int, phases: dict[str, float]
 ) -> list[tuple[socket.AddressFamily, str]]:
     """Addresses to try, in resolver order; IP literals skip the resolver."""
     family = _literal_family(host)
     if family is not None:
         return [(family, host)]
     mark = perf_counter()
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos = await resolver.resolve(host, port, family=socket.AF_UNSPEC)
     phases["resolve"] = perf_counter() - mark
     targets: list[tuple[socket.AddressFamily, str]] = []
-    for info_family, _type, _proto, _name, sockaddr in infos:
-        target = (info_family, str(sockaddr[0]))
+    for info in infos:
+        target = (socket.AddressFamily(info["family"]), info["host"])
         if target not in targets:
             targets.append(target)
     return targets

@@ -12,12 +12,14 @@ import ssl
 from time import perf_counter
 from typing import Annotated, Literal
 
+from aiohttp.abc import AbstractResolver
 from pydantic import Field
 
 from monitor.config_types import CheckBase, StrictModel
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile, der_summary, utc_text, verifying_context
 from monitor.probes.httpcore import Verdict, seconds, short
+from monitor.probes.resolver import chosen
 from monitor.probes.tcp import _connect, _resolve
 
 _DAY = 86400.0
@@ -51,6 +53,8 @@ class TlsProbe:
     def __init__(self, context: ProbeContext | None = None) -> None:
         """Create the probe; contexts are made on first use."""
         self._contexts: dict[str | None, ssl.SSLContext] = {}
+        given = context.resolver if context is not None else None
+        self._resolver, self._owned = chosen(given)
 
     def _context(self, ca_file: str | None) -> ssl.SSLContext:
         context = self._contexts.get(ca_file)
@@ -67,11 +71,12 @@ class TlsProbe:
         try:
             async with asyncio.timeout(check.timeout):
                 try:
-                    der = await _handshake(check, self._context(check.ca_file), phases, stage)
+                    context = self._context(check.ca_file)
+                    der = await _handshake(self._resolver, check, context, phases, stage)
                     not_after = der_summary(der)[0]
                     reason, detail = _judge_expiry(check, not_after, now)
                 except ssl.SSLCertVerificationError as exc:
-                    der = await _handshake(check, _unverified(), {}, ["resolve"])
+                    der = await _handshake(self._resolver, check, _unverified(), {}, ["resolve"])
                     not_after = der_summary(der)[0]
                     reason, detail = _rejected(check, exc, der, now)
         except TimeoutError:
@@ -101,14 +106,20 @@ class TlsProbe:
         )
 
     async def close(self) -> None:
-        """Nothing to release: every run closes its own connections."""
+        """Stop the resolver's threads if it is this probe's own; runs close their connections."""
+        if self._owned is not None:
+            await self._owned.close()
 
 
 async def _handshake(
-    check: TlsCheck, context: ssl.SSLContext, phases: dict[str, float], stage: list[str]
+    resolver: AbstractResolver,
+    check: TlsCheck,
+    context: ssl.SSLContext,
+    phases: dict[str, float],
+    stage: list[str],
 ) -> bytes:
     """Connect, handshake, and return the peer certificate (DER); always closes."""
-    targets = await _resolve(check.host, check.port, phases)
+    targets = await _resolve(resolver, check.host, check.port, phases)
     stage[0] = "connect"
     mark = perf_counter()
     _reader, writer = await _connect(targets, check.port)

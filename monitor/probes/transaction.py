@@ -156,7 +156,7 @@ class TransactionProbe:
 
     def __init__(self, context: ProbeContext | None = None) -> None:
         """Create the probe; the session waits for the first run, inside the loop."""
-        self._client = HttpClient()
+        self._client = HttpClient(context.resolver if context is not None else None)
 
     async def run(self, check: TransactionCheck, now: float) -> ProbeResult:
         """Run the steps in order under one deadline; stop at the first failing step."""
