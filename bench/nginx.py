@@ -4,7 +4,9 @@
 with a small fixed body. nginx runs in the foreground in its own process group, with a config
 written to a temporary directory (one worker, no access log, no files read), and is stopped
 (the whole group, SIGKILL if it lingers) when the block ends, also on Ctrl-C or an exception.
-``with nginx_server() as server:`` gives the same with its pid, to read its CPU via procstat.
+``with nginx_server() as server:`` gives the same with its pid, to read its CPU via procstat,
+and ``server.tls_url``: the same answer over HTTPS with a certificate for 127.0.0.1 issued by a
+throwaway CA (``server.ca_file``, made with trustme), every connection a full handshake.
 
 The small process helpers here are shared by the other sections that start servers:
 ``free_port``, ``start_group`` (own process group, and ``die_with_parent``: SIGTERM to the
@@ -58,6 +60,12 @@ http {{
     scgi_temp_path {tmp}/scgi;
     server {{
         listen 127.0.0.1:{port} backlog=4096;
+        listen 127.0.0.1:{tls_port} ssl backlog=4096;
+        ssl_certificate {tmp}/server.pem;
+        ssl_certificate_key {tmp}/server.key;
+        # Every probe a full handshake, as for a prober that keeps no session between runs.
+        ssl_session_cache off;
+        ssl_session_tickets off;
         default_type text/plain;
         location = /ok {{
             return 200 "{body}";
@@ -114,6 +122,8 @@ class Nginx:
     url: str  # http://127.0.0.1:<port>/ok
     port: int
     pid: int
+    tls_url: str  # https://127.0.0.1:<tls_port>/ok, certificate issued by ``ca_file``
+    ca_file: Path
 
 
 def free_port() -> int:
@@ -175,29 +185,51 @@ def wait_listening(
     raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} in {timeout_s} s")
 
 
+def issue_certificate(folder: Path) -> None:
+    """A throwaway CA (``ca.pem``) and a certificate for 127.0.0.1 signed by it, for nginx."""
+    try:
+        import trustme
+    except ImportError as exc:
+        raise ToolMissing("trustme is missing: pip install -e '.[test]'") from exc
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    server = ca.issue_cert("127.0.0.1")
+    server.private_key_pem.write_to_path(str(folder / "server.key"))
+    server.cert_chain_pems[0].write_to_path(str(folder / "server.pem"))
+
+
 @contextlib.contextmanager
 def nginx_server() -> Iterator[Nginx]:
     """Run our own nginx on a free 127.0.0.1 port for the duration of the block."""
     binary = require(NGINX, "nginx")
     with sigterm_as_exit(), tempfile.TemporaryDirectory(prefix="bench-nginx-") as name:
         tmp = Path(name)
+        issue_certificate(tmp)
         for attempt in range(3):  # the free port may be taken between the probe and the bind
-            port = free_port()
+            port, tls_port = free_port(), free_port()
             conf = tmp / "nginx.conf"
-            conf.write_text(CONFIG.format(tmp=tmp, port=port, body=BODY.replace("\n", "\\n")))
+            body = BODY.replace("\n", "\\n")
+            conf.write_text(CONFIG.format(tmp=tmp, port=port, tls_port=tls_port, body=body))
             log = tmp / "stderr.log"
             # -e: nginx opens its default error log before reading the config; keep it ours.
             argv = [binary, "-p", f"{tmp}/", "-c", str(conf), "-e", str(tmp / "error.log")]
             proc = start_group(argv, log)
             try:
                 wait_listening(proc, port, log)
+                wait_listening(proc, tls_port, log)
             except RuntimeError:
                 stop_group(proc)
                 if attempt == 2:
                     raise
                 continue
             try:
-                yield Nginx(url=f"http://127.0.0.1:{port}/ok", port=port, pid=proc.pid)
+                yield Nginx(
+                    url=f"http://127.0.0.1:{port}/ok",
+                    port=port,
+                    pid=proc.pid,
+                    tls_url=f"https://127.0.0.1:{tls_port}/ok",
+                    ca_file=tmp / "ca.pem",
+                )
             finally:
                 stop_group(proc)
             return

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -55,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from bench.nginx import ToolMissing, die_with_parent, nginx_server, sigterm_as_exit
+from bench.nginx import Nginx, ToolMissing, die_with_parent, nginx_server, sigterm_as_exit
 from bench.procstat import (
     Sample,
     descendants,
@@ -68,7 +69,9 @@ INTERVAL_S = 10.0
 TIMEOUT_S = 5.0
 CHECKS_PER_SERVICE = 10
 QUICK_CHECKS = (1_000,)
-FULL_CHECKS = (625, 1_000, 1_250, 2_500, 5_000, 10_000)
+FULL_CHECKS = (625, 1_000, 1_250, 2_500, 5_000, 10_000)  # one process: the scaling curve
+WORKER_CHECKS = (2_500, 5_000, 10_000)  # with probe workers (auto)
+QUICK_HTTPS, FULL_HTTPS = (1_000,), (3_000,)
 QUICK_WINDOW_S = 20.0
 FULL_WINDOW_S = 30.0
 WARMUP_S = INTERVAL_S + 2.0  # at least: every check has run once, first runs spread
@@ -100,6 +103,7 @@ def write_config(
     retry: float = 5.0,
     per_service: int = CHECKS_PER_SERVICE,
     workers: str = "auto",
+    ca_file: Path | None = None,
 ) -> Path:
     """A checks.yaml of ``checks`` http checks on ``url``, ``per_service`` per service."""
     head = CONFIG_HEAD.format(
@@ -109,9 +113,10 @@ def write_config(
     services = math.ceil(checks / per_service)
     lines += [f"  - {{id: s{n:05d}, name: 'Service {n}'}}" for n in range(services)]
     lines.append("checks:")
+    trust = f', ca_file: "{ca_file}"' if ca_file else ""
     lines += [
         f"  - {{id: c{n:05d}, service: s{n // per_service:05d}, type: http, "
-        f'url: "{url}", expect: {{status: [200]}}}}'
+        f'url: "{url}"{trust}, expect: {{status: [200]}}}}'
         for n in range(checks)
     ]
     path = directory / "checks.yaml"
@@ -299,12 +304,13 @@ class Options:
     scrape_every_s: float = 0.0  # GET /metrics this often in the window, as Prometheus; 0: never
     profile: bool = False
     workers: str = "auto"  # daemon.probe_workers
+    https: bool = False  # probe nginx over TLS, a full handshake each time
 
     def argv(self) -> list[str]:
         """These options as command-line arguments of ``python -m bench.throughput``."""
         argv = ["--window", str(self.window_s), "--warmup", str(self.warmup_s)]
         argv += ["--loop", self.loop, "--scrape-every", str(self.scrape_every_s)]
-        argv += ["--workers", self.workers]
+        argv += ["--workers", self.workers] + (["--https"] if self.https else [])
         return argv + (["--profile"] if self.profile else [])
 
 
@@ -331,7 +337,9 @@ async def scraping(port: int, every_s: float, took: list[float]) -> None:
         took.append(seconds)
 
 
-async def point(checks: int, url: str, nginx_pid: int, options: Options) -> dict[str, Any]:
+async def point(
+    checks: int, url: str, nginx_pid: int, options: Options, ca_file: Path | None = None
+) -> dict[str, Any]:
     """Run the real Daemon on ``checks`` checks and measure one window; the figures."""
     from monitor.config import load_config
     from monitor.daemon import Daemon
@@ -343,7 +351,8 @@ async def point(checks: int, url: str, nginx_pid: int, options: Options) -> dict
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as name:
         tmp = Path(name)
         started = time.perf_counter()
-        config = load_config(write_config(tmp, checks, url, workers=options.workers))
+        path = write_config(tmp, checks, url, workers=options.workers, ca_file=ca_file)
+        config = load_config(path)
         load_s = time.perf_counter() - started
         # Opened before the daemon starts: nothing else is running on the loop yet.
         with open(tmp / "daemon.log", "w", encoding="utf-8") as log_file:  # noqa: ASYNC230
@@ -499,10 +508,11 @@ def line(p: dict[str, Any]) -> str:
     )
 
 
-def run_child(checks: int, url: str, nginx_pid: int, options: Options) -> Any:
+def run_child(checks: int, server: Nginx, options: Options) -> Any:
     """One point in a fresh interpreter, so its RSS and fds are its own; its figures."""
+    url = server.tls_url if options.https else server.url
     argv = [sys.executable, "-m", "bench.throughput", "--point", str(checks), "--url", url]
-    argv += ["--nginx-pid", str(nginx_pid), *options.argv()]
+    argv += ["--nginx-pid", str(server.pid), "--ca-file", str(server.ca_file), *options.argv()]
     root = Path(__file__).resolve().parents[1]  # ``-m`` from here finds bench/ and monitor/
     proc = subprocess.Popen(  # noqa: S603 - this very module, arguments built here
         argv, cwd=root, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent
@@ -530,7 +540,8 @@ def measure(sizes: tuple[int, ...], options: Options) -> dict[str, Any]:
     points: dict[str, Any] = {}
     with nginx_server() as server:
         print(
-            f"{len(sizes)} run(s): N http checks on {server.url} every {INTERVAL_S:g} s "
+            f"{len(sizes)} run(s): N http checks on "
+            f"{server.tls_url if options.https else server.url} every {INTERVAL_S:g} s "
             f"(timeout {TIMEOUT_S:g} s); window {options.window_s:g} s after a warm-up of at "
             f"least {options.warmup_s:g} s, until the scheduler's lag p99 ≤ "
             f"{SETTLED_LAG_S * 1000:g} ms (! = not settled after {SETTLE_CAP_S:g} s); "
@@ -543,31 +554,42 @@ def measure(sizes: tuple[int, ...], options: Options) -> dict[str, Any]:
         )
         print(header(), flush=True)
         for checks in sizes:
-            figures = run_child(checks, server.url, server.pid, options)
+            figures = run_child(checks, server, options)
             points[f"n{checks}"] = figures
             print(line(figures), flush=True)
     return points
 
 
 def main(quick: bool = False) -> dict[str, Any]:
-    """Measure the real daemon at each size; return the figures keyed ``n<checks>``."""
+    """Measure the real daemon: in one process as N doubles, then with probe workers, then
+    over HTTPS; return the figures keyed ``n<checks>``, ``n<checks>_workers``, ``https_n<checks>``.
+    """
     sizes, window = (QUICK_CHECKS, QUICK_WINDOW_S) if quick else (FULL_CHECKS, FULL_WINDOW_S)
+    single = Options(window_s=window, workers="0")
+    spread = Options(window_s=window)  # auto: one worker a core from 200 probes/s
     try:
-        points = measure(sizes, Options(window_s=window))
+        points = measure(sizes, single)
+        if not quick:
+            shared = measure(WORKER_CHECKS, spread)
+            points.update({f"{key}_workers": value for key, value in shared.items()})
+        tls = measure(QUICK_HTTPS if quick else FULL_HTTPS, dataclasses.replace(spread, https=True))
+        points.update({f"https_{key}": value for key, value in tls.items()})
     except ToolMissing as exc:
         print(f"skipped: {exc}")
         return {"skipped": str(exc)}
     print(
-        "  lateness: exact, probe start minus due slot (results after a failure left out); "
-        "hist p99≤: bucket bound of forewarn_scheduler_lag_seconds; cores: this process only"
+        "  lateness: exact, every value of forewarn_scheduler_lag_seconds in the window; "
+        "hist p99≤: that histogram's bucket bound; PSS, cores: the daemon and its workers"
     )
-    figures: dict[str, Any] = {"lateness_method": "exact from results.at and the scheduler's grid"}
-    if len(points) > 1:
-        figures["fit"] = cost_fit(list(points.values()))
+    figures: dict[str, Any] = {}
+    curve = [points[f"n{n}"] for n in sizes]
+    if len(curve) > 1:
+        figures["fit"] = cost_fit(curve)
         fit = figures["fit"]
         print(
-            f"  least-squares fit of cores on probes/s: {fit['marginal_cpu_ms_per_probe']} ms "
-            f"per extra probe, {fit['fixed_cpu_cores']} cores at no probes"
+            f"  least-squares fit of cores on probes/s (one process): "
+            f"{fit['marginal_cpu_ms_per_probe']} ms per extra probe, "
+            f"{fit['fixed_cpu_cores']} cores at no probes"
         )
     return {**figures, **points}
 
@@ -591,9 +613,11 @@ def _point_main(args: argparse.Namespace) -> None:
     options = Options(
         args.window, args.warmup, args.loop, args.scrape_every, args.profile, args.workers
     )
+    options = dataclasses.replace(options, https=args.https)
+    ca_file = args.ca_file if args.https else None
     # The parent's death (PDEATHSIG) still stops the daemon cleanly.
     with sigterm_as_exit(), asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
-        figures = runner.run(point(args.point, args.url, args.nginx_pid, options))
+        figures = runner.run(point(args.point, args.url, args.nginx_pid, options, ca_file))
     print(RESULT_MARK + json.dumps(figures), flush=True)
 
 
@@ -611,20 +635,23 @@ def _cli() -> None:
     )
     parser.add_argument("--scrape-every", type=float, default=0.0, help="GET /metrics, seconds")
     parser.add_argument("--workers", default="auto", help="daemon.probe_workers (auto, 0, 1, …)")
+    parser.add_argument("--https", action="store_true", help="over TLS, a full handshake each")
     parser.add_argument("--point", type=int, help=argparse.SUPPRESS)  # internal: one child
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--ca-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--nginx-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.point:
         _point_main(args)
         return
     custom = args.checks or args.profile or args.window or args.scrape_every
-    custom = custom or args.loop != "auto" or args.workers != "auto"
+    custom = custom or args.loop != "auto" or args.workers != "auto" or args.https
     if custom:
         window = args.window or (QUICK_WINDOW_S if args.quick else FULL_WINDOW_S)
         options = Options(
             window, args.warmup, args.loop, args.scrape_every, args.profile, args.workers
         )
+        options = dataclasses.replace(options, https=args.https)
         sizes = tuple(args.checks or (QUICK_CHECKS if args.quick else FULL_CHECKS))
         try:
             result = measure(sizes, options)
