@@ -58,6 +58,7 @@ class SqliteStore(Store):
 
     def __init__(self, conn: sqlite3.Connection, path: Path, zone: ZoneInfo = UTC) -> None:
         self._conn = conn
+        self._grouped = False  # inside together(): writes join its transaction
         self.path = path
         self.zone = zone  # the daemon's: result_days holds its local calendar days
 
@@ -85,8 +86,21 @@ class SqliteStore(Store):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self._grouped:  # inside together(): part of its transaction
+            yield self._conn
+            return
         with _immediate(self._conn):
             yield self._conn
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Make the writes inside one transaction (one sync to disk instead of one each)."""
+        with _immediate(self._conn):
+            self._grouped = True
+            try:
+                yield
+            finally:
+                self._grouped = False
 
     def write_results(self, results: Sequence[ProbeResult], excused: Collection[int] = ()) -> None:
         """Append probe results and add them to their minute and day aggregates, at once."""
