@@ -208,7 +208,9 @@ def _canary(raw: dict[str, Any], defaults: Defaults, doc: Located, problems: Pro
     # A canary belongs to no customer-facing service; it only needs the field to validate.
     owned = [{"service": "canary", **i} if isinstance(i, dict) else i for i in items]
     canary = _checks({"checks": owned}, defaults, doc, problems, key=("daemon", "canary"))
-    taken = {c.get("id") for c in raw.get("checks") or [] if isinstance(c, dict)}
+    checks = raw.get("checks")
+    listed = checks if isinstance(checks, list) else []  # a wrong `checks:` is reported apart
+    taken = {c.get("id") for c in listed if isinstance(c, dict) and isinstance(c.get("id"), str)}
     for i, check in enumerate(canary):
         if check.id in taken:
             problems.add(doc, ("daemon", "canary", i, "id"), f"check id {check.id!r} is taken")

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from yarl import URL
 
 _DURATION = re.compile(r"^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -70,9 +71,18 @@ Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 def http_url(url: str) -> str:
-    """Accept only http:// and https:// URLs."""
+    """Accept only http:// and https:// URLs that name a host and that a client can parse."""
     if not url.lower().startswith(("http://", "https://")):
         raise ValueError("must be an http:// or https:// URL")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ValueError("must not contain control characters such as a line break")
+    try:
+        parsed = URL(url)
+        parsed.port  # noqa: B018 -- parsing the port is what finds "host:99999" or "host:abc"
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL: {str(exc)[:80]}") from None
+    if not parsed.host or any(ch.isspace() for ch in parsed.host):
+        raise ValueError("must name a host, such as https://ws.example.net/path")
     return url
 
 

@@ -303,7 +303,7 @@ class Daemon:
         """
         path = self.config.source if path is None else path
         try:
-            new = load_config(path)
+            new = await asyncio.to_thread(load_config, path)  # a big file must not stall probing
             errors = [
                 f"{path}: daemon.{key}: changed from {getattr(self.config.daemon, key)!s} to "
                 f"{getattr(new.daemon, key)!s}; restart forewarn to apply it"

@@ -31,9 +31,7 @@ def emails(daemon: Daemon) -> list[Path]:
 
 def probes_of(daemon: Daemon, check_id: str) -> float:
     """How many results a check produced so far."""
-    value = daemon.metrics.registry.get_sample_value(
-        "forewarn_probes_total", {"check": check_id}
-    )
+    value = daemon.metrics.registry.get_sample_value("forewarn_probes_total", {"check": check_id})
     return value or 0.0
 
 

@@ -25,7 +25,7 @@ from aiohttp import web
 from monitor.config_types import ID_PATTERN, parse_delay
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import OperationError, Operations, OperatorAction
-from monitor.web.auth import BearerAuth, json_error, unauthorized
+from monitor.web.auth import BearerAuth, client_key, json_error, unauthorized
 from monitor.web.public_api import OPERATOR_READS_KEY, OperatorReads, add_incident_reads
 from monitor.web.views import (
     incident_json,
@@ -77,7 +77,7 @@ async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
     """The request's JSON object, with no keys outside ``allowed``."""
     try:
         data = json.loads(await request.read())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # [[[[… nested too deep
         raise _bad("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise _bad("the body must be a JSON object")
@@ -96,27 +96,72 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     return value.strip()
 
 
-def _operator(write: bool) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.Response]]]:
-    """Wrap a handler: token first, then the handler, with every error as JSON."""
+def _operator(
+    write: bool, action: str = ""
+) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.Response]]]:
+    """Wrap a handler: token first, then the handler, with every error as JSON.
+
+    A write by a known token is audit-logged whatever its outcome: one ``audit`` event with
+    the token's name (never its value), ``action`` (formatted with the path's parts), the
+    target's id and the status answered.
+    """
 
     def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         @functools.wraps(handler)
         async def endpoint(request: web.Request) -> web.Response:
             api = request.app[API_KEY]
+            if api.auth is None:
+                raise unauthorized("the operator API is off: set daemon.api_tokens_file")
+            name = api.auth.check(request, write=write)
+            status = 500  # what an unexpected exception becomes
             try:
-                if api.auth is None:
-                    raise unauthorized("the operator API is off: set daemon.api_tokens_file")
-                name = api.auth.check(request, write=write)
-                return await handler(request, api, name)
-            except OperationError as exc:
-                return _reply({"error": exc.message}, exc.status)
-            except web.HTTPRequestEntityTooLarge:
-                limit = request.client_max_size
-                return _reply({"error": f"the body is larger than {limit} bytes"}, 413)
+                response = await _answer(handler, request, api, name)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                if write:
+                    _audit(request, name, action, status)
 
         return endpoint
 
     return wrap
+
+
+async def _answer(
+    handler: Handler, request: web.Request, api: OperatorApi, name: str
+) -> web.Response:
+    """The handler's response, with the daemon's refusals and an oversized body as JSON."""
+    try:
+        return await handler(request, api, name)
+    except OperationError as exc:
+        return _reply({"error": exc.message}, exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.client_max_size
+        return _reply({"error": f"the body is larger than {limit} bytes"}, 413)
+
+
+# Set by a handler whose target has no id in the path (aiohttp ≥ 3.12 has typed request keys).
+AUDIT_TARGET: Any = (
+    web.RequestKey("audit_target", str) if hasattr(web, "RequestKey") else "audit_target"
+)
+
+
+def _audit(request: web.Request, operator: str, action: str, status: int) -> None:
+    """One ``audit`` event for a write: who, what, on what, and how it ended."""
+    target = request.get(AUDIT_TARGET) or request.match_info.get("id", "")
+    log.info(
+        "audit",
+        operator=operator,
+        action=action.format_map(request.match_info)[:64],
+        target=str(target)[:80],
+        method=request.method,
+        path=request.path[:200],
+        status=status,
+        client=client_key(request.remote),
+    )
 
 
 # Incidents.
@@ -141,7 +186,7 @@ async def show_incident(request: web.Request, api: OperatorApi, _: str) -> web.R
     return _reply({"incident": incident_json(incident), "timeline": timeline})
 
 
-@_operator(write=True)
+@_operator(write=True, action="incident.{action}")
 async def act_on_incident(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """identify, update, resolve or postmortem: a message to the incident's customers."""
     try:
@@ -209,11 +254,13 @@ def _is_id(value: Any) -> bool:
     return isinstance(value, str) and re.match(ID_PATTERN, value) is not None
 
 
-@_operator(write=True)
+@_operator(write=True, action="maintenance.add")
 async def add_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """Plan a maintenance window; 201 with the window."""
     keys = {"id", "services", "start", "end", "announce_before", "summary"}
-    window = api.operations.add_window(_window(await _body(request, keys), api))
+    wanted = _window(await _body(request, keys), api)
+    request[AUDIT_TARGET] = wanted.id
+    window = api.operations.add_window(wanted)
     log.info("maintenance_added", operator=who, window=window.id)
     location = f"/api/v1/maintenance/{window.id}"
     response = _reply({"window": window_json(window, _progress(api, window))}, 201)
@@ -221,7 +268,7 @@ async def add_window(request: web.Request, api: OperatorApi, who: str) -> web.Re
     return response
 
 
-@_operator(write=True)
+@_operator(write=True, action="maintenance.extend")
 async def extend_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """Move a window's end."""
     end = parse_time((await _body(request, {"end"})).get("end"), "end")
@@ -232,7 +279,7 @@ async def extend_window(request: web.Request, api: OperatorApi, who: str) -> web
     return _reply({"window": window_json(window, _progress(api, window))})
 
 
-@_operator(write=True)
+@_operator(write=True, action="maintenance.cancel")
 async def cancel_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """Cancel a window."""
     window = api.operations.cancel_window(request.match_info["id"])

@@ -219,5 +219,8 @@ class BearerAuth:
             log.warning("api_bad_token", client=client, path=request.path)
             raise unauthorized("invalid token")
         if write and not token.write:
+            log.warning(
+                "api_read_only_token", operator=token.name, client=client, path=request.path
+            )
             raise json_error(web.HTTPForbidden, f"token {token.name!r} is read-only")
         return token.name
