@@ -65,20 +65,150 @@ def shown(value: Any) -> str:
 
 
 def render(run: dict[str, Any]) -> str:
-    """The Markdown tables of one run."""
+    """The Markdown tables of one run: the goals, the scaling curve, then every figure."""
     lines = [TABLE_START, ""]
     info = run["machine"]
     lines.append(
         f"Run of {run['date']} ({'quick' if run['quick'] else 'full'}): {info['cpus']} CPUs "
         f"({info['cpu_model']}), Python {info['python']}, Linux {info['kernel']}, "
-        f"uvloop installed: {info['uvloop_installed']}. Raw figures: `{run['file']}`."
+        f"uvloop installed: {info['uvloop_installed']}. Command: `{run['command']}`. "
+        f"Raw figures: `{run['file']}`."
     )
+    lines += ["", *goals(run["sections"]), "", *curve(run["sections"])]
     for name, figures in run["sections"].items():
         lines += ["", f"**{name}** ({figures.pop('seconds_taken', '?')} s)", ""]
         lines += ["| figure | value |", "| --- | --- |"]
         lines += [f"| `{key}` | {shown(value)} |" for key, value in flatten(figures).items()]
     lines += ["", TABLE_END]
     return "\n".join(lines)
+
+
+def goals(sections: dict[str, Any]) -> list[str]:
+    """The goals beside this run's figures; rows of sections that did not run are left out."""
+    rows: list[tuple[str, str, Any, bool]] = []  # goal, target, measured, met
+    put = sections.get("throughput", {})
+    single = put.get("n1000") or {}
+    peer = sections.get("peer", {}).get("n1000") or {}
+    top = sections.get("ceiling", {}).get("ceiling") or {}
+    if single.get("cpu_ms_per_probe"):
+        per_cpu_s = 1000 / single["cpu_ms_per_probe"]
+        rows.append(
+            (
+                "HTTP probes per CPU-second, whole pipeline, 1,000 checks",
+                "≥ 2,000",
+                f"{per_cpu_s:,.0f}",
+                per_cpu_s >= 2000,
+            )
+        )
+        if peer.get("cpu_ms_per_probe"):
+            ratio = peer["cpu_ms_per_probe"] / single["cpu_ms_per_probe"]
+            rows.append(
+                (
+                    "… against blackbox_exporter at the same rate",
+                    "≥ 2×",
+                    f"{ratio:.2f}×",
+                    ratio >= 2,
+                )
+            )
+        if top.get("probes_per_cpu_s"):
+            share = per_cpu_s / top["probes_per_cpu_s"]
+            rows.append(
+                (
+                    "… against the bare aiohttp loop (the ceiling)",
+                    "≥ 80 %",
+                    f"{share:.0%} of {top['probes_per_cpu_s']:,.0f}",
+                    share >= 0.8,
+                )
+            )
+    for key, what in (("n10000_workers", "10,000 HTTP"), ("https_n3000", "3,000 HTTPS")):
+        point = put.get(key)
+        if point:
+            p99, most = point["lateness_p99_ms"], point["lateness_max_ms"]
+            rows.append(
+                (
+                    f"{what} checks every 10 s: lateness p99 / max",
+                    "< 50 / 500 ms",
+                    f"{p99} / {most} ms",
+                    p99 is not None and most is not None and p99 < 50 and most < 500,
+                )
+            )
+            rows.append(
+                (
+                    "… failed probes against a healthy target; memory (PSS)",
+                    "0; < 200 MB",
+                    f"{point['failed']}; {point['pss_mb']:.0f} MB",
+                    point["failed"] == 0 and point["pss_mb"] < 200,
+                )
+            )
+    outage = sections.get("outage", {})
+    if "first_failure_to_notice" in outage:
+        p95 = outage["first_failure_to_notice"]["p95_s"]
+        goal = outage["goal_first_failure_to_notice_p95_s"]
+        rows.append(
+            (
+                "Outage to inbox, first failed probe → first email, p95",
+                f"< {goal} s",
+                f"{p95} s",
+                p95 < goal,
+            )
+        )
+    fan = sections.get("fanout", {})
+    if "announced_to_all_s" in fan:
+        rows.append(
+            (
+                f"{fan['customers']:,} customer emails accepted",
+                "< 30 s for 10,000",
+                f"{fan['announced_to_all_s']} s",
+                fan["goal_met"],
+            )
+        )
+    load = sections.get("config_load", {})
+    if "load_best_s" in load:
+        rows.append(
+            (
+                f"{load['checks']:,}-check config loaded",
+                "< 2 s",
+                f"{load['load_best_s']} s",
+                load["load_best_s"] < 2,
+            )
+        )
+    guarded = sections.get("overload", {}).get("guarded") or {}
+    if "false_down" in guarded:
+        rows.append(
+            (
+                f"Overload ({guarded['offered_per_s']:,.0f} probes/s offered): false DOWN",
+                "0",
+                str(guarded["false_down"]),
+                guarded["false_down"] == 0,
+            )
+        )
+    lines = ["| goal | target | measured | met |", "| --- | --- | --- | --- |"]
+    lines += [f"| {g} | {t} | {m} | {'yes' if ok else '**no**'} |" for g, t, m, ok in rows]
+    return lines
+
+
+def curve(sections: dict[str, Any]) -> list[str]:
+    """How cost and lateness grow with the number of checks, beside blackbox_exporter's."""
+    put, peer = sections.get("throughput", {}), sections.get("peer", {})
+    lines = [
+        "| checks | probing | probes/s | CPU ms/probe | blackbox CPU ms/probe | "
+        "late p50 / p99 / max ms | failed | PSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, p in put.items():
+        if not (isinstance(p, dict) and "checks" in p):
+            continue
+        bare = key.removeprefix("https_").removesuffix("_workers")
+        theirs = (peer.get(bare) or {}).get("cpu_ms_per_probe") if key == bare else None
+        mode = f"{p['probe_workers']} workers" if p.get("probe_workers") else "one process"
+        scheme = "HTTPS, " if key.startswith("https_") else ""
+        lines.append(
+            f"| {p['checks']:,} | {scheme}{mode} | {shown(p['probes_per_s'])} | "
+            f"{shown(p['cpu_ms_per_probe'])} | {shown(theirs) if theirs else '–'} | "
+            f"{p['lateness_p50_ms']} / {p['lateness_p99_ms']} / {p['lateness_max_ms']} | "
+            f"{p['failed']} | {p.get('pss_mb', p['rss_mb']):.0f} |"
+        )
+    return lines
 
 
 def publish(doc: Path, tables: str) -> None:
