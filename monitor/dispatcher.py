@@ -17,53 +17,19 @@ from monitor.config_notices import OpsChannel
 from monitor.metrics import Metrics
 from monitor.notices import Notice
 from monitor.ops_text import delivery_alerts
+from monitor.pacing import TokenBucket
 from monitor.store import OutboxItem, Store
 from notifiers.base import Notifier, NotifierError
 
 log = structlog.get_logger(__name__)
 
-# The loop runs at least this often even when idle, so ``last_progress`` stays fresh for the
-# watchdog and a notice made due by another process is noticed.
 # Outcomes are written together after this long: at hundreds of sends a second, one sync to
 # disk for several instead of one each; a crash in between resends at most these (same ids).
 _RECORD_EVERY_S = 0.02
+# The loop runs at least this often even when idle, so ``last_progress`` stays fresh for the
+# watchdog and a notice made due by another process is noticed.
 _TICK_S = 1.0
 _MAX_EXPONENT = 60  # 2**attempts beyond this only overflows; retry_max caps it long before
-# Float refill can leave 0.9999999 of a token right when one is due: that counts as one.
-_TOKEN_EPSILON = 1e-9
-
-
-class TokenBucket:
-    """At most ``rate`` takes per second on average, ``burst`` at once; the caller gives ``now``."""
-
-    def __init__(self, rate: float, now: float) -> None:
-        if rate <= 0:
-            raise ValueError("max_per_second must be positive")
-        self.rate = rate
-        self.burst = max(1.0, rate)
-        # One token to begin with, not a full bucket: a restart with a full outbox ramps up at
-        # the rate instead of releasing a whole burst at once.
-        self._tokens = 1.0
-        self._at = now
-
-    def available(self, now: float) -> int:
-        """How many whole tokens can be taken at ``now``."""
-        self._refill(now)
-        return int(self._tokens + _TOKEN_EPSILON)
-
-    def take(self, now: float) -> None:
-        """Spend one token; the caller checked ``available`` first."""
-        self._refill(now)
-        self._tokens -= 1.0
-
-    def delay(self, now: float) -> float:
-        """Seconds from ``now`` until a whole token is available (0 if one is)."""
-        self._refill(now)
-        return max(0.0, (1.0 - _TOKEN_EPSILON - self._tokens) / self.rate)
-
-    def _refill(self, now: float) -> None:
-        self._tokens = min(self.burst, self._tokens + max(0.0, now - self._at) * self.rate)
-        self._at = max(self._at, now)
 
 
 def crash_window(concurrency: int) -> int:

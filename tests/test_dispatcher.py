@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from monitor.config import NoticesConfig
-from monitor.dispatcher import Dispatcher, TokenBucket
+from monitor.dispatcher import Dispatcher
 from monitor.metrics import Metrics
 from monitor.notices import Notice
 from monitor.sqlite_store import SqliteStore
@@ -312,45 +312,6 @@ async def test_retry_delays_grow_exponentially_with_jitter_up_to_retry_max(
             clock.now += 10
             d.wake()
     assert store.pending_count() == 1
-
-
-@pytest.mark.parametrize(
-    ("rate", "steps"),
-    [
-        # (now, action, expected): action "avail" → whole tokens, "delay" → seconds to one
-        (100.0, [(0.0, "avail", 1), (0.0, "take", None), (0.0, "delay", 0.01), (0.01, "avail", 1)]),
-        (100.0, [(0.0, "take", None), (0.005, "avail", 0), (0.005, "delay", 0.005)]),
-        (100.0, [(0.0, "take", None), (5.0, "avail", 100)]),  # refills up to burst = rate
-        (0.5, [(0.0, "take", None), (1.0, "delay", 1.0), (2.0, "avail", 1), (9.0, "avail", 1)]),
-        (
-            4.0,
-            [(0.0, "take", None), (0.0, "delay", 0.25), (-1.0, "avail", 0)],
-        ),  # time never rewinds
-    ],
-    ids=[
-        "one-token-to-start",
-        "waits-for-next-token",
-        "burst-of-one-second",
-        "slow-rate",
-        "clock-back",
-    ],
-)
-def test_token_bucket_table(rate: float, steps: list[tuple[float, str, float | None]]) -> None:
-    """The bucket starts with one token, refills at ``rate`` up to max(1, rate), never below 0."""
-    bucket = TokenBucket(rate, 0.0)
-    for now, action, expected in steps:
-        if action == "take":
-            bucket.take(now)
-        elif action == "avail":
-            assert bucket.available(now) == expected, (now, action)
-        else:
-            assert bucket.delay(now) == pytest.approx(expected, abs=1e-6), (now, action)
-
-
-def test_token_bucket_refuses_a_rate_that_is_not_positive() -> None:
-    """A zero or negative rate would never send anything: it is a configuration error."""
-    with pytest.raises(ValueError, match="max_per_second"):
-        TokenBucket(0.0, 0.0)
 
 
 async def test_max_per_second_paces_sends_without_counting_attempts(

@@ -16,7 +16,8 @@ from monitor.config import NoticesConfig
 from monitor.notices import Notice
 from notifiers import NOTIFIERS
 from notifiers.base import NotifierError
-from notifiers.email import EmailNotifier, build_email
+from notifiers.email import EmailNotifier
+from notifiers.message import build_email
 from tests import builders
 from tests.smtp_server import FailingSmtpServer
 

@@ -108,19 +108,25 @@ async def test_matching_banner_is_ok(probe: TcpProbe) -> None:
 async def test_banner_split_across_writes_still_matches(probe: TcpProbe) -> None:
     """A banner arriving in pieces matches once enough has arrived."""
 
+    served = asyncio.Event()
+
     async def slow_greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        for piece in (b"220 mx.exa", b"mple.net ESMTP\r\n"):
-            writer.write(piece)
-            await writer.drain()
-            await asyncio.sleep(0.02)
-        with contextlib.suppress(ConnectionError):
-            await reader.read()
-        writer.close()
+        try:
+            for piece in (b"220 mx.exa", b"mple.net ESMTP\r\n"):
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0.02)
+            with contextlib.suppress(ConnectionError):
+                await reader.read()
+        finally:
+            writer.close()  # ours to close, or the socket outlives the test (ResourceWarning)
+            served.set()
 
     server = await asyncio.start_server(slow_greet, "127.0.0.1", 0)
     async with server:
         port = server.sockets[0].getsockname()[1]
         result = await probe.run(tcp_check(port, expect={"banner": "^220 .*ESMTP"}), NOW)
+        await served.wait()
     assert result.ok, result.detail
 
 

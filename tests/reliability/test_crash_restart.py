@@ -39,7 +39,7 @@ from aiosmtpd.smtp import SMTP
 
 from monitor.dispatcher import Dispatcher, crash_window
 from monitor.smtpsink import ReceivedMessage, SmtpSink
-from notifiers.email import message_id
+from notifiers.message import message_id
 from tests.reliability.daemon_process import DaemonProcess
 from tests.waiting import until
 

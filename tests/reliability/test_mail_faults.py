@@ -28,7 +28,8 @@ from monitor.notices import Notice
 from monitor.smtpsink import ReceivedMessage
 from monitor.sqlite_store import SqliteStore
 from notifiers.base import Notifier
-from notifiers.email import EmailNotifier, clean_header, message_id
+from notifiers.email import EmailNotifier
+from notifiers.message import clean_header, message_id
 from notifiers.webhook import WebhookNotifier
 from tests.smtp_server import FailingSmtpServer
 from tests.test_dispatcher import counted, make_notice, outcomes, running
