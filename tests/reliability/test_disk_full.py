@@ -28,18 +28,14 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from monitor.sqlite_store import DB_NAME
+from tests.reliability.target import Target
 from tests.smtp_server import FailingSmtpServer
 from tests.waiting import holds, until
 
@@ -69,31 +65,6 @@ notices:
   retry_initial: 100ms
   digest_window: 0s
 """
-
-
-@dataclass
-class Target:
-    """The tracking and labels APIs; the paths in ``broken`` answer 503."""
-
-    url: str = ""
-    broken: set[str] = field(default_factory=set)
-
-
-@pytest.fixture
-async def target() -> AsyncIterator[Target]:
-    """A real aiohttp server on 127.0.0.1."""
-    state = Target()
-
-    async def endpoint(request: web.Request) -> web.Response:
-        if request.match_info["name"] in state.broken:
-            return web.Response(status=503, text="down")
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_get("/{name}", endpoint)
-    async with TestServer(app, host="127.0.0.1") as server:
-        state.url = str(server.make_url("/"))
-        yield state
 
 
 class Forewarn:

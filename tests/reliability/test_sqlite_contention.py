@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +25,6 @@ from typing import Any
 import aiohttp
 import pytest
 import structlog
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from monitor.config import load_config
 from monitor.daemon import Daemon
@@ -39,6 +37,7 @@ from monitor.sqlite_store import (
     WAL_SIZE_LIMIT_BYTES,
     SqliteStore,
 )
+from tests.reliability.target import Target
 from tests.smtp_server import FailingSmtpServer
 from tests.waiting import holds, until
 
@@ -92,31 +91,6 @@ notices:
   retry_initial: 100ms
   digest_window: 0s
 """
-
-
-@dataclass
-class Target:
-    """Every check's endpoint; the services in ``broken`` answer 503."""
-
-    url: str = ""
-    broken: set[str] = field(default_factory=set)
-
-
-@pytest.fixture
-async def target() -> AsyncIterator[Target]:
-    """A real aiohttp server on 127.0.0.1 serving /{service}/{n}."""
-    state = Target()
-
-    async def endpoint(request: web.Request) -> web.Response:
-        if request.match_info["service"] in state.broken:
-            return web.Response(status=503, text="down")
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_get("/{service}/{n}", endpoint)
-    async with TestServer(app, host="127.0.0.1") as server:
-        state.url = str(server.make_url("/"))
-        yield state
 
 
 @pytest.fixture
