@@ -23,9 +23,6 @@ from notifiers.base import Notifier, NotifierError
 
 log = structlog.get_logger(__name__)
 
-# Outcomes are written together after this long: at hundreds of sends a second, one sync to
-# disk for several instead of one each; a crash in between resends at most these (same ids).
-_RECORD_EVERY_S = 0.02
 # The loop runs at least this often even when idle, so ``last_progress`` stays fresh for the
 # watchdog and a notice made due by another process is noticed.
 _TICK_S = 1.0
@@ -34,8 +31,8 @@ _MAX_EXPONENT = 60  # 2**attempts beyond this only overflows; retry_max caps it 
 
 def crash_window(concurrency: int) -> int:
     """At most this many notices are sent but not yet recorded, hence resent after a crash:
-    those in flight, and those whose outcome waits to be written with others."""
-    return 2 * concurrency
+    those in flight (each outcome is written as soon as its send ends)."""
+    return concurrency
 
 
 class Dispatcher:
@@ -78,10 +75,6 @@ class Dispatcher:
         # Outcomes of finished sends that the store failed to record, retried by the loop;
         # their keys are held back so a notice already sent is not sent again meanwhile.
         self._unrecorded: dict[str, Callable[[], None]] = {}
-        # Outcomes waiting to be written together (one transaction, one sync to disk) at the
-        # end of a short window; their rows are still pending, so their keys are held too.
-        self._queued: dict[str, Callable[[], None]] = {}
-        self._writing: asyncio.TimerHandle | None = None
         self._stopping = False
         self._ops = list(ops)
         # Channels failing for a setup reason (TLS, credentials): ops hear once per episode.
@@ -116,7 +109,6 @@ class Dispatcher:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                self._write_queued()
 
     async def stop(self, deadline_s: float) -> None:
         """Take no new notices; give sends in flight ``deadline_s``, then cancel them."""
@@ -129,7 +121,6 @@ class Dispatcher:
             for task in late:
                 task.cancel()  # a cancelled send records nothing: it stays pending
             await asyncio.gather(*late, return_exceptions=True)
-        self._write_queued()
         log.info("dispatcher_stopped", cancelled=len(late))
 
     def _iterate(self) -> float:
@@ -150,7 +141,7 @@ class Dispatcher:
             free = self._concurrency - len(self._in_flight)
             room = min(room, free, self._bucket.available(time.monotonic()))
         if room > 0:
-            held = self._in_flight.keys() | self._unrecorded.keys() | self._queued.keys()
+            held = self._in_flight.keys() | self._unrecorded.keys()
             # Over-fetch by what is held: those rows are still pending and due.
             for item in self._store.due_notices(now, room + len(held)):
                 if room == 0:
@@ -168,7 +159,7 @@ class Dispatcher:
             wait = self._bucket.delay(time.monotonic())
             if wait > 0:  # out of tokens with work due: look again when the next one comes
                 return min(_TICK_S, wait)
-        if next_at <= now and (self._in_flight or self._unrecorded or self._queued):
+        if next_at <= now and (self._in_flight or self._unrecorded):
             # What is due is ours already (or waits for room): a finished send wakes us.
             return _TICK_S
         return min(_TICK_S, max(0.0, next_at - now))
@@ -279,34 +270,11 @@ class Dispatcher:
                 log.exception("ops_alert_not_stored", channel=channel)
 
     def _record(self, key: str, write: Callable[[], None]) -> None:
-        """Queue an outcome; those of the next few milliseconds are written together."""
-        self._queued[key] = write
-        if len(self._queued) >= self._concurrency:  # bounds the resend window of a crash
-            self._write_queued()
-        elif self._writing is None:
-            self._writing = asyncio.get_running_loop().call_later(
-                _RECORD_EVERY_S, self._write_queued
-            )
-
-    def _write_queued(self) -> None:
-        if self._writing is not None:
-            self._writing.cancel()
-            self._writing = None
-        queued, self._queued = self._queued, {}
-        if not queued:
-            return
         try:
-            with self._store.together():
-                for write in queued.values():
-                    write()
-        except Exception:  # one bad write spoils the group: find it by writing one by one
-            for key, write in queued.items():
-                try:
-                    write()
-                except Exception:
-                    log.exception("outbox_write_failed", key=key)
-                    self._unrecorded[key] = write
-        self._wake.set()
+            write()
+        except Exception:
+            log.exception("outbox_write_failed", key=key)
+            self._unrecorded[key] = write
 
 
 def _redact(text: str, address: str) -> str:

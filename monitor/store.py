@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -123,10 +122,6 @@ class Store(Protocol):
 
     def next_attempt_at(self) -> float | None:
         """When the earliest pending notice becomes due, or None when none is pending."""
-        ...
-
-    def together(self) -> AbstractContextManager[None]:
-        """Make the writes inside one transaction: all of them, or none if one raises."""
         ...
 
     def mark_sent(self, key: str, at: float, detail: str = "") -> None:

@@ -11,7 +11,7 @@ restarts it on the same state directory, and checks:
 - zero lost: every customer's notice arrives; no outbox row says sent that the server lacks;
 - duplicates carry the Message-ID of the first copy, and each one is a message the server had
   accepted while its row was still pending at the moment of a kill (the in-flight window),
-  at most ``crash_window`` (twice the dispatcher's concurrency) per kill;
+  at most ``crash_window`` (the dispatcher's concurrency) per kill;
 - no row stuck: once drained and stopped, every outbox row is ``sent``, delivered once.
 
 Reproduce a failure with ``FOREWARN_CRASH_SEED=<seed printed by the test>``.
@@ -46,8 +46,7 @@ from tests.waiting import until
 SENDER = "Support <support@example.net>"
 CUSTOMERS = 1000
 # At most this many notices are between "taken from the outbox" and "recorded as sent" when
-# the process dies: those in flight and those whose outcome waits to be written in a group,
-# each bounded by the dispatcher's concurrency, which the daemon leaves at its default.
+# the process dies: those in flight, bounded by the dispatcher's concurrency (the default).
 WINDOW: int = crash_window(inspect.signature(Dispatcher).parameters["concurrency"].default)
 REPLY_DELAY_S = 0.005  # the sink's pause between accepting a message and saying 250
 KILL_JITTER_S = 0.02  # a kill waits a random part of this after its message count is reached
