@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import gc
 import os
+import signal
 import sys
 import time
 from typing import BinaryIO
@@ -158,6 +159,11 @@ def main() -> None:
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--json", choices=("yes", "no"), default="yes")
     args = parser.parse_args()
+    # The daemon decides when a worker stops, by closing its stdin once it has drained it:
+    # Ctrl-C in a terminal (or a SIGTERM) sent to the whole process group must not kill
+    # workers first, nor print their tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Frames own the original stdout; anything printed by accident goes to stderr instead.
     frames = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
