@@ -8,7 +8,6 @@ import gc
 import os
 import time
 from collections.abc import Callable
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +26,7 @@ from monitor.planner import NoticePlanner
 from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult
 from monitor.probes.heartbeat import HeartbeatBook
+from monitor.reloading import deferred_keys, restart_needed
 from monitor.render import Renderer
 from monitor.retention import retention_loop
 from monitor.scheduler import Scheduler
@@ -187,14 +187,7 @@ class Daemon:
         if check_id not in self.engine.states:
             return False  # removed by a reload while its probe was in flight
         self.results.append(result)
-        self.metrics.probe_success.labels(check_id).set(1 if result.ok else 0)
-        self.metrics.probe_duration.labels(check_id).set(result.duration_s)
-        self.metrics.probes.labels(check_id).inc()
-        for phase, seconds in result.phases.items():
-            self.metrics.probe_phase_duration.labels(check_id, phase).set(seconds)
-        self.metrics.probe_latency.labels(self.kinds[check_id]).observe(result.duration_s)
-        if result.cert_not_after is not None:
-            self.metrics.tls_cert_expiry.labels(check_id).set(result.cert_not_after)
+        self.metrics.record(result, self.kinds[check_id])
         # One event per probe run: failures at info, successes at debug (filtered out cheaply).
         (log.debug if result.ok else log.info)(
             "probe",
@@ -304,12 +297,7 @@ class Daemon:
         path = self.config.source if path is None else path
         try:
             new = await asyncio.to_thread(load_config, path)  # a big file must not stall probing
-            errors = [
-                f"{path}: daemon.{key}: changed from {getattr(self.config.daemon, key)!s} to "
-                f"{getattr(new.daemon, key)!s}; restart forewarn to apply it"
-                for key in ("listen", "state_dir")
-                if getattr(self.config.daemon, key) != getattr(new.daemon, key)
-            ]
+            errors = restart_needed(path, self.config, new)
             notifiers = None if errors else self._notifiers(new)
             self._auth(new)  # a broken tokens file fails the reload, not the next request
         except ConfigError as exc:
@@ -326,18 +314,7 @@ class Daemon:
         old = {c.id: c for c in self.config.checks}
         ids = {c.id for c in new.checks}
         changed = [c.id for c in new.checks if c.id in old and c != old[c.id]]
-        deferred = [
-            key
-            for key in (
-                "daemon.max_concurrency",
-                "daemon.probe_workers",
-                "daemon.retention",
-                "daemon.timezone",  # the days results are counted in
-                "notices.retry_initial",
-                "notices.retry_max",
-            )
-            if attrgetter(key)(self.config) != attrgetter(key)(new)
-        ]
+        deferred = deferred_keys(self.config, new)
         self._flush()  # results of removed checks are history too
         self.config, self.reload_error = new, None
         self.engine.planner = self._planner(new)

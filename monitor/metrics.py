@@ -7,6 +7,7 @@ import contextlib
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.detector import CheckStatus
+from monitor.probes.base import ProbeResult
 
 # The phase names probes report (ProbeResult.phases keys).
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
@@ -102,6 +103,18 @@ class Metrics:
             ["check"],
             registry=r,
         )
+
+    def record(self, result: ProbeResult, kind: str) -> None:
+        """Update the series of one judged probe result of a check of probe kind ``kind``."""
+        check_id = result.check_id
+        self.probe_success.labels(check_id).set(1 if result.ok else 0)
+        self.probe_duration.labels(check_id).set(result.duration_s)
+        self.probes.labels(check_id).inc()
+        for phase, seconds in result.phases.items():
+            self.probe_phase_duration.labels(check_id, phase).set(seconds)
+        self.probe_latency.labels(kind).observe(result.duration_s)
+        if result.cert_not_after is not None:
+            self.tls_cert_expiry.labels(check_id).set(result.cert_not_after)
 
     def forget_check(self, check_id: str) -> None:
         """Drop a removed check's series, or its last state would be reported forever."""

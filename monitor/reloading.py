@@ -1,0 +1,35 @@
+"""What a reload cannot apply at once: pure comparisons of the running config and the new one."""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from pathlib import Path
+
+from monitor.config import Config
+
+# Keys that a running daemon keeps until its next restart (a reload logs them as deferred).
+DEFERRED = (
+    "daemon.max_concurrency",
+    "daemon.probe_workers",
+    "daemon.retention",
+    "daemon.timezone",  # the days results are counted in
+    "notices.retry_initial",
+    "notices.retry_max",
+)
+# Keys whose change makes a reload fail: the old config stays until a restart.
+RESTART_ONLY = ("listen", "state_dir")
+
+
+def restart_needed(path: Path, old: Config, new: Config) -> list[str]:
+    """One error line per ``daemon`` key that only a restart can change."""
+    return [
+        f"{path}: daemon.{key}: changed from {getattr(old.daemon, key)!s} to "
+        f"{getattr(new.daemon, key)!s}; restart forewarn to apply it"
+        for key in RESTART_ONLY
+        if getattr(old.daemon, key) != getattr(new.daemon, key)
+    ]
+
+
+def deferred_keys(old: Config, new: Config) -> list[str]:
+    """The changed keys that apply at the next restart."""
+    return [key for key in DEFERRED if attrgetter(key)(old) != attrgetter(key)(new)]
