@@ -1,12 +1,14 @@
-"""The ``forewarn`` command: run, check-config, demo."""
+"""The ``forewarn`` command: run, check-config, demo, version (operator commands: cli_ops)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import platform
 import signal
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument("--version", action="version", version=version_line())
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("version", help="print the installed versions (for a bug report)")
     for name, text in (
         ("run", "run the daemon"),
         ("check-config", "validate a checks.yaml and summarise it"),
@@ -62,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command in OPS_COMMANDS:
         return run_ops(args)
+    if args.command == "version":
+        print("\n".join(version_report()))
+        return 0
     if args.command == "demo":
         from monitor.demo import run_demo
 
@@ -88,6 +95,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     # uvloop when the ``fast`` extra is installed; the ``started`` event names the loop.
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(_run(config, args.log_level))
+
+
+def installed_version(distribution: str) -> str:
+    """The version of an installed distribution, from its package metadata."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def version_line() -> str:
+    """``forewarn X.Y.Z``, as ``forewarn --version`` prints it."""
+    return f"forewarn {installed_version('forewarn')}"
+
+
+def version_report() -> list[str]:
+    """forewarn's version, then Python's and each runtime dependency's, as installed."""
+    try:
+        requirements = metadata.requires("forewarn") or []
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        requirements = []
+    names = [_requirement_name(r) for r in requirements if "extra ==" not in r]
+    return [
+        version_line(),
+        f"python {platform.python_version()}",
+        *(f"{name} {installed_version(name)}" for name in names),
+    ]
+
+
+def _requirement_name(requirement: str) -> str:
+    """The distribution name at the start of a requirement such as ``aiohttp>=3.9``."""
+    end = next((i for i, c in enumerate(requirement) if not (c.isalnum() or c in "-_.")), None)
+    return requirement[:end]
 
 
 def _load(path: Path) -> Config | None:

@@ -16,9 +16,10 @@ _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_CORE + name for name in ("str", "int", "float", "bool", "null", "timestamp")}
 _MAP, _SEQ, _STR, _MERGE = _CORE + "map", _CORE + "seq", _CORE + "str", _CORE + "merge"
 _AS_TEXT = {_MERGE, _CORE + "value"}  # a plain `<<` or `=` used as a value is just text
+Parser = type[yaml.SafeLoader] | type[yaml.CSafeLoader]
 # libyaml parses about 15 times faster; the pure-Python parser emits the same events without it.
-_PARSER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = (
-    yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+PARSERS: tuple[Parser, ...] = (
+    (yaml.CSafeLoader, yaml.SafeLoader) if yaml.__with_libyaml__ else (yaml.SafeLoader,)
 )
 _NO_KEY: Any = object()  # a mapping waiting for its next key
 _MERGE_KEY: Any = object()  # a mapping waiting for the value of its `<<` key
@@ -77,13 +78,19 @@ def load_located(path: Path) -> Located:
     return parse_located(text, path)
 
 
-def parse_located(text: str, path: Path) -> Located:
+def parse_located(text: str, path: Path, parser: Parser = PARSERS[0]) -> Located:
     """Parse YAML ``text`` as if read from ``path`` (which only names it in errors)."""
     loader = None
     try:
-        loader = _PARSER(text)
+        loader = parser(text)
         return _Builder(path, loader).run()
     except yaml.MarkedYAMLError as exc:
+        if parser is not yaml.SafeLoader and _nesting_limit(exc):
+            # libyaml (0.2.5+) refuses deep nesting in its own words, reading ahead of the
+            # events we count; the pure-Python parser streams them, so the refusal is ours
+            # and the same on every loader. It stops at MAX_DEPTH, before libyaml's mark.
+            end = exc.problem_mark.index if exc.problem_mark else len(text)
+            return parse_located(text[: end + 1], path, yaml.SafeLoader)
         raise YamlSourceError(f"{path}:{_parse_error(exc)}") from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, max(exc.position, 0)) + 1
@@ -289,6 +296,11 @@ def _parse_error(exc: yaml.MarkedYAMLError) -> str:
     if exc.problem and exc.context and context and context.line + 1 != line:
         text += f" ({exc.context} that starts on line {context.line + 1})"
     return text
+
+
+def _nesting_limit(exc: yaml.MarkedYAMLError) -> bool:
+    """Whether the parser gave up on nesting depth (libyaml: "exceeded maximum nesting depth")."""
+    return "nesting" in f"{exc.problem} {exc.context}"
 
 
 def _line(event: yaml.Event) -> int:

@@ -26,6 +26,19 @@ def forewarn(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_version_flag_and_command_print_the_installed_package_version() -> None:
+    """``--version`` and ``version`` read the installed metadata, not a copy in the code."""
+    from importlib import metadata
+
+    expected = f"forewarn {metadata.version('forewarn')}"
+    flag, command = forewarn("--version"), forewarn("version")
+    assert (flag.returncode, flag.stdout.strip()) == (0, expected)
+    assert command.returncode == 0 and command.stdout.splitlines()[0] == expected
+    listed = {line.split()[0] for line in command.stdout.splitlines()[1:]}
+    assert {"python", "aiohttp", "pyyaml", "pydantic"} <= listed
+    assert "not installed" not in command.stdout
+
+
 def test_check_config_summarises_the_example_and_exits_zero() -> None:
     """The top-level checks.yaml is valid; the summary counts its parts."""
     done = forewarn("check-config", "-c", "checks.yaml")

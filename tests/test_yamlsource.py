@@ -162,11 +162,55 @@ def test_malformed_structures_are_refused_with_a_line(text: str, message: str) -
     assert refusal(text) == message
 
 
-def test_deep_nesting_is_refused_without_recursion_error() -> None:
-    """Thousands of nested brackets give an error, not a RecursionError."""
-    message = refusal("[" * 5000 + "]" * 5000)
-    assert message.startswith("conf.yaml:1: ")
-    assert message.endswith(f"nested more than {yamlsource.MAX_DEPTH} levels deep")
+LOADERS = pytest.mark.parametrize(
+    "parser", yamlsource.PARSERS, ids=[parser.__name__ for parser in yamlsource.PARSERS]
+)
+DEEP = yamlsource.MAX_DEPTH
+
+
+@LOADERS
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 5000 + "]" * 5000, "conf.yaml:1: " + "[0]" * DEEP),
+        ("a: " + "[" * 10_000, "conf.yaml:1: a" + "[0]" * (DEEP - 1)),
+        ("a: " + "{k: " * 3000, "conf.yaml:1: a" + ".k" * (DEEP - 1)),
+        ("x: 1\n" + "a: " + "[" * 1200 + "]" * 1200, "conf.yaml:2: a" + "[0]" * (DEEP - 1)),
+        (
+            "".join(f"{' ' * i}k{i}:\n" for i in range(200)),
+            "conf.yaml:65: " + ".".join(f"k{i}" for i in range(DEEP)),
+        ),
+    ],
+    ids=["brackets", "flow_sequence", "flow_mapping", "after_a_line", "block"],
+)
+def test_deep_nesting_is_refused_in_our_words_whichever_loader_parses(
+    parser: yamlsource.Parser, text: str, message: str
+) -> None:
+    """Over-deep documents get forewarn's message and line from libyaml and pure Python alike."""
+    with pytest.raises(YamlSourceError) as caught:
+        parse_located(text, NAME, parser)
+    assert str(caught.value) == f"{message}: nested more than {DEEP} levels deep"
+
+
+@LOADERS
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: &a [*a]\n", "conf.yaml:1: a[0]: alias *a refers to a value that contains it"),
+        ("a: !!python/name:os.system ''\n", "conf.yaml:1: a: tag !!python/name:os.system is not"),
+        ("a: 1\na: 2\n", "conf.yaml:2: a: duplicate key (first on line 1)"),
+        ("a: [1,\n  2\nb: 3\n", "conf.yaml:3: invalid YAML: "),
+        ("a: 1\n---\nb: 2\n", "conf.yaml:2: only one document allowed"),
+    ],
+    ids=["self_alias", "python_tag", "duplicate", "unclosed", "two_documents"],
+)
+def test_hostile_documents_read_the_same_on_both_loaders(
+    parser: yamlsource.Parser, text: str, message: str
+) -> None:
+    """The refusals users see do not depend on whether libyaml is installed."""
+    with pytest.raises(YamlSourceError) as caught:
+        parse_located(text, NAME, parser)
+    assert str(caught.value).startswith(message)
 
 
 def test_syntax_errors_name_the_line_and_where_the_construct_began() -> None:
@@ -215,10 +259,9 @@ def test_unreadable_paths_are_refused_with_the_reason(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not yaml.__with_libyaml__, reason="only one parser to compare")
-def test_the_python_parser_gives_the_same_data_and_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_python_parser_gives_the_same_data_and_lines() -> None:
     """Without libyaml the pure-Python parser yields identical results."""
     text = Path(__file__).parents[1].joinpath("checks.yaml").read_text(encoding="utf-8")
     fast = parse(text)
-    monkeypatch.setattr(yamlsource, "_PARSER", yaml.SafeLoader)
-    slow = parse(text)
+    slow = parse_located(text, NAME, yaml.SafeLoader)
     assert (slow.value, slow.lines) == (fast.value, fast.lines)

@@ -15,7 +15,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import pytest
 import structlog
 
 from monitor.cli import _reloads
+from monitor.config import ConfigError, load_config
 from monitor.daemon import Daemon
 from monitor.systemd import SystemdNotifier
 from monitor.yamlsource import MAX_BYTES
@@ -193,31 +194,53 @@ async def test_hostile_files_on_sighup_keep_the_old_checks_probing_then_a_good_o
     assert len(events(logs, "reload_failed")) == len(BREAKERS)
 
 
-async def test_reloading_a_large_file_does_not_stall_the_event_loop(
-    daemon: Daemon, logs: Logs
-) -> None:
-    """While a 300,000-value file is read and refused (~0.9 s), the loop turns every 0.5 s.
-
-    The file is parsed in a thread; on the event loop it stalled for the whole parse. The
-    parser still holds the GIL for one stretch of about 0.35 s on this machine.
-    """
-    path = daemon.config.source
-    good = path.read_text("utf-8")
-    path.write_text(good + "padding: [" + "0," * 300_000 + "0]\n", "utf-8")
-    gaps: list[float] = []
+async def longest_stall(work: Callable[[], Awaitable[object]]) -> float:
+    """The longest the event loop went without turning while ``work`` ran."""
+    gaps: list[float] = [0.0]
 
     async def ticker() -> None:
         last = time.monotonic()
         while True:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.005)
             now = time.monotonic()
             gaps.append(now - last)
             last = now
 
     ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0.02)  # the ticker has started
     try:
-        await sighup(logs)
+        await work()
+        await asyncio.sleep(0.02)  # the ticker wakes and records the gap that work made
     finally:
         ticking.cancel()
+    return max(gaps)
+
+
+async def test_reloading_a_large_file_does_not_stall_the_event_loop(
+    daemon: Daemon, logs: Logs
+) -> None:
+    """A 300,000-value file is refused while the loop keeps turning, unlike a parse on the loop.
+
+    The bound is relative, so a loaded machine cannot fail it: the same parse run on the
+    loop (what the daemon did before the parse moved to a thread) stalls it for the whole
+    parse; the reload must stall it for well under that. libyaml still holds the GIL for one
+    stretch (about 40 % of the parse on a quiet machine). Noise can only lengthen a stall, so
+    the reload's best of three attempts is compared with the on-loop baseline.
+    """
+    path = daemon.config.source
+    good = path.read_text("utf-8")
+    path.write_text(good + "padding: [" + "0," * 300_000 + "0]\n", "utf-8")
+
+    async def on_the_loop() -> None:
+        with pytest.raises(ConfigError):
+            load_config(path)
+
+    baseline = await longest_stall(on_the_loop)
+    stalls = []
+    for _ in range(3):
+        stalls.append(await longest_stall(lambda: sighup(logs)))
+        if stalls[-1] < 0.7 * baseline:
+            break
     assert events(logs, "reload_failed")[-1]["errors"][0].startswith(f"{path}:")
-    assert max(gaps) < 0.5, f"the loop stalled for {max(gaps):.2f} s"
+    print(f"parse on the loop stalled it {baseline:.2f} s; reloads stalled it {stalls}")
+    assert min(stalls) < 0.7 * baseline, f"reload stalls {stalls} vs {baseline:.2f} s on the loop"
