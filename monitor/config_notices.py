@@ -63,13 +63,13 @@ class NoticesConfig(StrictModel):
     from_: str = Field("forewarn <forewarn@localhost>", alias="from")
     transport: Literal["smtp", "file"] = "file"
     smtp: SmtpConfig = SmtpConfig()
-    customer_delay: Delay = 0.0  # the only duration that may be 0: notify at once
+    customer_delay: Delay = 60.0  # how long an outage lasts before customers hear (0: at once)
     update_every: Duration = 1800.0
     stable_for: Duration = 300.0
     default_language: Language = "fr"
     retry_initial: Duration = 5.0  # first delay before re-sending a notice the server deferred
     retry_max: Duration = 900.0  # backoff doubles up to this, with jitter
-    digest_window: Delay = 30.0  # failures this close together reach a customer as one email
+    digest_window: Delay = 0.0  # wait this long for more failures of the same customers
     max_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None  # all channels
     ops: list[OpsChannel] = Field(default_factory=list)
     templates_dir: Path | None = None  # overrides of <language>/<kind>.subject|txt|html

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from monitor.flapping import flapping_percent, push, result_class, still_flapping
+from monitor.flapping import push, still_flapping, suspect
 from monitor.probes.base import ProbeResult, Reason
 
 
@@ -47,8 +47,9 @@ class CheckState:
     failing_since: float | None = None  # first failed probe of the current outage
     reason: Reason | None = None
     detail: str = ""
-    history: tuple[int, ...] = ()  # result classes, oldest first, for flap detection
+    history: tuple[bool, ...] = ()  # recent results, oldest first, True where failed
     flapping: bool = False
+    seen_up: bool = False  # answered at least once since it was added or forewarn started
 
     @property
     def shown(self) -> CheckStatus:
@@ -57,10 +58,17 @@ class CheckState:
 
     @property
     def confirming(self) -> bool:
-        """A failure or a recovery has started but is not yet confirmed: re-probe soon."""
+        """A change has started but is not yet settled, or it may flap: re-probe soon.
+
+        A fresh outage (fewer than twice ``failure_threshold`` failures in a row) is re-probed
+        fast too: a false alarm made of a few lost requests then ends within seconds, long
+        before ``customer_delay`` lets customers hear of it.
+        """
         if self.status is CheckStatus.DOWN:
-            return 0 < self.successes < self.success_threshold
-        return 0 < self.failures < self.failure_threshold
+            recovering = 0 < self.successes < self.success_threshold
+            fresh = 0 < self.failures < 2 * self.failure_threshold
+            return recovering or fresh or self.flapping
+        return 0 < self.failures < self.failure_threshold or suspect(self.history)
 
 
 def observe(
@@ -68,11 +76,12 @@ def observe(
 ) -> tuple[CheckState, Transition | None]:
     """Fold one probe result into the check's state; return a Transition when ``shown`` changes."""
     new, first_failure_at = _fold(state, result)
-    history = push(state.history, result_class(result.ok, result.degraded))
+    history = push(state.history, not result.ok)
     new = replace(
         new,
         history=history,
-        flapping=still_flapping(state.flapping, flapping_percent(history)),
+        flapping=still_flapping(state.flapping, history),
+        seen_up=state.seen_up or result.ok,
     )
     # While flapping, the status underneath keeps moving silently: telling customers about
     # every swing is the noise flap detection exists to suppress.

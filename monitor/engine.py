@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 
 import structlog
@@ -48,6 +48,15 @@ def ancestors(config: Config) -> dict[str, frozenset[str]]:
     for service in config.services:
         walk(service.id)
     return closure
+
+
+def audience(config: Config) -> dict[str, frozenset[str]]:
+    """The customers of each service, by id."""
+    readers: dict[str, set[str]] = {s.id: set() for s in config.services}
+    for customer in config.customers:
+        for service_id in customer.services:
+            readers.setdefault(service_id, set()).add(customer.id)
+    return {service_id: frozenset(ids) for service_id, ids in readers.items()}
 
 
 def config_windows(config: Config) -> list[Window]:
@@ -96,12 +105,17 @@ class Engine:
     def adopt(self, config: Config, now: float) -> None:
         """Take a (new) configuration: states kept by check id, views by service id."""
         self.config = config
-        self.rules = Rules(self.timing, ancestors(config), config.notices.digest_window)
+        self.rules = Rules(
+            self.timing, ancestors(config), config.notices.digest_window, audience(config)
+        )
         self.canary_ids = {c.id for c in config.canary}
         self.service_of = {c.id: c.service for c in config.checks}
+        checks = (*config.checks, *config.canary)
+        # Whether a new check answered before comes from history, so a restart forgets nothing.
+        seen = self.store.seen_up() if any(c.id not in self.states for c in checks) else set()
         self.states = {
-            c.id: self._kept(c.id, c.failure_threshold, c.success_threshold)
-            for c in (*config.checks, *config.canary)
+            c.id: self._kept(c.id, c.failure_threshold, c.success_threshold, c.id in seen)
+            for c in checks
         }
         self.canary_last = {k: v for k, v in self.canary_last.items() if k in self.canary_ids}
         old, self.views = self.views, {}
@@ -114,10 +128,12 @@ class Engine:
         self.windows = [stored.pop(w.id, w) for w in config_windows(config)]
         self.windows += stored.values()
 
-    def _kept(self, check_id: str, failure_threshold: int, success_threshold: int) -> CheckState:
+    def _kept(
+        self, check_id: str, failure_threshold: int, success_threshold: int, seen_up: bool
+    ) -> CheckState:
         state = self.states.get(check_id)
         if state is None:
-            return CheckState(failure_threshold, success_threshold)
+            return CheckState(failure_threshold, success_threshold, seen_up=seen_up)
         return replace(
             state, failure_threshold=failure_threshold, success_threshold=success_threshold
         )
@@ -169,7 +185,9 @@ class Engine:
         for check in self.config.checks:
             state = self.states[check.id]
             if state.failures or state.status is CheckStatus.DOWN:
-                self.states[check.id] = CheckState(state.failure_threshold, state.success_threshold)
+                self.states[check.id] = CheckState(
+                    state.failure_threshold, state.success_threshold, seen_up=state.seen_up
+                )
         for service_id in self.views:
             self.refresh_view(service_id, now)
 
@@ -215,6 +233,7 @@ class Engine:
             detail=down[0][1].detail if down else "",
             check_id=down[0][0] if down else "",
             flapping=any(s.flapping for s in states),
+            never_up=bool(down) and not any(s.seen_up for _, s in down),
         )
 
     def advance(self, now: float, steady: float | None = None) -> bool:
@@ -233,8 +252,16 @@ class Engine:
         steps = maintenance.advance(self.windows, self.progress, now)
         if not (changes or steps or self.transitions or self.held or self.reframed):
             return False
+        overrun = {
+            w.id: frozenset(
+                s
+                for s, v in views.items()
+                if v.maintenance_id == w.id and v.status is CheckStatus.DOWN
+            )
+            for w in (step.window for step in steps)
+        }
         try:
-            told = self.commit(changes, steps, now)
+            told = self.commit(changes, steps, now, overrun=overrun)
         except Exception as exc:
             self.write_failures.failed("commit", exc, transitions=len(self.transitions))
             return False
@@ -279,10 +306,13 @@ class Engine:
         steps: list[MaintenanceChange],
         now: float,
         message: str = "",
+        overrun: Mapping[str, frozenset[str]] | None = None,
     ) -> bool:
         """Store changes, timeline, progress and their notices in one transaction.
 
-        ``message`` is an operator's text, kept in the timeline with the change it made.
+        ``message`` is an operator's text, kept in the timeline with the change it made;
+        ``overrun`` the services still down at the end of each window (their incident's first
+        notice tells those customers the maintenance is not over: no "complete" email).
         """
         # Only a step that may reach customers is worth asking the store who unsubscribed.
         blocked = (
@@ -291,7 +321,7 @@ class Engine:
             else set()
         )
         notices = [*self.held, *self.planner.plan(changes, now, blocked)]
-        notices += self.planner.plan_maintenance(steps, now, blocked)
+        notices += self.planner.plan_maintenance(steps, now, blocked, overrun or {})
         self.store.commit(
             transitions=self.transitions,
             # Reframed first: a change made in the same call is the later word on its incident.

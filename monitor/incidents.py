@@ -42,6 +42,7 @@ class Incident:
     message: str = ""  # the operator's latest words to customers
     postmortem: str = ""
     maintenance_id: str = ""  # opened because the service was still down when this ended
+    never_up: bool = False  # its failing checks never answered: ops hear, customers do not
 
     @property
     def covered(self) -> tuple[str, ...]:
@@ -88,6 +89,7 @@ class ServiceView:
     check_id: str = ""  # the failing check, for ops and technical readers
     flapping: bool = False  # one of its checks changes state too often
     maintenance_id: str = ""  # still down when this maintenance window ended: an overrun
+    never_up: bool = False  # every failing check has never answered (a typo, a port not open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +103,16 @@ class Timing:
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """Everything ``apply`` needs besides state: timing, dependencies, the digest window."""
+    """Everything ``apply`` needs besides state: timing, dependencies, who reads, the digest."""
 
     timing: Callable[[str], Timing]
     depends_on: Mapping[str, frozenset[str]] = field(default_factory=dict)  # transitive
     digest_window: float = 0.0
+    audience: Mapping[str, frozenset[str]] = field(default_factory=dict)  # service → customers
+
+    def readers(self, incident: Incident) -> frozenset[str]:
+        """The customers of every service ``incident`` covers."""
+        return frozenset().union(*(self.audience.get(s, frozenset()) for s in incident.covered))
 
 
 def incident_id(service_id: str, first_failure_at: float) -> str:

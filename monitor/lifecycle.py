@@ -19,6 +19,7 @@ from monitor.incidents import (
 )
 
 _ANSWERING = (CheckStatus.UP, CheckStatus.DEGRADED)
+RESOLUTION_MERGE = 60.0  # an update due this close before the resolution is left to it
 
 
 def apply(
@@ -71,6 +72,7 @@ def _open_and_join(
                 incident,
                 services=(*incident.covered, service_id),
                 announced=(*incident.announced, service_id) if told else incident.announced,
+                never_up=incident.never_up and view.never_up,
             )
             incidents[host] = joined
             covering[service_id] = host
@@ -100,6 +102,7 @@ def _open_and_join(
             check_id=view.check_id,
             unstable=view.flapping,
             maintenance_id=view.maintenance_id,
+            never_up=view.never_up and all(i.never_up for i in absorbed),
         )
         for old in absorbed:
             merged = replace(
@@ -175,14 +178,22 @@ def _active(incident: Incident) -> IncidentStatus:
 
 
 def _cadence(incident: Incident, now: float, timing: Timing) -> list[IncidentChange]:
-    """Resolution once stable for ``stable_for``, else the promised update when it is due."""
-    recovered_at = incident.recovered_at
-    monitoring = incident.status is IncidentStatus.MONITORING
-    if monitoring and recovered_at is not None and now >= recovered_at + timing.stable_for:
+    """Resolution once stable for ``stable_for``, else the promised update when it is due.
+
+    An update that falls due while the service is under watch and its resolution is at most
+    ``RESOLUTION_MERGE`` away is left to the resolution: two emails within a minute, the
+    second making the first pointless, help no one. A relapse sends it at once.
+    """
+    resolves_at = None
+    if incident.status is IncidentStatus.MONITORING and incident.recovered_at is not None:
+        resolves_at = incident.recovered_at + timing.stable_for
+    if resolves_at is not None and now >= resolves_at:
         return [IncidentChange(ChangeKind.RESOLVED, resolved(incident, now), now)]
     if incident.customers_told_at is None or incident.next_update_at is None:
         return []
     if now < incident.next_update_at:
+        return []
+    if resolves_at is not None and resolves_at - now <= RESOLUTION_MERGE:
         return []
     updated = replace(
         incident, sequence=incident.sequence + 1, next_update_at=now + timing.update_every
@@ -190,12 +201,26 @@ def _cadence(incident: Incident, now: float, timing: Timing) -> list[IncidentCha
     return [IncidentChange(ChangeKind.UPDATE, updated, now)]
 
 
-def _announce(incidents: list[Incident], now: float, rules: Rules) -> list[IncidentChange]:
-    """First notices that are due, grouped: failures close together make one digest.
+def due_at(incident: Incident, rules: Rules) -> float:
+    """When customers may first hear of ``incident``: once it has lasted its customer_delay.
 
-    An incident is due ``customer_delay`` (at least the digest window) after it opened;
-    when one is due, every untold incident opened within the window after it goes along.
-    A maintenance overrun is due at once: its customers were expecting the service back.
+    Never before it is confirmed (opened). A maintenance overrun is due at once: its
+    customers were expecting the service back.
+    """
+    if incident.maintenance_id:
+        return incident.opened_at
+    delay = rules.timing(incident.service_id).customer_delay
+    return max(incident.opened_at, incident.first_failure_at + delay)
+
+
+def _announce(incidents: list[Incident], now: float, rules: Rules) -> list[IncidentChange]:
+    """First notices that are due; those going out together reach each customer as one email.
+
+    Each incident waits its own ``customer_delay``, never less. A ``digest_window`` (none by
+    default) is added to it, like Alertmanager's ``group_wait``: when an incident's wait is
+    over, every other incident of the same customers that is past its own delay goes along,
+    so a release breaking several services makes one email. An incident whose failing checks
+    never answered tells ops only.
     """
     pending = [
         i
@@ -203,25 +228,23 @@ def _announce(incidents: list[Incident], now: float, rules: Rules) -> list[Incid
         if i.resolved_at is None
         and i.customers_told_at is None
         and i.status is not IncidentStatus.MONITORING
+        and not i.never_up
     ]
+    due = {i.id: due_at(i, rules) for i in pending}
 
-    def due_at(incident: Incident) -> float:
-        if incident.maintenance_id:
-            return incident.opened_at
-        delay = rules.timing(incident.service_id).customer_delay
-        return incident.opened_at + max(delay, rules.digest_window)
+    def waited(incident: Incident) -> bool:
+        wait = 0.0 if incident.maintenance_id else rules.digest_window
+        return now >= due[incident.id] + wait
 
-    leaders = [i for i in pending if now >= due_at(i)]
+    leaders = [i for i in pending if waited(i)]
     if not leaders:
         return []
-
-    def follows(incident: Incident) -> bool:
-        return any(
-            lead.opened_at <= incident.opened_at <= lead.opened_at + rules.digest_window
-            for lead in leaders
-        )
-
-    group = [i for i in pending if i in leaders or follows(i)]
+    readers = frozenset().union(*(rules.readers(i) for i in leaders))
+    ready = [
+        i
+        for i in pending
+        if i in leaders or (now >= due[i.id] and not readers.isdisjoint(rules.readers(i)))
+    ]
     return [
         IncidentChange(
             ChangeKind.ANNOUNCED,
@@ -234,5 +257,5 @@ def _announce(incidents: list[Incident], now: float, rules: Rules) -> list[Incid
             ),
             now,
         )
-        for i in sorted(group, key=lambda i: (i.opened_at, i.id))
+        for i in sorted(ready, key=lambda i: (i.opened_at, i.id))
     ]

@@ -144,6 +144,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX result_days_last_at ON result_days (last_at);
     CREATE INDEX results_at ON results (at);
     """,
+    # 4: issue 15, an incident whose failing checks never answered tells ops, not customers.
+    """
+    ALTER TABLE incidents ADD COLUMN never_up BOOLEAN NOT NULL DEFAULT FALSE;
+    CREATE INDEX transitions_new_status ON transitions (new_status, check_id);
+    """,
 ]
 
 # Steps a script cannot express, run right after the script of their version and in the

@@ -35,6 +35,8 @@ class OpsWriter:
         if headline is None or not self.config.notices.ops:
             return []
         incident = change.incident
+        if change.kind is ChangeKind.OPENED and incident.never_up:
+            headline = "NEVER SEEN UP"
         services = change.services if change.kind is ChangeKind.JOINED else incident.covered
         names = ", ".join(self.config.service(s).display_name("en") for s in services)
         subject = f"[forewarn] {headline}: {names}"
@@ -74,6 +76,12 @@ class OpsWriter:
         ]
         if incident.maintenance_id:
             facts.append(f"Still down after maintenance {incident.maintenance_id} ended.")
+        if incident.never_up:
+            facts.append(
+                "Never seen up: it has failed since it was added (a wrong URL, a port not yet "
+                "open?). Customers will not be told unless it answers once and fails again, "
+                "or an operator posts an update on this incident."
+            )
         return facts
 
     def _notices(

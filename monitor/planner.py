@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,17 +115,29 @@ class NoticePlanner:
         return self._render(customer, kind, language, context, key, lead.incident.id, now)
 
     def plan_maintenance(
-        self, changes: Sequence[MaintenanceChange], now: float, blocked: Set[str] = frozenset()
+        self,
+        changes: Sequence[MaintenanceChange],
+        now: float,
+        blocked: Set[str] = frozenset(),
+        overrun: Mapping[str, Set[str]] | None = None,
     ) -> list[Notice]:
-        """One email per change and subscribed customer of the window's services."""
+        """One email per change and subscribed customer of the window's services.
+
+        A customer with a service still down at the window's end (``overrun``: window id →
+        services) gets no "maintenance complete": the overrun's incident notice says the
+        maintenance is not over, in one email.
+        """
         notices = []
         for change in changes:
             kind = _MAINTENANCE_KINDS[change.kind]
             window = change.window
+            still_down = (overrun or {}).get(window.id, frozenset())
             # Extensions repeat: the new end keeps each one's key apart.
             step = f"{change.kind.value}-{int(window.end)}"
             for customer in affected(self.config.customers, window.services, blocked):
                 mine = [s for s in window.services if s in customer.services]
+                if kind is NoticeKind.MAINTENANCE_ENDED and not still_down.isdisjoint(mine):
+                    continue
                 language = customer.language or self.config.notices.default_language
                 context = self.context.base(customer, language, mine)
                 previous = (

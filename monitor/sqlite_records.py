@@ -43,6 +43,7 @@ def incident(row: Sequence[Any]) -> Incident:
     values = dict(zip(INCIDENT_COLUMNS, row, strict=True))
     values["status"] = IncidentStatus(values["status"])
     values["unstable"] = bool(values["unstable"])
+    values["never_up"] = bool(values["never_up"])
     for name in _TUPLES:
         values[name] = tuple(s for s in values[name].split(",") if s)
     return Incident(**values)

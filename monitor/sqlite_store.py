@@ -150,6 +150,14 @@ class SqliteStore(Store):
                 [(*(getattr(n, c) for c in _NOTICE_COLUMNS), n.created_at) for n in notices],
             )
 
+    def seen_up(self) -> set[str]:
+        """Checks that have answered at least once: an answer in history, or a move to up."""
+        rows = self._conn.execute(
+            "SELECT check_id FROM result_days WHERE ok > 0 UNION "
+            "SELECT check_id FROM transitions WHERE new_status IN ('up', 'degraded')"
+        ).fetchall()
+        return {row[0] for row in rows}
+
     def open_incidents(self) -> list[Incident]:
         """Incidents not yet resolved, oldest first."""
         rows = self._conn.execute(

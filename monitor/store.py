@@ -88,6 +88,10 @@ class Store(Protocol):
         """Record transitions, incidents, their timeline, window progress and notices at once."""
         ...
 
+    def seen_up(self) -> set[str]:
+        """Checks that have answered at least once: an answer in history, or a move to up."""
+        ...
+
     def open_incidents(self) -> list[Incident]:
         """Incidents not yet resolved, oldest first."""
         ...

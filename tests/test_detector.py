@@ -131,17 +131,35 @@ def test_recovery_transition_keeps_outage_start_and_clears_it_after() -> None:
     [
         ([OK], False),
         ([OK, FAIL], True),
-        ([OK, FAIL, FAIL, FAIL], False),
+        ([OK, FAIL, FAIL, FAIL], True),  # a fresh outage: an early recovery is seen fast
+        ([OK] + [FAIL] * 6, False),  # six in a row: an established outage, probed at interval
         ([OK, FAIL, FAIL, FAIL, OK], True),
         ([OK, FAIL, FAIL, FAIL, OK, OK], False),
+        ([OK, FAIL, OK, OK], False),  # one isolated failure: noise
+        ([OK, FAIL, OK, FAIL, OK], True),  # a second one: sample fast to settle it
+        ([OK] + [FAIL] * 10, False),  # an established outage is probed at its interval
+        ([OK, FAIL, OK, FAIL, OK] + [OK] * 40, False),  # suspicion aged out
     ],
 )
 def test_confirming_asks_for_fast_retries_until_decided(steps: list[str], confirming: bool) -> None:
-    """A started but unconfirmed change makes the check confirming, so it is re-probed soon."""
+    """An unconfirmed change, or failures that may be a flap, make the check re-probed soon."""
     state = CheckState(3, 2)
     for second, kind in enumerate(steps):
         state, _ = observe(state, result(kind, float(second)), float(second))
     assert state.confirming is confirming
+
+
+def test_a_check_is_seen_up_from_its_first_answer_and_keeps_it() -> None:
+    """``seen_up`` starts False, turns True on the first answer and survives an outage."""
+    state = CheckState(3, 2)
+    for second in range(5):
+        state, _ = observe(state, result(FAIL, float(second)), float(second))
+    assert state.status is DOWN and not state.seen_up
+    state, _ = observe(state, result(SLOW, 5.0), 5.0)
+    assert state.seen_up
+    for second in range(6, 12):
+        state, _ = observe(state, result(FAIL, float(second)), float(second))
+    assert state.status is DOWN and state.seen_up
 
 
 STORM = [OK] + [FAIL, FAIL, FAIL, OK, OK] * 6  # up, then down 3 results and up 2, six times
@@ -162,7 +180,7 @@ def transitions(steps: list[str]) -> list[tuple[int, CheckStatus, CheckStatus]]:
     ("steps", "expected"),
     [
         (
-            STORM + [OK] * 12,
+            STORM + [OK] * 45,
             [
                 (0, UNKNOWN, UP),
                 (3, UP, DOWN),
@@ -170,15 +188,18 @@ def transitions(steps: list[str]) -> list[tuple[int, CheckStatus, CheckStatus]]:
                 (8, UP, DOWN),
                 (10, DOWN, UP),
                 (13, UP, DOWN),
-                # 6 changes in slots 6, 9, 11, 14, 16, 19 weigh 6.30: 31.5 % > 30
-                (14, DOWN, FLAPPING),
-                # silence while the status swings underneath; the 6th stable result
-                # leaves 4.68 of weight: 23.4 % < 25 (27.9 % one result before)
-                (36, FLAPPING, UP),
+                (15, DOWN, UP),
+                (18, UP, DOWN),
+                (20, DOWN, UP),
+                # five runs of three failures score 2 each: 9 reached with the 21st result
+                (21, UP, FLAPPING),
+                # silence while the status swings underneath; settled once the last 40
+                # results score 3 or less
+                (62, FLAPPING, UP),
             ],
         ),
         (
-            STORM + [FAIL] * 12,
+            STORM + [FAIL] * 45,
             [
                 (0, UNKNOWN, UP),
                 (3, UP, DOWN),
@@ -186,21 +207,32 @@ def transitions(steps: list[str]) -> list[tuple[int, CheckStatus, CheckStatus]]:
                 (8, UP, DOWN),
                 (10, DOWN, UP),
                 (13, UP, DOWN),
-                (14, DOWN, FLAPPING),
-                (39, FLAPPING, DOWN),  # ends on the status underneath: down since step 33
+                (15, DOWN, UP),
+                (18, UP, DOWN),
+                (20, DOWN, UP),
+                (21, UP, FLAPPING),
+                (67, FLAPPING, DOWN),  # 40 failures in a row: an outage, down since step 31
             ],
         ),
         ([FAIL] * 30, [(2, UNKNOWN, DOWN)]),
         ([OK] + [FAIL] * 30, [(0, UNKNOWN, UP), (3, UP, DOWN)]),
-        # Latency jitter around max_latency changes the result class every time: it flaps too.
-        ([OK, SLOW] * 12, [(0, UNKNOWN, UP), (6, UP, FLAPPING)]),
+        # One noise failure, then a 10-result outage and its recovery: an outage, not a flap.
+        (
+            [OK, FAIL] + [OK] * 5 + [FAIL] * 10 + [OK] * 10,
+            [(0, UNKNOWN, UP), (9, UP, DOWN), (18, DOWN, UP)],
+        ),
+        # Slow answers are answers: latency jitter is DEGRADED's business, not flapping.
+        ([OK, SLOW] * 12, [(0, UNKNOWN, UP)]),
+        ([OK, FAIL] * 15 + [OK] * 45, [(0, UNKNOWN, UP), (17, UP, FLAPPING), (63, FLAPPING, UP)]),
     ],
     ids=[
         "flap-storm-then-stable-up",
         "flap-storm-then-outage",
         "steady-outage-never-flaps",
         "outage-after-up-never-flaps",
-        "latency-jitter-flaps",
+        "noise-then-outage-never-flaps",
+        "latency-jitter-does-not-flap",
+        "every-other-request-fails",
     ],
 )
 def test_flapping_table(
@@ -216,30 +248,30 @@ def test_status_keeps_moving_underneath_while_flapping_is_shown() -> None:
     underneath = []
     for second, kind in enumerate(STORM):
         state, transition = observe(state, result(kind, float(second)), float(second))
-        if second > 14:
+        if second > 21:
             assert transition is None and state.shown is FLAPPING and state.flapping
             underneath.append(state.status)
     assert {DOWN, UP} <= set(underneath)
-    assert underneath[-1] is UP and state.history[-1] == 0  # the last result answered
-    assert len(state.history) == 21
+    assert underneath[-1] is UP and state.history[-1] is False  # the last result answered
+    assert len(state.history) == len(STORM)
 
 
 def test_flapping_ending_down_names_when_the_current_failing_run_began() -> None:
     """FLAPPING → DOWN carries the first failure of the run that is down, as DOWN always does."""
     state, seen = CheckState(3, 2), []
-    for second, kind in enumerate(STORM + [FAIL] * 12):
+    for second, kind in enumerate(STORM + [FAIL] * 45):
         state, transition = observe(state, result(kind, float(second)), float(second))
         if transition is not None:
             seen.append(transition)
     last = seen[-1]
-    assert (last.old, last.new, last.at, last.first_failure_at) == (FLAPPING, DOWN, 39.0, 31.0)
+    assert (last.old, last.new, last.at, last.first_failure_at) == (FLAPPING, DOWN, 67.0, 31.0)
     assert last.reason is Reason.HTTP_STATUS and last.detail == "status 503"
     assert state.failing_since == 31.0 and state.shown is DOWN
 
 
 def test_recovery_after_flapping_ended_down_reports_the_outage_start() -> None:
     """The recovery that follows FLAPPING → DOWN names when that outage began, then forgets it."""
-    steps = STORM + [FAIL] * 12 + [OK, OK]
+    steps = STORM + [FAIL] * 45 + [OK, OK]
     state, transition = CheckState(3, 2), None
     for second, kind in enumerate(steps):
         state, transition = observe(state, result(kind, float(second)), float(second))

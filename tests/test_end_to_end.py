@@ -116,9 +116,10 @@ async def test_restart_resumes_the_incident_and_sends_nothing_twice(
 ) -> None:
     """After a restart on the same state, the open incident goes on; no notice repeats."""
     config = fast_config(make_config, target, smtp.port, update_every="1h")
-    target.broken = True
     first = Daemon(config)
     await first.start()
+    await until(lambda: first.engine.states["tracking-ws"].seen_up)
+    target.broken = True
     await until(lambda: len(kinds(smtp.messages, "first")) == 2)
     await first.stop()
     incident_id = first.engine.covering("tracking").id
@@ -143,9 +144,10 @@ async def test_notices_wait_in_the_outbox_while_smtp_is_down(
     """With SMTP refusing mail, the first notices stay queued and arrive once it recovers."""
     smtp.fail_mail_with = (421, "4.3.0 Try again later")
     daemon = Daemon(fast_config(make_config, target, smtp.port, retry_initial="50ms"))
-    target.broken = True
     await daemon.start()
     try:
+        await until(lambda: daemon.engine.states["tracking-ws"].seen_up)
+        target.broken = True
         await until(lambda: daemon.engine.covering("tracking") is not None)
         await until(lambda: daemon.store.pending_count() == 2)
         assert smtp.messages == []
@@ -162,9 +164,10 @@ async def test_a_refused_recipient_does_not_block_the_others(
     """SMTP 550 for one customer: the other gets exactly one notice; the bad one is suppressed."""
     smtp.reject_rcpt = {"ops@acme.example": "550 5.1.1 No such user"}
     daemon = Daemon(fast_config(make_config, target, smtp.port, update_every="1h"))
-    target.broken = True
     await daemon.start()
     try:
+        await until(lambda: daemon.engine.states["tracking-ws"].seen_up)
+        target.broken = True
         await until(lambda: len(kinds(smtp.messages, "first")) == 1)
         await until(lambda: daemon.store.pending_count() == 0)
         assert [m.rcpt_tos for m in smtp.messages] == [["it@globex.example"]]

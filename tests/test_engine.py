@@ -37,7 +37,7 @@ customers:
   - {{id: acme, name: ACME, email: ops@acme.example, language: fr, services: [tracking, labels]}}
   - {{id: initech, name: Initech, email: it@initech.example, language: en, services: [labels]}}
 notices:
-  digest_window: 0s
+  customer_delay: 0s
   ops: [{{type: webhook, url: "https://hooks.example.net/ops"}}]
 maintenance:
   - {{id: release-42, services: [labels], start: 2026-11-22T14:00:00+01:00,
@@ -153,3 +153,40 @@ def test_a_configured_window_is_announced_started_and_ended(engine: Engine) -> N
     assert kinds.count(NoticeKind.MAINTENANCE_STARTED) == 2
     assert kinds.count(NoticeKind.MAINTENANCE_ENDED) == 2
     assert engine.open == {}
+
+
+def test_a_check_never_seen_up_tells_ops_and_no_customer(engine: Engine) -> None:
+    """Down from its first probe: ops hear "never seen up", customers nothing, however long."""
+    for step in range(4):
+        feed(engine, T0 + step, uplink=True, tracking_ws=False)
+    incident = engine.covering("tracking")
+    assert incident is not None and incident.never_up
+    (ops,) = engine.store.due_notices(float("inf"), 10)
+    assert ops.notice.subject == "[forewarn] NEVER SEEN UP: Parcel tracking"
+    assert "Never seen up" in ops.notice.text
+    feed(engine, T0 + 3600, uplink=True, tracking_ws=False)
+    told = {NoticeKind.FIRST, NoticeKind.UNSTABLE, NoticeKind.UPDATE}
+    assert [n for n in pending(engine) if n[2] in told] == []
+    feed(engine, T0 + 3601, tracking_ws=True)
+    feed(engine, T0 + 3602, tracking_ws=True)
+    assert engine.covering("tracking") is None  # answered at last: closed quietly
+    assert engine.states["tracking-ws"].seen_up
+
+
+def test_a_check_that_answered_before_a_restart_is_told_from_its_first_failure(
+    config: Config,
+) -> None:
+    """History from an earlier run counts: its outage after a restart reaches customers."""
+    store = SqliteStore.open(config.daemon.state_dir)
+    store.write_results([ProbeResult("tracking-ws", T0 - 86400, ok=True)])
+    engine = Engine(config, store, NoticePlanner(config, Renderer()), Metrics(), Clock())
+    try:
+        assert engine.states["tracking-ws"].seen_up
+        assert not engine.states["labels-ws"].seen_up
+        for step in range(4):
+            feed(engine, T0 + step, uplink=True, tracking_ws=False)
+        incident = engine.covering("tracking")
+        assert incident is not None and not incident.never_up
+        assert ("email", "acme", NoticeKind.FIRST) in pending(engine)
+    finally:
+        store.close()

@@ -1,135 +1,93 @@
-"""Icinga 2's flapping algorithm as tables of steps: result classes in, percent and state out."""
+"""The flapping rule as tables: result windows in, score and state out, and its noise bound."""
 
 from __future__ import annotations
+
+import random
 
 import pytest
 
 from monitor.flapping import (
-    ANSWERED,
-    FAILED,
-    HISTORY,
-    SLOW,
-    flapping_percent,
+    FLAPPING_AT,
+    SETTLED_AT,
+    WINDOW,
+    noise_tail,
     push,
-    result_class,
+    score,
     still_flapping,
+    suspect,
 )
 
-# The Icinga 2 docs' example: changes in the slots weighing 0.84, 0.86, 0.88, 0.9, 0.98, 1.06,
-# 1.12 and 1.18 (slot i weighs 0.8 + 0.02·i).
-ICINGA_SLOTS = (2, 3, 4, 5, 9, 13, 16, 19)
-
-
-def icinga_history() -> tuple[int, ...]:
-    """21 results whose state changes fall exactly in ICINGA_SLOTS (slot i: result i → i+1)."""
-    history = [ANSWERED]
-    for slot in range(HISTORY - 1):
-        changed = slot in ICINGA_SLOTS
-        history.append(
-            (FAILED if history[-1] == ANSWERED else ANSWERED) if changed else history[-1]
-        )
-    return tuple(history)
-
-
-def test_icinga_example_is_39_1_percent_and_flapping() -> None:
-    """The documented example weighs 7.82 of 20, so 39.1 %, above the 30 % start threshold."""
-    history = icinga_history()
-    assert len(history) == HISTORY
-    changed = [i for i in range(HISTORY - 1) if history[i] != history[i + 1]]
-    assert changed == list(ICINGA_SLOTS)
-    assert flapping_percent(history) == pytest.approx(39.1, abs=1e-9)
-    assert still_flapping(False, flapping_percent(history)) is True
-
-
-def test_icinga_example_stops_flapping_on_the_fifth_stable_result() -> None:
-    """Each stable result ages every change by one slot; the fifth brings it under 25 %."""
-    history, flapping = icinga_history(), True
-    seen = []
-    for _ in range(6):
-        history = push(history, history[-1])
-        percent = flapping_percent(history)
-        flapping = still_flapping(flapping, percent)
-        seen.append((round(percent, 9), flapping))
-    # 28.2 % after four lies between the thresholds: still flapping by hysteresis.
-    assert seen == [
-        (38.3, True),
-        (37.5, True),
-        (32.8, True),
-        (28.2, True),
-        (23.7, False),
-        (19.3, False),
-    ]
+F, A = True, False  # a failed result, an answered one
 
 
 @pytest.mark.parametrize(
-    ("history", "percent"),
+    ("window", "expected"),
     [
-        ((), 0.0),
-        ((ANSWERED,), 0.0),
-        ((ANSWERED,) * HISTORY, 0.0),
-        ((FAILED,) * HISTORY, 0.0),
-        ((ANSWERED, FAILED) * 11, 99.0),  # all 20 slots: 0.80 + … + 1.18 = 19.8 of 20
-        ((ANSWERED, SLOW) * 11, 99.0),  # slow is a class of its own
-        ((ANSWERED, FAILED), 5.9),  # a lone change is the newest slot, weighing 1.18
-        ((FAILED, ANSWERED) + (ANSWERED,) * 19, 4.0),  # the oldest slot weighs 0.8
-        ((FAILED, ANSWERED) + (ANSWERED,) * 20, 0.0),  # one result later it has left
+        ((), 0),
+        ((A,) * WINDOW, 0),
+        ((F, A, F, A, F), 3),
+        ((F, F), 2),
+        ((F,) * WINDOW, 2),  # an outage is one event, however long
+        ((F, F, F, A, F, F, F, A, F), 5),
+        ((A, F) * 10, 10),
     ],
-    ids=[
-        "no-results",
-        "one-result",
-        "steady-up",
-        "steady-outage",
-        "alternating-every-result",
-        "alternating-with-slow",
-        "single-newest-change",
-        "single-oldest-change",
-        "change-aged-out",
-    ],
+    ids=["empty", "all-answered", "isolated", "short-run", "outage", "runs-capped", "alternate"],
 )
-def test_flapping_percent_table(history: tuple[int, ...], percent: float) -> None:
-    """Each history gives its weighted share of state changes among the last 20 slots."""
-    assert flapping_percent(history) == pytest.approx(percent, abs=1e-9)
-
-
-@pytest.mark.parametrize(
-    ("flapping", "percent", "expected"),
-    [
-        (False, 25.0, False),
-        (False, 27.5, False),  # between thresholds: stays as it was
-        (True, 27.5, True),  # between thresholds: stays as it was
-        (False, 30.0, False),  # starts only when it exceeds 30
-        (False, 30.1, True),
-        (True, 25.0, True),  # stops only when it drops below 25
-        (True, 24.9, False),
-        (True, 99.0, True),
-    ],
-)
-def test_hysteresis_keeps_the_previous_state_between_thresholds(
-    flapping: bool, percent: float, expected: bool
+def test_score_counts_failures_with_each_run_capped(
+    window: tuple[bool, ...], expected: int
 ) -> None:
-    """Flapping starts above 30 %, stops below 25 %, and in between keeps the previous state."""
-    assert still_flapping(flapping, percent) is expected
+    """Each isolated failure scores one; an unbroken run scores at most two."""
+    assert score(window) == expected
 
 
-def test_custom_thresholds_are_honoured() -> None:
-    """The thresholds are parameters: a check can be made more or less tolerant."""
-    assert still_flapping(False, 15.0, high=10.0, low=5.0) is True
-    assert still_flapping(True, 4.0, high=10.0, low=5.0) is False
+@pytest.mark.parametrize(
+    ("flapping", "window", "expected"),
+    [
+        (False, (F, A) * 8, False),  # 8: not yet
+        (False, (F, A) * 9, True),  # 9 starts it
+        (False, (F,) * WINDOW, False),  # a clean outage never starts it
+        (True, (F, A) * 4, True),  # 4 keeps it: hysteresis
+        (True, (F, A) * 3 + (A,) * 34, False),  # 3 stops it
+        (True, (F,) * WINDOW, False),  # turned into a clean outage: down, no longer a flap
+    ],
+    ids=["eight-no", "nine-starts", "outage-never", "four-keeps", "three-stops", "solid-outage"],
+)
+def test_flapping_starts_at_nine_and_stops_at_three(
+    flapping: bool, window: tuple[bool, ...], expected: bool
+) -> None:
+    """Flapping starts at a score of FLAPPING_AT and only stops at SETTLED_AT or below."""
+    assert (WINDOW, FLAPPING_AT, SETTLED_AT) == (40, 9, 3)
+    assert still_flapping(flapping, window) is expected
+
+
+def test_a_second_failure_among_the_recent_results_asks_for_fast_sampling() -> None:
+    """One failure is noise; a second within RECENT results re-probes until it ages out."""
+    assert not suspect((A,) * 10 + (F,) + (A,) * 10)
+    assert suspect((F, A, F, A))
+    assert not suspect((F, A, F) + (A,) * 40)
 
 
 def test_push_keeps_only_the_newest_results() -> None:
-    """push appends and forgets the oldest once HISTORY results are held."""
-    history: tuple[int, ...] = ()
-    for index in range(HISTORY + 3):
-        history = push(history, index)
-    assert history == tuple(range(3, HISTORY + 3))
-    assert flapping_percent(tuple(range(40))) == pytest.approx(99.0)  # only the last 21 count
+    """push appends and forgets the oldest once WINDOW results are held."""
+    window: tuple[bool, ...] = ()
+    for index in range(WINDOW + 3):
+        window = push(window, index < 3)
+    assert window == (A,) * WINDOW
 
 
-@pytest.mark.parametrize(
-    ("ok", "degraded", "expected"),
-    [(True, False, ANSWERED), (True, True, SLOW), (False, False, FAILED), (False, True, FAILED)],
-)
-def test_result_class_from_probe_outcome(ok: bool, degraded: bool, expected: int) -> None:
-    """A failure is FAILED whatever its latency; an answer is SLOW when degraded."""
-    assert result_class(ok, degraded) == expected
+def test_noise_tail_is_under_one_in_ten_million_at_two_percent_loss() -> None:
+    """The binomial tail bounds how often 2 % random loss alone can start flapping."""
+    assert noise_tail(0.02) < 1e-7
+    assert noise_tail(0.30) > 0.85  # a 30 % failure rate crosses it within minutes
+    assert noise_tail(0.5) > 0.9
+
+
+def test_two_percent_random_loss_never_flaps_in_three_months_of_results() -> None:
+    """300,000 results with 2 % independent loss: the score never reaches FLAPPING_AT."""
+    rng = random.Random(15)
+    window: tuple[bool, ...] = ()
+    worst = 0
+    for _ in range(300_000):
+        window = push(window, rng.random() < 0.02)
+        worst = max(worst, score(window))
+    assert worst < FLAPPING_AT, worst

@@ -2,7 +2,8 @@
 
 Each row is ``(clock, {service: state}, expected changes)``. Clocks are Paris wall time on
 2026-11-22 unless dated. A state is ``up``, ``down``, ``unknown`` or ``degraded``; a leading
-``~`` marks the service as flapping and ``@mw-42`` a maintenance overrun. Services not named in
+``~`` marks the service as flapping, ``!`` as never seen up, and ``@mw-42`` a maintenance
+overrun. Services not named in
 a row keep their previous view; a service keeps its ``since`` while its status stays the same,
 and a confirmed ``down`` began failing ``CONFIRM`` seconds before the row (the retries).
 Changes read ``"<kind> <services>"``: the joining services for ``joined``, else those covered.
@@ -52,21 +53,27 @@ def make_rules(
     *,
     digest_window: float = 0.0,
     depends_on: Mapping[str, set[str]] | None = None,
+    audience: Mapping[str, set[str]] | None = None,
     **per_service: Timing,
 ) -> Rules:
-    """Rules with one timing for every service but those named in ``per_service``."""
+    """Rules with one timing for every service but those named in ``per_service``.
+
+    ``audience`` maps services to their customers; by default one customer reads them all.
+    """
     closure = {s: frozenset(ancestors) for s, ancestors in (depends_on or {}).items()}
+    readers = audience or {s: {"everyone"} for s in (T, P, L, R)}
     return Rules(
         timing=lambda s: per_service.get(s, default),
         depends_on=closure,
         digest_window=digest_window,
+        audience={s: frozenset(ids) for s, ids in readers.items()},
     )
 
 
 def view(service: str, state: str, now: float, previous: ServiceView | None) -> ServiceView:
     """The service's view from a row's short state, as the engine would roll it up."""
-    flapping = state.startswith("~")
-    name, _, maintenance = state.lstrip("~").partition("@")
+    flapping, never_up = state.startswith("~"), state.startswith("!")
+    name, _, maintenance = state.lstrip("~!").partition("@")
     status = CheckStatus(name)
     same = previous is not None and previous.status is status
     since = previous.since if previous is not None and same else now
@@ -80,6 +87,7 @@ def view(service: str, state: str, now: float, previous: ServiceView | None) -> 
         check_id=f"{service}-ws" if down else "",
         flapping=flapping,
         maintenance_id=maintenance,
+        never_up=never_up and down,
     )
 
 
@@ -247,26 +255,27 @@ def test_relapse_keeps_one_incident_and_resolution_keeps_the_measured_window() -
         pytest.param(
             [
                 ("13:00", {T: "down"}, ["opened tracking"]),
-                ("13:02", {T: "up"}, ["resolved tracking"]),
+                ("13:01:40", {T: "up"}, ["resolved tracking"]),
             ],
             None,
             id="recovery-on-the-due-tick-is-still-quiet",
         ),
         pytest.param(
             [
+                # first failure 12:59:40 (confirmed at 13:00): due two minutes after it
                 ("13:00", {T: "down"}, ["opened tracking"]),
-                ("13:01:59", {}, []),
-                ("13:02", {}, ["announced tracking"]),
-                ("13:31:59", {}, []),
-                ("13:32", {}, ["update tracking"]),
+                ("13:01:39", {}, []),
+                ("13:01:40", {}, ["announced tracking"]),
+                ("13:31:39", {}, []),
+                ("13:31:40", {}, ["update tracking"]),
             ],
-            "13:02",
-            id="still-down-announced-exactly-at-opened-plus-delay",
+            "13:01:40",
+            id="still-down-announced-exactly-at-first-failure-plus-delay",
         ),
     ],
 )
 def test_customer_delay(rows: list[Row], told_at: str | None) -> None:
-    """Customers hear of an outage at opened_at + customer_delay, never if it recovered first."""
+    """Customers hear once an outage has lasted customer_delay, never if it recovered first."""
     run = play(rows, make_rules(DELAYED))
     assert run.log == expected(rows)
     incident = run.incident()
@@ -520,7 +529,7 @@ STORM_DELAYED = Timing(customer_delay=2 * MINUTE, update_every=HOUR, stable_for=
             id="storm-from-the-first-probe",
         ),
         pytest.param(
-            make_rules(STORM_DELAYED, digest_window=30.0),
+            make_rules(STORM_DELAYED),
             [
                 ("13:00", {T: "down"}, ["opened tracking"]),
                 ("13:01", {T: "~down"}, ["unstable tracking"]),  # untold: no message
@@ -624,15 +633,16 @@ def test_canary_gating(canary: Canary, rows: list[Row]) -> None:
         pytest.param(
             make_rules(DELAYED, digest_window=30.0),
             [
+                # due at 13:01:40, 13:02:00 and 13:02:20; each waits 30 s more as a leader
                 ("13:00:00", {T: "down"}, ["opened tracking"]),
                 ("13:00:20", {L: "down"}, ["opened labels"]),
                 ("13:00:40", {R: "down"}, ["opened returns"]),
-                ("13:01:59", {}, []),
-                ("13:02:00", {}, ["announced tracking", "announced labels"]),
-                ("13:02:39", {}, []),
-                ("13:02:40", {}, ["announced returns"]),
+                ("13:02:09", {}, []),
+                ("13:02:10", {}, ["announced tracking", "announced labels"]),
+                ("13:02:49", {}, []),
+                ("13:02:50", {}, ["announced returns"]),
             ],
-            id="delay-beyond-window-follower-joins-the-leaders-tick",
+            id="a-follower-past-its-own-delay-joins-the-leaders-tick",
         ),
         pytest.param(
             make_rules(FAST, digest_window=30.0, tracking=Timing(300.0, 30 * MINUTE, 10 * MINUTE)),
@@ -640,8 +650,8 @@ def test_canary_gating(canary: Canary, rows: list[Row]) -> None:
                 ("13:00:00", {T: "down"}, ["opened tracking"]),
                 ("13:01:00", {L: "down"}, ["opened labels"]),
                 ("13:01:30", {}, ["announced labels"]),
-                ("13:04:59", {}, []),
-                ("13:05:00", {}, ["announced tracking"]),
+                ("13:05:09", {}, []),
+                ("13:05:10", {}, ["announced tracking"]),
             ],
             id="earlier-incident-not-yet-due-is-not-dragged-along",
         ),
@@ -650,14 +660,77 @@ def test_canary_gating(canary: Canary, rows: list[Row]) -> None:
             [
                 ("13:00", {T: "down"}, ["opened tracking"]),
                 ("13:01", {L: "down@mw-7"}, ["opened labels", "announced labels"]),
-                ("13:02", {}, ["announced tracking"]),
+                ("13:02:09", {}, []),
+                ("13:02:10", {}, ["announced tracking"]),
             ],
             id="maintenance-overrun-does-not-drag-an-earlier-incident-along",
         ),
     ],
 )
 def test_digest_window(rules: Rules, rows: list[Row]) -> None:
-    """Failures within the digest window after a due one reach customers in the same tick."""
+    """After a due incident's window, its customers' other due incidents go in the same tick."""
+    assert play(rows, rules).log == expected(rows)
+
+
+@pytest.mark.parametrize(
+    ("delay", "rows"),
+    [
+        pytest.param(
+            10.0,
+            [("13:00", {T: "down"}, ["opened tracking", "announced tracking"])],
+            id="delay-shorter-than-confirmation-is-told-once-confirmed",
+        ),
+        pytest.param(
+            0.0,
+            [
+                ("13:00", {T: "down"}, ["opened tracking", "announced tracking"]),
+                ("13:00:10", {L: "down"}, ["opened labels", "announced labels"]),
+            ],
+            id="zero-delay-no-digest-each-at-once",
+        ),
+        pytest.param(
+            60.0,
+            [
+                ("13:00", {T: "down"}, ["opened tracking"]),
+                ("13:00:39", {}, []),
+                ("13:00:40", {}, ["announced tracking"]),
+            ],
+            id="the-default-minute-counts-from-the-first-failure",
+        ),
+    ],
+)
+def test_customer_delay_is_honoured_exactly_without_a_digest(delay: float, rows: list[Row]) -> None:
+    """With no digest_window written, nothing delays a first notice beyond customer_delay."""
+    timing = Timing(customer_delay=delay, update_every=30 * MINUTE, stable_for=10 * MINUTE)
+    assert play(rows, make_rules(timing)).log == expected(rows)
+
+
+def test_a_long_delay_service_is_not_told_early_with_another_services_digest() -> None:
+    """Shop (delay 0) and EDI (delay 10 min) failing 25 s apart: EDI waits its own delay."""
+    rules = make_rules(
+        FAST,
+        digest_window=30.0,
+        returns=Timing(customer_delay=10 * MINUTE, update_every=HOUR, stable_for=5 * MINUTE),
+    )
+    rows: list[Row] = [
+        ("13:00:00", {T: "down"}, ["opened tracking"]),
+        ("13:00:25", {R: "down"}, ["opened returns"]),
+        ("13:00:30", {}, ["announced tracking"]),
+        ("13:00:31", {R: "up"}, ["resolved returns"]),  # a blip on EDI: never told
+    ]
+    assert play(rows, rules).log == expected(rows)
+
+
+def test_digest_merges_only_incidents_that_share_a_customer() -> None:
+    """Two services with no customer in common are announced on their own schedules."""
+    rules = make_rules(FAST, digest_window=30.0, audience={T: {"acme"}, L: {"globex"}})
+    rows: list[Row] = [
+        ("13:00:00", {T: "down"}, ["opened tracking"]),
+        ("13:00:10", {L: "down"}, ["opened labels"]),
+        ("13:00:30", {}, ["announced tracking"]),
+        ("13:00:39", {}, []),
+        ("13:00:40", {}, ["announced labels"]),
+    ]
     assert play(rows, rules).log == expected(rows)
 
 
@@ -721,3 +794,81 @@ def test_separate_flapping_spells_are_separate_incidents() -> None:
     assert run.log == expected(rows)
     opened = [c.incident.id for c in run.changes if c.kind is ChangeKind.OPENED]
     assert len(set(opened)) == 2, opened
+
+
+# 9. Never seen up ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param(
+            [
+                ("13:00", {T: "!down"}, ["opened tracking"]),  # ops hear "never seen up"
+                ("13:30", {}, []),  # customers hear nothing, however long
+                ("15:00", {}, []),
+                ("15:10", {T: "up"}, ["resolved tracking"]),  # fixed: closed quietly
+            ],
+            id="a-check-never-seen-up-tells-customers-nothing",
+        ),
+        pytest.param(
+            [
+                ("13:00", {T: "!down"}, ["opened tracking"]),
+                ("13:10", {T: "up"}, ["resolved tracking"]),
+                ("13:20", {T: "down"}, ["opened tracking", "announced tracking"]),
+            ],
+            id="once-up-its-next-outage-is-told",
+        ),
+        pytest.param(
+            [
+                ("13:00", {P: "!down"}, ["opened platform"]),
+                ("13:05", {T: "down"}, ["joined tracking", "announced platform+tracking"]),
+            ],
+            id="a-dependant-that-was-up-joining-makes-it-told",
+        ),
+    ],
+)
+def test_never_seen_up(rows: list[Row]) -> None:
+    """A check that never answered tells ops only, until it answers or one that did joins."""
+    rules = make_rules(FAST, depends_on={T: {P}})
+    assert play(rows, rules).log == expected(rows)
+
+
+# 10. An update right before the resolution -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param(
+            [
+                ("13:00", {T: "down"}, ["opened tracking", "announced tracking"]),
+                ("13:20:30", {T: "up"}, ["recovering tracking"]),  # resolves at 13:30:30
+                ("13:30", {}, []),  # the 13:30 update would come 30 s before it: left to it
+                ("13:30:30", {}, ["resolved tracking"]),
+            ],
+            id="update-due-within-a-minute-of-the-resolution-is-left-to-it",
+        ),
+        pytest.param(
+            [
+                ("13:00", {T: "down"}, ["opened tracking", "announced tracking"]),
+                ("13:22", {T: "up"}, ["recovering tracking"]),  # resolves at 13:32
+                ("13:30", {}, ["update tracking"]),  # two minutes before: still sent
+                ("13:32", {}, ["resolved tracking"]),
+            ],
+            id="update-two-minutes-before-the-resolution-is-sent",
+        ),
+        pytest.param(
+            [
+                ("13:00", {T: "down"}, ["opened tracking", "announced tracking"]),
+                ("13:20:30", {T: "up"}, ["recovering tracking"]),
+                ("13:30", {}, []),
+                ("13:30:10", {T: "down"}, ["relapsed tracking", "update tracking"]),
+            ],
+            id="a-relapse-sends-the-held-update-at-once",
+        ),
+    ],
+)
+def test_an_update_is_never_sent_just_before_the_resolution(rows: list[Row]) -> None:
+    """An update due under a minute before the resolution is merged into it, not sent apart."""
+    assert play(rows, make_rules(FAST)).log == expected(rows)

@@ -341,7 +341,7 @@ async def test_a_maintenance_that_overruns_opens_an_incident_at_once(
     smtp: FailingSmtpServer,
 ) -> None:
     """Still down when its window ends: customers hear at once despite customer_delay."""
-    end = math.ceil(time.time()) + 1  # whole seconds, as people write them in checks.yaml
+    end = math.ceil(time.time()) + 2  # whole seconds, as people write them in checks.yaml
     window = (
         f"[{{id: carrier-upgrade, services: [tracking], start: '{iso(end - 60)[:19]}+00:00',"
         f" end: '{iso(end)[:19]}+00:00', announce_before: 0s,"
@@ -349,8 +349,9 @@ async def test_a_maintenance_that_overruns_opens_an_incident_at_once(
     )
     ops = f"[{{type: email, to: {OPS_MAILBOX}}}]"
     config = write_config(customer_delay="10s", ops=ops, maintenance=window)
-    target.broken.add("tracking")
     daemon = await running(config)
+    await until(lambda: daemon.engine.states["tracking-ws"].seen_up)  # it worked before
+    target.broken.add("tracking")
 
     await until(lambda: len(kinds(smtp, "maintenance_started")) == 2)
     await until(lambda: daemon.engine.states["tracking-ws"].status is CheckStatus.DOWN)
@@ -367,3 +368,8 @@ async def test_a_maintenance_that_overruns_opens_an_incident_at_once(
     assert ops_mail.rcpt_tos == [OPS_MAILBOX]
     assert "Still down after maintenance carrier-upgrade ended." in text_of(ops_mail)
     assert "support@initech.example" not in to(smtp.messages)
+    # One email each at the end: "taking longer than planned", never also "complete".
+    assert kinds(smtp, "maintenance_ended") == []
+    for first in kinds(smtp, "first"):
+        words = first.message["Subject"] + text_of(first)
+        assert "longer than planned" in words or "plus longue que prévu" in words, words

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus
+from monitor.detector import CheckStatus, Transition
+from monitor.sqlite_store import SqliteStore
 from tests.conftest import ConfigFactory
 from tests.waiting import until
 
@@ -17,8 +18,21 @@ FAST = {"interval": "200ms", "retry": "100ms", "timeout": "1s"}
 
 @pytest.fixture
 async def daemon(make_config: ConfigFactory) -> AsyncIterator[Daemon]:
-    """A running daemon whose two checks target a closed port: both go down."""
-    running = Daemon(make_config(**FAST))
+    """A running daemon whose two checks target a closed port: both go down.
+
+    The state holds a previous run in which both checks answered, so that their outage is
+    told to customers (a check never seen up would tell ops only).
+    """
+    config = make_config(**FAST)
+    earlier = SqliteStore.open(config.daemon.state_dir)
+    earlier.commit(
+        transitions=[
+            Transition(check, CheckStatus.UNKNOWN, CheckStatus.UP, 1.0, None, "", None)
+            for check in ("tracking-ws", "labels-ws")
+        ]
+    )
+    earlier.close()
+    running = Daemon(config)
     await running.start()
     yield running
     await running.stop()
