@@ -21,6 +21,7 @@ from monitor.history import Tally
 from monitor.incidents import Incident, ServiceView
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import IncidentUpdate
+from monitor.words import Words
 
 RECENT_S = 14 * 86400  # resolved incidents listed on the page
 
@@ -79,8 +80,8 @@ class PublicIncident:
     recovered_at: float | None
     resolved_at: float | None
     next_update_at: float | None  # the next update customers were promised, while open
-    message: str
-    postmortem: str
+    message: Words  # read in the page's language
+    postmortem: Words
     updates: tuple[IncidentUpdate, ...]  # oldest first
 
     @property

@@ -69,6 +69,9 @@ class NoticesConfig(StrictModel):
     default_language: Language = "fr"
     retry_initial: Duration = 5.0  # first delay before re-sending a notice the server deferred
     retry_max: Duration = 900.0  # backoff doubles up to this, with jitter
+    # A resolution promises a review of the incident only when it lasted this long (or the
+    # operator announced one when resolving it): a 14 s blip is not worth a promise.
+    review_after: Duration = 1800.0
     digest_window: Delay = 30.0  # failures this close together reach a customer as one email
     max_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None  # all channels
     ops: list[OpsChannel] = Field(default_factory=list)

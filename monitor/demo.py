@@ -18,6 +18,7 @@ from monitor.config import Config, load_config
 from monitor.daemon import Daemon
 from monitor.operations import OperatorAction
 from monitor.smtpsink import ReceivedMessage, SmtpSink
+from monitor.words import Words
 
 DEMO_CONFIG = """\
 # Written by `forewarn demo`: a carrier's web services, simulated on 127.0.0.1.
@@ -65,9 +66,12 @@ notices:
 """
 
 
-IDENTIFIED = (
-    "Le transporteur a identifié une panne de sa base de suivi ; rétablissement en cours. "
-    "/ The carrier found a failure of its tracking database; recovery is under way."
+IDENTIFIED = Words.of(
+    {
+        "fr": "Le transporteur a identifié une panne de sa base de suivi ; "
+        "rétablissement en cours.",
+        "en": "The carrier found a failure of its tracking database; recovery is under way.",
+    }
 )
 
 
@@ -179,7 +183,8 @@ async def _script(
     print(f"{stamp()}   ◉  status page: {await _page_states(daemon.port)}")
     incident = daemon.engine.covering("tracking")
     assert incident is not None
-    print(f"{stamp()}  ▶ The operator runs: forewarn incidents identify {incident.id} -m …")
+    command = f"forewarn incidents identify {incident.id} --message-fr … --message-en …"
+    print(f"{stamp()}  ▶ The operator runs: {command}")
     daemon.desk.act(incident.id, OperatorAction.IDENTIFY, IDENTIFIED)
     if not await _until(lambda: _sent(sink, "update") >= 4, 40):
         return False

@@ -11,6 +11,7 @@ from monitor.engine import Engine
 from monitor.incidents import ChangeKind, Incident
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import IncidentUpdate, OperationError, Operations, OperatorAction
+from monitor.words import Words
 
 RECENT_S = 14 * 86400.0  # resolved incidents listed and shown on the status page
 
@@ -41,12 +42,15 @@ class Desk(Operations):
         self.incident(incident_id)
         return self.engine.store.timeline(incident_id)
 
-    def act(self, incident_id: str, action: OperatorAction, message: str) -> Incident:
+    def act(
+        self, incident_id: str, action: OperatorAction, message: Words, review: bool = False
+    ) -> Incident:
         """Apply an operator action and queue its notices to the incident's customers."""
         engine, now = self.engine, self.engine.clock()
         incident = self.incident(incident_id)
         try:
-            change = act(incident, action, message, now, engine.timing(incident.service_id))
+            timing = engine.timing(incident.service_id)
+            change = act(incident, action, message, now, timing, review)
         except ActionRefused as exc:
             raise OperationError(409, str(exc)) from None
         if change.kind is ChangeKind.RESOLVED:
@@ -54,7 +58,7 @@ class Desk(Operations):
             engine.hushed.update(
                 s for s in incident.covered if engine.views[s].status is CheckStatus.DOWN
             )
-        if engine.commit([change], [], now, message):
+        if engine.commit([change], [], now):
             self.on_commit()
         return change.incident
 

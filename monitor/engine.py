@@ -278,11 +278,10 @@ class Engine:
         changes: list[IncidentChange],
         steps: list[MaintenanceChange],
         now: float,
-        message: str = "",
     ) -> bool:
         """Store changes, timeline, progress and their notices in one transaction.
 
-        ``message`` is an operator's text, kept in the timeline with the change it made.
+        An operator's words (``IncidentChange.said``) are kept in the timeline with the change.
         """
         # Only a step that may reach customers is worth asking the store who unsubscribed.
         blocked = (
@@ -298,7 +297,7 @@ class Engine:
             incidents=[*self.reframed.values(), *(c.incident for c in changes)],
             notices=notices,
             updates=[
-                IncidentUpdate(c.incident.id, c.at, c.incident.status, c.kind, message)
+                IncidentUpdate(c.incident.id, c.at, c.incident.status, c.kind, c.said)
                 for c in changes
                 if c.kind is not ChangeKind.MERGED
             ],

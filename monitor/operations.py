@@ -8,6 +8,7 @@ from typing import Protocol
 
 from monitor.incidents import Incident
 from monitor.maintenance import Window, WindowProgress
+from monitor.words import Words
 
 
 class OperatorAction(StrEnum):
@@ -27,7 +28,7 @@ class IncidentUpdate:
     at: float
     status: str  # IncidentStatus value after this entry
     kind: str  # ChangeKind value, or the operator action
-    message: str  # operator text, or "" for an automatic entry
+    message: Words  # operator text, or NOTHING for an automatic entry
 
 
 class OperationError(Exception):
@@ -54,8 +55,13 @@ class Operations(Protocol):
         """The incident's customer-facing entries, oldest first; OperationError(404)."""
         ...
 
-    def act(self, incident_id: str, action: OperatorAction, message: str) -> Incident:
-        """Apply an operator action and queue its notices; 404 unknown, 409 not allowed now."""
+    def act(
+        self, incident_id: str, action: OperatorAction, message: Words, review: bool = False
+    ) -> Incident:
+        """Apply an operator action and queue its notices; 404 unknown, 409 not allowed now.
+
+        ``review`` (resolve only): the resolution promises a review of the incident.
+        """
         ...
 
     def windows(self) -> list[tuple[Window, WindowProgress]]:

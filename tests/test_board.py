@@ -18,6 +18,7 @@ from monitor.maintenance import Window, WindowProgress
 from monitor.operations import IncidentUpdate
 from monitor.sqlite_store import SqliteStore
 from monitor.status_board import CACHE_S, StatusBoard
+from monitor.words import Words
 from tests.conftest import ConfigFactory
 
 # 2026-11-21 12:00 in Paris (UTC+1).
@@ -190,7 +191,7 @@ def test_snapshot_keeps_no_internal_field(config: Config) -> None:
 def test_changed_at_is_the_latest_event(config: Config) -> None:
     """Last change: the newest of state changes, timeline entries and maintenance steps."""
     entry = IncidentUpdate(
-        "tracking-1", NOW - 30, "identified", ChangeKind.IDENTIFIED, "Cause found"
+        "tracking-1", NOW - 30, "identified", ChangeKind.IDENTIFIED, Words(every="Cause found")
     )
     window = Window("w", ("labels",), start=NOW + 3600, end=NOW + 7200)
     told = {"w": WindowProgress("w", announced_at=NOW - 20)}

@@ -19,6 +19,7 @@ from test_api import NOW, READ, WRITE, DictOperations, operator_app, write_token
 from monitor.cli import main
 from monitor.incidents import IncidentStatus
 from monitor.web.auth import BearerAuth, load_tokens
+from monitor.words import Words
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def test_identify_sends_the_message_and_reports_the_new_status(
     )
     assert status == 0
     assert out.strip() == f"incident {incident_id}: identify sent, now identified"
-    assert daemon.ops.updates[incident_id][-1].message == "Carrier gateway down"
+    assert daemon.ops.updates[incident_id][-1].message == Words(every="Carrier gateway down")
     [logged] = [e for e in daemon.logs if e["event"] == "operator_action"]
     assert logged["operator"] == "ops" and WRITE not in repr(daemon.logs)
 
@@ -146,7 +147,7 @@ def test_postmortem_reads_its_text_from_a_file(
         capsys, daemon, "incidents", "postmortem", resolved, "--file", str(text)
     )
     assert status == 0
-    assert daemon.ops.updates[resolved][-1].message.startswith("Root cause: expired")
+    assert daemon.ops.updates[resolved][-1].message.every.startswith("Root cause: expired")
     status, _, err = forewarn(
         capsys, daemon, "incidents", "postmortem", open_id(daemon), "-m", "too early"
     )

@@ -14,6 +14,7 @@ from monitor.board import PublicState, ServiceStatus
 from monitor.incidents import ChangeKind
 from monitor.operations import IncidentUpdate
 from monitor.web.public_api import overall
+from monitor.words import Words
 from tests.conftest import ConfigFactory
 from tests.public_scene import (
     BLIP_ID,
@@ -278,7 +279,9 @@ async def test_an_unchanged_document_is_a_304_and_a_change_is_not(scene: Scene) 
     assert same.status == 304 and await same.read() == b""
     since = await scene.client.get("/api/v1/incidents", headers={"If-Modified-Since": modified})
     assert since.status == 304
-    news = IncidentUpdate(OPEN_ID, NOW - 10, "identified", ChangeKind.UPDATE, "Almost there.")
+    news = IncidentUpdate(
+        OPEN_ID, NOW - 10, "identified", ChangeKind.UPDATE, Words(every="Almost there.")
+    )
     scene.store.commit(updates=[news])
     scene.board.invalidate()
     changed = await scene.client.get("/api/v1/incidents", headers={"If-None-Match": etag})

@@ -20,6 +20,7 @@ from monitor.maintenance import WindowProgress
 from monitor.operations import IncidentUpdate
 from monitor.sqlite_store import SqliteStore
 from monitor.web import page_text
+from monitor.words import Words
 from tests.conftest import ConfigFactory
 from tests.status_site import (
     NOW,
@@ -338,7 +339,7 @@ async def test_service_names_and_operator_messages_are_escaped(
     """Markup in a service name or an operator's message shows as text, never as markup."""
     world.config = renamed(world.config, "tracking", {"fr": "<script>alert(1)</script>"})
     hostile = IncidentUpdate(
-        OPEN.id, paris(21, 11, 58), "identified", "update", "<script>2</script>"
+        OPEN.id, paris(21, 11, 58), "identified", "update", Words(every="<script>2</script>")
     )
     store.commit(updates=[hostile])
     async with serve(world.board(store)) as http:

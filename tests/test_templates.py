@@ -65,6 +65,8 @@ def incident(
         "unstable": kind == "unstable",
         "overrun": False,
         "technical": [],
+        "impact": "",
+        "review": done,  # 2 h 05 min: longer than review_after
     }
     return item | over
 

@@ -32,6 +32,7 @@ from monitor.web.views import (
     update_json,
     window_json,
 )
+from monitor.words import Words
 
 log = structlog.get_logger("forewarn.web.api")
 
@@ -85,15 +86,6 @@ async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
     if unknown:
         raise _bad(f"unknown key {unknown[0][:40]!r}")
     return data
-
-
-def _text(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise _bad(f"{key}: expected a non-empty string")
-    if len(value) > MAX_MESSAGE:
-        raise _bad(f"{key}: at most {MAX_MESSAGE} characters, not {len(value)}")
-    return value.strip()
 
 
 def _operator(
@@ -193,8 +185,15 @@ async def act_on_incident(request: web.Request, api: OperatorApi, who: str) -> w
         action = OperatorAction(request.match_info["action"])
     except ValueError:
         raise json_error(web.HTTPNotFound, "unknown action") from None
-    message = _text(await _body(request, {"message"}), "message")
-    incident = api.operations.act(request.match_info["id"], action, message)
+    body = await _body(request, {"message", "review"})
+    try:
+        message = Words.from_json(body.get("message"))
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    review = body.get("review", False)
+    if not isinstance(review, bool):
+        raise _bad("review: expected true or false")
+    incident = api.operations.act(request.match_info["id"], action, message, review)
     log.info("operator_action", operator=who, action=action.value, incident=incident.id)
     return _reply({"incident": incident_json(incident)})
 
