@@ -94,6 +94,7 @@ class Daemon:
             retry_max=config.notices.retry_max,
             max_per_second=config.notices.max_per_second,
             ops=config.notices.ops,  # told once when a channel fails for a setup reason
+            zone=config.zone(),
         )
         self.desk = Desk(self.engine, self.dispatcher.wake)
         self.lag = LagMonitor(self.metrics)

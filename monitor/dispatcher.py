@@ -10,6 +10,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -26,6 +27,7 @@ log = structlog.get_logger(__name__)
 # The loop runs at least this often even when idle, so ``last_progress`` stays fresh for the
 # watchdog and a notice made due by another process is noticed.
 _TICK_S = 1.0
+_UTC = ZoneInfo("UTC")
 _MAX_EXPONENT = 60  # 2**attempts beyond this only overflows; retry_max caps it long before
 
 
@@ -52,6 +54,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         max_per_second: float | None = None,
         ops: Sequence[OpsChannel] = (),
+        zone: ZoneInfo = _UTC,  # daemon.timezone, for the times ops read
     ) -> None:
         if concurrency < 1 or batch < 1:
             raise ValueError("concurrency and batch must be at least 1")
@@ -77,6 +80,7 @@ class Dispatcher:
         self._unrecorded: dict[str, Callable[[], None]] = {}
         self._stopping = False
         self._ops = list(ops)
+        self._zone = zone
         # Channels failing for a setup reason (TLS, credentials): ops hear once per episode.
         self._misconfigured: set[str] = set()
         self.last_progress = time.monotonic()
@@ -262,7 +266,7 @@ class Dispatcher:
         self._misconfigured.add(channel)
         reason = _redact(error.message, notice.address)
         log.error("delivery_setup_failing", channel=channel, error=reason)
-        alerts = delivery_alerts(self._ops, channel, reason, self._clock())
+        alerts = delivery_alerts(self._ops, channel, reason, self._clock(), self._zone)
         if alerts:
             try:
                 self._store.commit(notices=alerts)

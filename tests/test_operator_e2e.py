@@ -374,4 +374,7 @@ async def test_a_maintenance_that_overruns_opens_an_incident_at_once(
     [ops_mail] = kinds(smtp, "ops")
     assert ops_mail.rcpt_tos == [OPS_MAILBOX]
     assert "Still down after maintenance carrier-upgrade ended." in text_of(ops_mail)
+    # In daemon.timezone with its offset, as the CLI, the emails and the page show times.
+    assert re.search(r"First failure: [\d-]{10} [\d:]{8}\+0[12]:00", text_of(ops_mail))
+    assert "UTC" not in text_of(ops_mail)
     assert "support@initech.example" not in to(smtp.messages)
