@@ -110,6 +110,13 @@ class Carrier:
         return web.Response(text="ok")
 
 
+def keep(item: ReceivedMessage, folder: Path) -> Path:
+    """Write a received email as ``NN.eml``, byte for byte as it was sent."""
+    path = folder / f"{len(list(folder.iterdir())) + 1:02d}.eml"
+    path.write_bytes(item.raw)
+    return path
+
+
 async def run_demo(directory: Path | None = None, linger: float = 0.0) -> int:
     """Run the whole demo; returns 0 when every expected email arrived.
 
@@ -134,8 +141,7 @@ async def run_demo(directory: Path | None = None, linger: float = 0.0) -> int:
 
     def received(item: ReceivedMessage) -> None:  # called by the sink for each accepted email
         message = item.message
-        name = f"{len(list(mail_dir.iterdir())) + 1:02d}.eml"
-        (mail_dir / name).write_bytes(bytes(message))
+        keep(item, mail_dir)
         language = message.get("Content-Language", "?")
         print(f"{stamp()}   ✉  {message['To']:<24} ({language})  {message['Subject']}")
         if len(sink.messages) == 1:  # show one whole email, as the customer reads it
