@@ -23,7 +23,7 @@ from monitor.localtime import LocalTimeError, parse_local
 from monitor.web.auth import read_token_lines
 
 OK, USAGE = 0, 2
-OPS_COMMANDS = ("incidents", "maintenance")
+OPS_COMMANDS = ("incidents", "maintenance", "customers")
 ACTIONS = ("identify", "update", "resolve", "postmortem")
 LANGUAGE_NAMES = {"fr": "French", "en": "English"}
 UTC = ZoneInfo("UTC")
@@ -85,6 +85,12 @@ def add_ops_commands(commands: Subparsers) -> None:
     extend.add_argument("--end", required=True, help=f"as {EXAMPLE_LOCAL}, or with offset")
     sub(verbs, "cancel", "cancel a window").add_argument("id")
 
+    customers = commands.add_parser("customers", help="who gets no email, and why")
+    verbs = customers.add_subparsers(dest="action", required=True)
+    suppressed = sub(verbs, "suppressed", "unsubscribed and bounced addresses; lift ADDRESS")
+    suppressed.add_argument("verb", nargs="?", choices=("list", "lift"), default="list")
+    suppressed.add_argument("address", nargs="?", help="the address to email again (lift)")
+
 
 def run_ops(args: argparse.Namespace) -> int:
     """Run one ``incidents`` or ``maintenance`` sub-command; returns the exit status."""
@@ -134,6 +140,12 @@ def _request(
         if getattr(args, "review", False):
             body["review"] = True
         return "POST", f"/api/v1/incidents/{quoted}/{args.action}", body
+    if args.command == "customers":
+        if args.verb == "list":
+            return "GET", "/api/v1/suppressions", None
+        if not args.address:
+            raise Failure("lift: which address? forewarn customers suppressed lift ADDRESS", USAGE)
+        return "POST", "/api/v1/suppressions/lift", {"address": args.address}
     if args.action == "list":
         return "GET", "/api/v1/maintenance", None
     if args.action == "add":

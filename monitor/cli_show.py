@@ -32,6 +32,16 @@ def show_answer(args: argparse.Namespace, answer: dict[str, Any], zone: ZoneInfo
         ]  # fmt: skip
         header = ["ID", "STATE", "SERVICES", "START", "END", "ANNOUNCE"]
         return table(header, rows) if rows else "no maintenance windows"
+    if "suppressions" in answer:
+        rows = [
+            [s["address"], s["reason"], when(s["since"]), ",".join(s["customers"]) or "-"]
+            for s in answer["suppressions"]
+        ]
+        header = ["ADDRESS", "REASON", "SINCE", "CUSTOMERS"]
+        return table(header, rows) if rows else "no suppressed addresses"
+    if "lifted" in answer:
+        lifted = answer["lifted"]
+        return f"{lifted['address']} gets notices again ({lifted['reason']} lifted)"
     if "timeline" in answer:
         return _detail(answer["incident"], answer["timeline"], zone)
     if "incident" in answer:

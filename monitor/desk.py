@@ -5,13 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+import structlog
+
 from monitor.actions import ActionRefused, act
 from monitor.detector import CheckStatus
 from monitor.engine import Engine
 from monitor.incidents import ChangeKind, Incident
 from monitor.maintenance import Window, WindowProgress
-from monitor.operations import IncidentUpdate, OperationError, Operations, OperatorAction
+from monitor.operations import (
+    IncidentUpdate,
+    OperationError,
+    Operations,
+    OperatorAction,
+    Suppression,
+)
 from monitor.words import Words
+
+log = structlog.get_logger("forewarn.desk")
 
 RECENT_S = 14 * 86400.0  # resolved incidents listed and shown on the status page
 
@@ -92,6 +102,25 @@ class Desk(Operations):
     def cancel_window(self, window_id: str) -> Window:
         """Cancel a window; its customers are told if they had heard of it."""
         return self._save(replace(self._open_window(window_id), cancelled=True))
+
+    def suppressions(self) -> list[Suppression]:
+        """Addresses that get no email (unsubscribed or bounced), newest first."""
+        return [
+            Suppression(address, reason, since, self._owners(address))
+            for address, reason, since in self.engine.store.suppressions()
+        ]
+
+    def lift(self, address: str) -> Suppression:
+        """Email ``address`` again; its customers get the notices planned from now on."""
+        found = next((s for s in self.suppressions() if s.address == address.strip().lower()), None)
+        if found is None or not self.engine.store.lift(address):
+            raise OperationError(404, f"{address!r} is not suppressed")
+        log.info("suppression_lifted", customers=list(found.customers), reason=found.reason)
+        return found
+
+    def _owners(self, address: str) -> tuple[str, ...]:
+        folded = address.lower()
+        return tuple(c.id for c in self.engine.config.customers if c.email.lower() == folded)
 
     def _open_window(self, window_id: str) -> Window:
         window = next((w for w in self.engine.windows if w.id == window_id), None)

@@ -31,6 +31,16 @@ class IncidentUpdate:
     message: Words  # operator text, or NOTHING for an automatic entry
 
 
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """An address that gets no more email: its owner unsubscribed, or it bounced."""
+
+    address: str
+    reason: str  # "unsubscribed" or "hard_bounce"
+    since: float
+    customers: tuple[str, ...]  # ids of the configured customers with this address
+
+
 class OperationError(Exception):
     """An operator request the daemon refuses; ``status`` is the HTTP status to answer with."""
 
@@ -78,4 +88,12 @@ class Operations(Protocol):
 
     def cancel_window(self, window_id: str) -> Window:
         """Cancel a window; customers told only if it was announced; 404, 409 ended."""
+        ...
+
+    def suppressions(self) -> list[Suppression]:
+        """Addresses that get no email (unsubscribed or bounced), newest first."""
+        ...
+
+    def lift(self, address: str) -> Suppression:
+        """Email ``address`` again; OperationError(404) when it was not suppressed."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
@@ -57,6 +58,22 @@ class OpsWriter:
             lines = [subject, f"Its canary checks answer again since {self._when(since)}."]
         step = f"canary-{'offline' if offline else 'online'}-{int(since)}"
         return self._notices(f"{step}:ops", "canary", subject, lines, now)
+
+    def unsubscribed(self, address: str, at: float) -> list[Notice]:
+        """A customer unsubscribed: ops hear who, and how to undo it if asked to."""
+        folded = address.strip().lower()
+        owners = [c for c in self.config.customers if c.email.lower() == folded]
+        who = ", ".join(f"{c.name} ({c.id})" for c in owners) or "an address of no customer"
+        subject = f"[forewarn] Unsubscribed: {who}"
+        lines = [
+            subject,
+            f"{address} gets no more notices since {self._when(at)}.",
+            f"To undo it when they ask: forewarn customers suppressed lift {address}",
+        ]
+        # One a day and address: a second click the same day says nothing new.
+        day = show(at, self.config.zone())[:10]
+        seed = f"unsubscribed-{hashlib.sha256(folded.encode()).hexdigest()[:16]}-{day}:ops"
+        return self._notices(seed, "unsubscribe", subject, lines, at)
 
     def _facts(self, change: IncidentChange, incident: Incident) -> list[str]:
         if change.kind is ChangeKind.RESOLVED:
