@@ -72,6 +72,9 @@ class NoticesConfig(StrictModel):
     # A resolution promises a review of the incident only when it lasted this long (or the
     # operator announced one when resolving it): a 14 s blip is not worth a promise.
     review_after: Duration = 1800.0
+    # A channel whose every send fails this long (SMTP down) is news for the other ops
+    # channels, once per episode, and makes /healthz "degraded"; a setup error is news at once.
+    delivery_alarm_after: Duration = 120.0
     digest_window: Delay = 30.0  # failures this close together reach a customer as one email
     max_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None  # all channels
     ops: list[OpsChannel] = Field(default_factory=list)
