@@ -71,6 +71,7 @@ def service_json(service: ServiceStatus) -> dict[str, Any]:
         "state": service.state.value,
         "since": _when(service.since),  # None until its first result
         "uptime_90d": percent(service.uptime),
+        "uptime_days": service.measured_days,  # what uptime_90d spans: fewer when young
     }
 
 
