@@ -88,8 +88,19 @@ class Desk(Operations):
             raise OperationError(400, f"unknown services: {', '.join(unknown) or '(none)'}")
         if window.end <= window.start:
             raise OperationError(400, "end must be after start")
-        if any(w.id == window.id for w in self.engine.windows):
-            raise OperationError(409, f"a window {window.id!r} exists already")
+        taken = {w.id for w in self.engine.windows}
+        if window.id in taken:
+            old = next(w for w in self.engine.windows if w.id == window.id)
+            progress = self.engine.progress.get(old.id, WindowProgress(old.id))
+            if not (old.cancelled or progress.cancelled_at or progress.ended_at is not None):
+                raise OperationError(409, f"a window {window.id!r} exists already")
+            # Re-planning a cancelled (or ended) window: a new id, so that it is announced,
+            # started and ended afresh, with notice keys of its own.
+            n = 2
+            while f"{window.id}-{n}" in taken:
+                n += 1
+            log.info("maintenance_replanned", window=f"{window.id}-{n}", replaces=window.id)
+            window = replace(window, id=f"{window.id}-{n}")
         return self._save(window)
 
     def extend_window(self, window_id: str, end: float) -> Window:

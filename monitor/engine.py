@@ -65,6 +65,23 @@ def config_windows(config: Config) -> list[Window]:
     ]
 
 
+def overridden(configured: Window, kept: Window) -> None:
+    """Say that an operator's change to a window wins over its checks.yaml entry, and how to
+    plan it again: customers were told of the change, so a file edit cannot undo it quietly."""
+    differs = [
+        name
+        for name in ("services", "start", "end", "announce_before", "summary", "cancelled")
+        if getattr(configured, name) != getattr(kept, name)
+    ]
+    hint = (
+        f"plan it again under a new id (checks.yaml, or forewarn maintenance add --id "
+        f"{kept.id}, which becomes {kept.id}-2)"
+        if kept.cancelled
+        else "extend or cancel it with forewarn maintenance"
+    )
+    log.warning("maintenance_config_overridden", window=kept.id, differs=differs, hint=hint)
+
+
 class Engine:
     """Folds results in and moves incidents and windows on, committing notices with them."""
 
@@ -111,7 +128,12 @@ class Engine:
             )
             self.refresh_view(service.id, now)
         stored = {w.id: w for w in self.store.windows()}
-        self.windows = [stored.pop(w.id, w) for w in config_windows(config)]
+        self.windows = []
+        for window in config_windows(config):
+            kept = stored.pop(window.id, window)
+            if kept != window:
+                overridden(window, kept)
+            self.windows.append(kept)
         self.windows += stored.values()
 
     def _kept(self, check_id: str, failure_threshold: int, success_threshold: int) -> CheckState:

@@ -79,7 +79,10 @@ class Operations(Protocol):
         ...
 
     def add_window(self, window: Window) -> Window:
-        """Add a window; OperationError(400) for unknown services or end <= start, 409 dup id."""
+        """Add a window; OperationError(400) for unknown services or end <= start, 409 dup id.
+
+        The id of a cancelled or ended window re-plans it under ``<id>-2`` (then -3, …).
+        """
         ...
 
     def extend_window(self, window_id: str, end: float) -> Window:
