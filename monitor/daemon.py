@@ -129,7 +129,7 @@ class Daemon:
         add_status_routes(app)
         add_feed_routes(app)
         add_public_api_routes(app)
-        add_unsubscribe_routes(app, self.signer, self.store, self.clock, self._unsubscribed)
+        add_unsubscribe_routes(app, self.signer, self.store, self.clock, self.desk.unsubscribed)
         add_api_routes(app, self.desk, self._auth(config), self.clock)
         add_suppression_routes(app)
         self.runner = web.AppRunner(app, access_log=None)
@@ -263,19 +263,6 @@ class Daemon:
                 # Store refusals are handled inside; anything else is a bug that must not
                 # stop flushing, cadences and resolutions for the rest of the process's life.
                 log.exception("tick_failed")
-
-    def _unsubscribed(self, address: str, at: float) -> None:
-        """Log an unsubscription (by customer id) and tell the ops channels."""
-        folded = address.strip().lower()
-        ids = [c.id for c in self.config.customers if c.email.lower() == folded]
-        log.info("unsubscribed", customers=ids)
-        try:  # the unsubscription itself is stored already: this is only the news of it
-            notices = self.engine.planner.ops.unsubscribed(address, at)
-            if notices:
-                self.store.commit(notices=notices)
-                self.dispatcher.wake()
-        except Exception:
-            log.exception("unsubscribe_ops_notice_failed", customers=ids)
 
     def health(self) -> dict[str, Any]:
         """The /healthz body: ok while both loops make progress and the event loop keeps up."""

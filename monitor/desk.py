@@ -129,8 +129,20 @@ class Desk(Operations):
         log.info("suppression_lifted", customers=list(found.customers), reason=found.reason)
         return found
 
+    def unsubscribed(self, address: str, at: float) -> None:
+        """A customer unsubscribed (already stored): log it by customer id, tell ops."""
+        ids = list(self._owners(address))
+        log.info("unsubscribed", customers=ids)
+        try:  # only the news of it: a failure here must not fail the customer's click
+            notices = self.engine.planner.ops.unsubscribed(address, at)
+            if notices:
+                self.engine.store.commit(notices=notices)
+                self.on_commit()
+        except Exception:
+            log.exception("unsubscribe_ops_notice_failed", customers=ids)
+
     def _owners(self, address: str) -> tuple[str, ...]:
-        folded = address.lower()
+        folded = address.strip().lower()
         return tuple(c.id for c in self.engine.config.customers if c.email.lower() == folded)
 
     def _open_window(self, window_id: str) -> Window:

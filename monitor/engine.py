@@ -19,7 +19,7 @@ from monitor.incidents import (
     Timing,
 )
 from monitor.lifecycle import apply
-from monitor.maintenance import MaintenanceChange, Window, WindowProgress
+from monitor.maintenance import MaintenanceChange, Window, WindowProgress, overridden
 from monitor.metrics import Metrics
 from monitor.notices import Notice
 from monitor.operations import IncidentUpdate
@@ -63,23 +63,6 @@ def config_windows(config: Config) -> list[Window]:
         )
         for w in config.maintenance
     ]
-
-
-def overridden(configured: Window, kept: Window) -> None:
-    """Say that an operator's change to a window wins over its checks.yaml entry, and how to
-    plan it again: customers were told of the change, so a file edit cannot undo it quietly."""
-    differs = [
-        name
-        for name in ("services", "start", "end", "announce_before", "summary", "cancelled")
-        if getattr(configured, name) != getattr(kept, name)
-    ]
-    hint = (
-        f"plan it again under a new id (checks.yaml, or forewarn maintenance add --id "
-        f"{kept.id}, which becomes {kept.id}-2)"
-        if kept.cancelled
-        else "extend or cancel it with forewarn maintenance"
-    )
-    log.warning("maintenance_config_overridden", window=kept.id, differs=differs, hint=hint)
 
 
 class Engine:
@@ -130,9 +113,10 @@ class Engine:
         stored = {w.id: w for w in self.store.windows()}
         self.windows = []
         for window in config_windows(config):
+            # An operator's change wins over the file: customers were told of it.
             kept = stored.pop(window.id, window)
             if kept != window:
-                overridden(window, kept)
+                log.warning("maintenance_config_overridden", **overridden(window, kept))
             self.windows.append(kept)
         self.windows += stored.values()
 
