@@ -93,7 +93,7 @@ def add_ops_commands(commands: Subparsers) -> None:
 
 
 def run_ops(args: argparse.Namespace) -> int:
-    """Run one ``incidents`` or ``maintenance`` sub-command; returns the exit status."""
+    """Run one ``incidents``, ``maintenance`` or ``customers`` sub-command; its exit status."""
     try:
         settings = _settings(args)
         zone = settings.zone if settings is not None else UTC

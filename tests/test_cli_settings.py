@@ -8,6 +8,7 @@ import pytest
 from test_cli_ops import Daemon, daemon, forewarn, no_env_token, open_id
 
 from monitor.cli import main
+from monitor.words import Words
 
 __all__ = ["daemon", "no_env_token"]  # fixtures, used by name
 
@@ -59,3 +60,37 @@ def test_what_the_cli_does_use_is_still_checked_with_its_line(
     assert status == 1
     assert err.startswith(f"forewarn: {config}:2: daemon.listen: must be host:port")
     assert forewarn(capsys, daemon, "incidents", "list")[0] == 0  # the good file still works
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["-m", "x", "--message-en", "y"], "-m is one text for every language: give it alone"),
+        (["--message-fr", "   "], "--message-fr: the message is empty"),
+    ],
+)
+def test_mixed_or_empty_messages_are_usage_errors_and_send_nothing(
+    capsys: pytest.CaptureFixture[str], daemon: Daemon, args: list[str], error: str
+) -> None:
+    """One text for all and per-language texts do not mix; nothing is sent on a bad line."""
+    incident_id = open_id(daemon)
+    status, _, err = forewarn(capsys, daemon, "incidents", "update", incident_id, *args)
+    assert status == 2 and error in err
+    assert daemon.ops.updates[incident_id][-1].kind == "opened"
+
+
+def test_per_language_texts_reach_the_api_as_one_object(
+    capsys: pytest.CaptureFixture[str], daemon: Daemon
+) -> None:
+    """--message-fr and --message-en are sent as {"fr": …, "en": …}; show prints each."""
+    incident_id = open_id(daemon)
+    status, _, _ = forewarn(
+        capsys, daemon, "incidents", "update", incident_id,
+        "--message-en", "Restore at 80 %.", "--message-fr", "Rétabli à 80 %.",
+    )  # fmt: skip
+    assert status == 0
+    assert daemon.ops.updates[incident_id][-1].message == Words.of(
+        {"fr": "Rétabli à 80 %.", "en": "Restore at 80 %."}
+    )
+    status, out, _ = forewarn(capsys, daemon, "incidents", "show", incident_id)
+    assert "[fr] Rétabli à 80 %." in out and "[en] Restore at 80 %." in out
