@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from monitor.incidents import ChangeKind, Incident, IncidentChange, IncidentStatus, Timing, resolved
 from monitor.operations import OperatorAction
+from monitor.words import Words
 
 
 class ActionRefused(Exception):
@@ -13,9 +14,19 @@ class ActionRefused(Exception):
 
 
 def act(
-    incident: Incident, action: OperatorAction, message: str, now: float, timing: Timing
+    incident: Incident,
+    action: OperatorAction,
+    message: Words,
+    now: float,
+    timing: Timing,
+    review: bool = False,
 ) -> IncidentChange:
-    """The change an operator's message makes; customers who were told hear of it."""
+    """The change an operator's message makes; customers who were told hear of it.
+
+    ``review`` (resolve only) announces a review: the resolution promises one.
+    """
+    if review and action is not OperatorAction.RESOLVE:
+        raise ActionRefused("a review is announced when resolving the incident")
     closed = incident.status is IncidentStatus.RESOLVED
     if action is OperatorAction.POSTMORTEM:
         if not closed:
@@ -24,12 +35,13 @@ def act(
         published = replace(
             incident, postmortem=message, sequence=incident.sequence + (1 if told else 0)
         )
-        return IncidentChange(ChangeKind.POSTMORTEM, published, now)
+        return IncidentChange(ChangeKind.POSTMORTEM, published, now, said=message)
     if closed:
         raise ActionRefused(f"incident {incident.id} is already resolved")
     incident = replace(incident, message=message)
     if action is OperatorAction.RESOLVE:
-        return IncidentChange(ChangeKind.RESOLVED, resolved(incident, now), now)
+        change = IncidentChange(ChangeKind.RESOLVED, resolved(incident, now), now, said=message)
+        return replace(change, review=review)
     if action is OperatorAction.IDENTIFY and incident.status is not IncidentStatus.MONITORING:
         incident = replace(incident, status=IncidentStatus.IDENTIFIED)
     # An operator's words restart the promised cadence from now.
@@ -39,6 +51,6 @@ def act(
     if incident.customers_told_at is None:
         # Customers have not heard of it yet (customer_delay): this is their first notice.
         first = replace(incident, customers_told_at=now, announced=incident.covered)
-        return IncidentChange(ChangeKind.ANNOUNCED, first, now)
+        return IncidentChange(ChangeKind.ANNOUNCED, first, now, said=message)
     kind = ChangeKind.IDENTIFIED if action is OperatorAction.IDENTIFY else ChangeKind.UPDATE
-    return IncidentChange(kind, incident, now)
+    return IncidentChange(kind, incident, now, said=message)

@@ -8,7 +8,7 @@ texts and times. Check ids, URLs, reasons and details never enter it, so no page
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -21,8 +21,10 @@ from monitor.history import Tally
 from monitor.incidents import Incident, ServiceView
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import IncidentUpdate
+from monitor.words import Words
 
 RECENT_S = 14 * 86400  # resolved incidents listed on the page
+PHONE_DAYS = 30  # the bar's days on a narrow screen (the stylesheet hides the others)
 
 
 class PublicState(StrEnum):
@@ -62,8 +64,15 @@ class ServiceStatus:
     names: Mapping[str, str]  # language → name
     state: PublicState
     since: float | None  # when it entered this state; None before the first result
-    uptime: float | None  # over the days shown
+    uptime: float | None  # over the days shown that have data
     days: tuple[DayCell, ...]  # oldest first, today last
+    uptime_30: float | None = None  # over the last 30 of them (what a phone shows)
+    measured_days: int = 0  # days with data among those shown: what ``uptime`` is over
+    measured_days_30: int = 0
+
+    def measured(self, shown: int) -> int:
+        """Days with data among the last ``shown``: the others count for nothing."""
+        return sum(1 for c in self.days[-shown:] if c.availability is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +88,8 @@ class PublicIncident:
     recovered_at: float | None
     resolved_at: float | None
     next_update_at: float | None  # the next update customers were promised, while open
-    message: str
-    postmortem: str
+    message: Words  # read in the page's language
+    postmortem: Words
     updates: tuple[IncidentUpdate, ...]  # oldest first
 
     @property
@@ -247,13 +256,18 @@ def _service(
         )
         availability = history.service_ratio(by_day.get(day.isoformat(), ()), check_ids)
         cells.append(DayCell(day, availability, touched))
-    return ServiceStatus(
+    recent = {day.isoformat() for day, _, _ in days[-PHONE_DAYS:]}
+    shown = ServiceStatus(
         id=service_id,
         names={lang: service.display_name(lang) for lang in sorted(LANGUAGES)},
         state=state,
         since=since,
         uptime=history.service_ratio(tallies, check_ids),
         days=tuple(cells),
+        uptime_30=history.service_ratio([t for t in tallies if t.bucket in recent], check_ids),
+    )
+    return replace(
+        shown, measured_days=shown.measured(len(cells)), measured_days_30=shown.measured(PHONE_DAYS)
     )
 
 
@@ -277,7 +291,7 @@ def _incident(incident: Incident, timeline: Sequence[IncidentUpdate]) -> PublicI
 def _windows(
     inputs: Inputs, now: float
 ) -> tuple[tuple[PublicWindow, ...], tuple[PublicWindow, ...]]:
-    """Windows running or to come, and those ended or cancelled within ``RECENT_S``."""
+    """Windows running or to come (called off ones too), and those that ran within ``RECENT_S``."""
     current, past = [], []
     for window in inputs.windows:
         told = inputs.progress.get(window.id, WindowProgress(window.id))
@@ -294,7 +308,12 @@ def _windows(
             cancelled=cancelled,
             progress=told,
         )
-        if not cancelled and window.end > now:
+        if cancelled and told.started_at is None:
+            # Called off before it began: it never happened, so it is no past maintenance;
+            # customers who heard of it see it called off until its start.
+            if told_any and window.start > now:
+                current.append(shown)
+        elif not cancelled and window.end > now:
             current.append(shown)
         elif told_any and stopped is not None and stopped >= now - RECENT_S:
             past.append(shown)

@@ -9,21 +9,25 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
+from zoneinfo import ZoneInfo
 
 from monitor.api_client import FAILED, Client, Failure
-from monitor.config import ConfigError, load_config
-from monitor.config_types import parse_delay
+from monitor.cli_config import OperatorSettings, operator_settings
+from monitor.cli_show import show_answer
+from monitor.config import ConfigError
+from monitor.config_types import LANGUAGES, parse_delay
+from monitor.localtime import LocalTimeError, parse_local
 from monitor.web.auth import read_token_lines
 
 OK, USAGE = 0, 2
-OPS_COMMANDS = ("incidents", "maintenance")
+OPS_COMMANDS = ("incidents", "maintenance", "customers")
 ACTIONS = ("identify", "update", "resolve", "postmortem")
+LANGUAGE_NAMES = {"fr": "French", "en": "English"}
+UTC = ZoneInfo("UTC")
+EXAMPLE_LOCAL = "'2026-12-08 22:00' (daemon.timezone)"
 if TYPE_CHECKING:  # generic only to type checkers, not at run time
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -50,47 +54,81 @@ def add_ops_commands(commands: Subparsers) -> None:
     for action in ACTIONS:
         verb = sub(verbs, action, f"{action} an incident: a message to its customers")
         verb.add_argument("id")
-        source = verb.add_mutually_exclusive_group(required=True)
-        source.add_argument("-m", "--message", help="the text customers get")
+        verb.add_argument("-m", "--message", help="one text for customers of every language")
+        for lang in LANGUAGES:
+            help_text = f"the text customers reading {LANGUAGE_NAMES[lang]} get"
+            verb.add_argument(f"--message-{lang}", help=help_text)
         if action == "postmortem":
-            source.add_argument("--file", type=Path, help="read the text from a UTF-8 file")
+            verb.add_argument("--file", type=Path, help="read the one text from a UTF-8 file")
+            for lang in LANGUAGES:
+                verb.add_argument(
+                    f"--file-{lang}", type=Path, help=f"read --message-{lang} from a file"
+                )
+        if action == "resolve":
+            verb.add_argument(
+                "--review", action="store_true", help="announce a review (postmortem) to come"
+            )
 
     maintenance = commands.add_parser("maintenance", help="plan, extend, cancel maintenance")
     verbs = maintenance.add_subparsers(dest="action", required=True)
     sub(verbs, "list", "known maintenance windows")
     add = sub(verbs, "add", "plan a maintenance window")
     add.add_argument("--services", required=True, help="service ids, comma-separated")
-    add.add_argument("--start", required=True, help="ISO 8601 with offset")
-    add.add_argument("--end", required=True, help="ISO 8601 with offset")
+    add.add_argument("--start", required=True, help=f"as {EXAMPLE_LOCAL}, or ISO 8601 with offset")
+    add.add_argument("--end", required=True, help=f"as {EXAMPLE_LOCAL}, or ISO 8601 with offset")
     add.add_argument("--announce-before", help="notice ahead, such as 24h (the default)")
     add.add_argument("--summary-fr", help="what customers reading French are told")
     add.add_argument("--summary-en", help="what customers reading English are told")
     add.add_argument("--id", help="a short lowercase id (default: mw-<UTC start>)")
     extend = sub(verbs, "extend", "move a window's end")
     extend.add_argument("id")
-    extend.add_argument("--end", required=True, help="ISO 8601 with offset")
+    extend.add_argument("--end", required=True, help=f"as {EXAMPLE_LOCAL}, or with offset")
     sub(verbs, "cancel", "cancel a window").add_argument("id")
+
+    customers = commands.add_parser("customers", help="who gets no email, and why")
+    verbs = customers.add_subparsers(dest="action", required=True)
+    suppressed = sub(verbs, "suppressed", "unsubscribed and bounced addresses; lift ADDRESS")
+    suppressed.add_argument("verb", nargs="?", choices=("list", "lift"), default="list")
+    suppressed.add_argument("address", nargs="?", help="the address to email again (lift)")
 
 
 def run_ops(args: argparse.Namespace) -> int:
-    """Run one ``incidents`` or ``maintenance`` sub-command; returns the exit status."""
+    """Run one ``incidents``, ``maintenance`` or ``customers`` sub-command; its exit status."""
     try:
-        request = _request(args)  # the command line is checked before anything is sent
-        answer = _client(args).call(*request)
+        settings = _settings(args)
+        zone = settings.zone if settings is not None else UTC
+        request = _request(args, settings)  # the command line is checked before anything is sent
+        answer = _client(args, settings).call(*request)
         text = (
-            json.dumps(answer, indent=2, ensure_ascii=False) if args.json else _show(args, answer)
+            json.dumps(answer, indent=2, ensure_ascii=False)
+            if args.json
+            else show_answer(args, answer, zone)
         )
     except Failure as exc:
         print(f"forewarn: {exc}", file=sys.stderr)
         return exc.status
-    except (KeyError, TypeError, AttributeError):  # from _show: JSON, but not forewarn's
+    except (KeyError, TypeError, AttributeError):  # from show_answer: JSON, not forewarn's
         print("forewarn: unexpected answer: is --url a forewarn of this version?", file=sys.stderr)
         return FAILED
     print(text)
     return OK
 
 
-def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
+def _settings(args: argparse.Namespace) -> OperatorSettings | None:
+    """checks.yaml as the CLI reads it; None if it is unreadable but not needed."""
+    try:
+        return operator_settings(args.config)
+    except ConfigError as exc:
+        token = args.token_file or os.environ.get("FOREWARN_TOKEN", "").strip()
+        if args.url is not None and token:
+            return None  # told where and how: the file is only for times and languages
+        more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
+        raise Failure(exc.errors[0] + more) from None
+
+
+def _request(
+    args: argparse.Namespace, settings: OperatorSettings | None
+) -> tuple[str, str, dict[str, Any] | None]:
     """The method, path and body a sub-command sends."""
     quoted = urllib.parse.quote(getattr(args, "id", None) or "", safe="")
     if args.command == "incidents":
@@ -98,49 +136,96 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]
             return "GET", "/api/v1/incidents" + ("?all=1" if args.all else ""), None
         if args.action == "show":
             return "GET", f"/api/v1/incidents/{quoted}", None
-        return "POST", f"/api/v1/incidents/{quoted}/{args.action}", {"message": _message(args)}
+        body: dict[str, Any] = {"message": _message(args, settings)}
+        if getattr(args, "review", False):
+            body["review"] = True
+        return "POST", f"/api/v1/incidents/{quoted}/{args.action}", body
+    if args.command == "customers":
+        if args.verb == "list":
+            return "GET", "/api/v1/suppressions", None
+        if not args.address:
+            raise Failure("lift: which address? forewarn customers suppressed lift ADDRESS", USAGE)
+        return "POST", "/api/v1/suppressions/lift", {"address": args.address}
     if args.action == "list":
         return "GET", "/api/v1/maintenance", None
     if args.action == "add":
-        return "POST", "/api/v1/maintenance", _window(args)
+        return "POST", "/api/v1/maintenance", _window(args, settings)
     if args.action == "extend":
-        return "POST", f"/api/v1/maintenance/{quoted}/extend", {"end": _time(args.end, "--end")}
+        end = _time(args.end, "--end", settings)
+        return "POST", f"/api/v1/maintenance/{quoted}/extend", {"end": end}
     return "DELETE", f"/api/v1/maintenance/{quoted}", None
 
 
-def _message(args: argparse.Namespace) -> str:
-    path: Path | None = getattr(args, "file", None)
+def _message(args: argparse.Namespace, settings: OperatorSettings | None) -> str | dict[str, str]:
+    """One text for every language, or ``{language: text}``; warns of who reads what."""
+    one = _text(args.message, getattr(args, "file", None), "-m")
+    own = {
+        lang: text
+        for lang in LANGUAGES
+        if (text := _text(getattr(args, f"message_{lang}"), getattr(args, f"file_{lang}", None),
+                          f"--message-{lang}")) is not None
+    }  # fmt: skip
+    if one is not None and own:
+        raise Failure("-m is one text for every language: give it alone, or give "
+                      "--message-fr and --message-en", USAGE)  # fmt: skip
+    if one is None and not own:
+        raise Failure("a message is needed: -m TEXT, or --message-fr and --message-en", USAGE)
+    for warning in _warnings(own, settings):
+        print(f"forewarn: warning: {warning}", file=sys.stderr)
+    return one if one is not None else own
+
+
+def _text(given: str | None, path: Path | None, option: str) -> str | None:
+    """An option's text, or its file's; None when neither is given."""
     if path is not None:
+        if given is not None:
+            raise Failure(f"{option}: give the text or a file, not both", USAGE)
         try:
-            text = path.read_text(encoding="utf-8")
+            given = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise Failure(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    else:
-        text = args.message
-    if not text.strip():
-        raise Failure("the message is empty", USAGE)
-    return str(text)
+    if given is not None and not given.strip():
+        raise Failure(f"{option}: the message is empty", USAGE)
+    return given
 
 
-def _time(text: str, option: str) -> str:
+def _warnings(own: dict[str, str], settings: OperatorSettings | None) -> list[str]:
+    """What the configured customers will read that the operator may not expect."""
+    if settings is None:
+        return []
+    readers = {lang: n for lang, n in settings.languages.items() if n}
+    if not own:
+        if len(readers) < 2:
+            return []
+        who = " and ".join(f"{LANGUAGE_NAMES[lang]} ({n})" for lang, n in readers.items())
+        return [f"one text for every language: customers reading {who} all get it as written; "
+                "--message-fr and --message-en write to each in their own"]  # fmt: skip
+    fallback = settings.default_language if settings.default_language in own else next(iter(own))
+    return [
+        f"no --message-{lang}: the {n} customer{'s' * (n != 1)} reading {LANGUAGE_NAMES[lang]} "
+        f"will get the {LANGUAGE_NAMES[fallback]} text"
+        for lang, n in readers.items()
+        if lang not in own
+    ]
+
+
+def _time(text: str, option: str, settings: OperatorSettings | None) -> str:
+    """An ISO time with its offset: a time written without one is in daemon.timezone."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise Failure(f"{option}: expected ISO 8601 with offset, such as "
-                      "2026-11-22T13:00:00+01:00", USAGE)  # fmt: skip
-    return text
+        moment = parse_local(text, settings.zone if settings is not None else None)
+    except LocalTimeError as exc:
+        raise Failure(f"{option}: {exc}", USAGE) from None
+    return moment.isoformat()
 
 
-def _window(args: argparse.Namespace) -> dict[str, Any]:
+def _window(args: argparse.Namespace, settings: OperatorSettings | None) -> dict[str, Any]:
     services = [s.strip() for s in args.services.split(",") if s.strip()]
     if not services:
         raise Failure("--services: expected service ids such as tracking,labels", USAGE)
     body: dict[str, Any] = {
         "services": services,
-        "start": _time(args.start, "--start"),
-        "end": _time(args.end, "--end"),
+        "start": _time(args.start, "--start", settings),
+        "end": _time(args.end, "--end", settings),
     }
     if args.announce_before is not None:
         try:
@@ -155,7 +240,7 @@ def _window(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def _client(args: argparse.Namespace) -> Client:
+def _client(args: argparse.Namespace, settings: OperatorSettings | None) -> Client:
     """Where to send and with which token: options, then FOREWARN_TOKEN, then checks.yaml."""
     url: str | None = args.url
     if url is not None and not url.lower().startswith(("http://", "https://")):
@@ -163,22 +248,18 @@ def _client(args: argparse.Namespace) -> Client:
     token = _file_token(args.token_file) if args.token_file else None
     token = token or os.environ.get("FOREWARN_TOKEN", "").strip() or None
     if url is None or token is None:
-        try:
-            config = load_config(args.config)
-        except ConfigError as exc:
-            more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
-            raise Failure(exc.errors[0] + more) from None
+        assert settings is not None  # _settings read it, as one of them is missing
         if url is None:
-            host, port = config.daemon.listen_host, config.daemon.listen_port
+            host, port = settings.listen_host, settings.listen_port
             # A daemon listening everywhere is reached here through loopback.
             host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
             url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         if token is None:
-            configured: Path | None = getattr(config.daemon, "api_tokens_file", None)
+            configured = settings.api_tokens_file
             if configured is None:
                 message = "no daemon.api_tokens_file; pass --token-file or set FOREWARN_TOKEN"
                 raise Failure(f"{args.config}: {message}")
-            token = _file_token(configured, config.source.parent)
+            token = _file_token(configured, settings.source.parent)
     if not (token.isascii() and token.isprintable() and " " not in token):
         raise Failure("the token has characters no token has: check where it came from")
     return Client(url.rstrip("/"), token, args.config)
@@ -203,71 +284,3 @@ def _file_token(path: Path, beside: Path | None = None) -> str:
     if chosen is None:
         raise Failure(f"{path}: no token in this file")
     return chosen.secret
-
-
-def _show(args: argparse.Namespace, answer: dict[str, Any]) -> str:
-    """What a person reads for an answer."""
-    if "incidents" in answer:
-        rows = [
-            [i["id"], i["status"], ",".join(i["services"]), _when(i["first_failure_at"]),
-             _when(i["next_update_at"])]
-            for i in answer["incidents"]
-        ]  # fmt: skip
-        header = ["ID", "STATUS", "SERVICES", "FIRST FAILURE", "NEXT UPDATE"]
-        return _table(header, rows) if rows else "no incidents" if args.all else "no open incidents"
-    if "windows" in answer:
-        rows = [
-            [w["id"], w["state"], ",".join(w["services"]), _when(w["start"]), _when(w["end"]),
-             w["announce_before"]]
-            for w in answer["windows"]
-        ]  # fmt: skip
-        header = ["ID", "STATE", "SERVICES", "START", "END", "ANNOUNCE"]
-        return _table(header, rows) if rows else "no maintenance windows"
-    if "timeline" in answer:
-        return _detail(answer["incident"], answer["timeline"])
-    if "incident" in answer:
-        incident = answer["incident"]
-        return f"incident {incident['id']}: {args.action} sent, now {incident['status']}"
-    window = answer["window"]
-    done = {"add": "planned", "extend": "extended", "cancel": "cancelled"}[args.action]
-    return (
-        f"maintenance {window['id']} {done}: {','.join(window['services'])} "
-        f"from {_when(window['start'])} to {_when(window['end'])} ({window['state']})"
-    )
-
-
-def _when(value: str | None) -> str:
-    return "-" if value is None else value.replace("T", " ")
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    """Columns padded to their widest cell, two spaces apart."""
-    widths = [max(len(str(row[n])) for row in [header, *rows]) for n in range(len(header))]
-    return "\n".join(
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    )
-
-
-def _detail(incident: dict[str, Any], timeline: list[dict[str, Any]]) -> str:
-    """Every field that has a value, then the timeline, oldest first."""
-    shown = {k: v for k, v in incident.items() if v not in (None, "", [], False, 0)}
-    width = max(map(len, shown))
-    lines = [_indent(f"{k.replace('_', ' '):<{width}}  {_cell(k, v)}", width + 2)
-             for k, v in shown.items()]  # fmt: skip
-    lines += ["", "timeline:"]
-    for entry in timeline:
-        head = f"  {_when(entry['at'])}  {entry['kind']:<10}  {entry['status']:<13}  "
-        lines.append(_indent(head + entry["message"], len(head)).rstrip())
-    return "\n".join(lines)
-
-
-def _cell(key: str, value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
-    return _when(value) if key.endswith("_at") else str(value)
-
-
-def _indent(text: str, width: int) -> str:
-    """Continuation lines of a multi-line text aligned under its first."""
-    return text.replace("\n", "\n" + " " * width)

@@ -109,10 +109,19 @@ class Service(StrictModel):
     customer_delay: Delay | None = None
     update_every: Duration | None = None
     stable_for: Duration | None = None
+    # What its customers experience when it is down ("label printing fails"), said in emails
+    # instead of the generic "your requests may fail or go unanswered".
+    impact: LocalizedText | None = None
 
     def display_name(self, language: str) -> str:
         """The service name in ``language``, else in any language it has."""
         return self.name.get(language) or next(iter(self.name.values()))  # type: ignore[call-overload]
+
+    def impact_text(self, language: str) -> str:
+        """What its customers experience when it is down, in ``language`` ("" when unset)."""
+        if self.impact is None:
+            return ""
+        return self.impact.get(language) or next(iter(self.impact.values()))  # type: ignore[call-overload]
 
 
 class Customer(StrictModel):

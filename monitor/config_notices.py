@@ -69,6 +69,12 @@ class NoticesConfig(StrictModel):
     default_language: Language = "fr"
     retry_initial: Duration = 5.0  # first delay before re-sending a notice the server deferred
     retry_max: Duration = 900.0  # backoff doubles up to this, with jitter
+    # A resolution promises a review of the incident only when it lasted this long (or the
+    # operator announced one when resolving it): a 14 s blip is not worth a promise.
+    review_after: Duration = 1800.0
+    # A channel whose every send fails this long (SMTP down) is news for the other ops
+    # channels, once per episode, and makes /healthz "degraded"; a setup error is news at once.
+    delivery_alarm_after: Duration = 120.0
     digest_window: Delay = 0.0  # wait this long for more failures of the same customers
     max_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None  # all channels
     ops: list[OpsChannel] = Field(default_factory=list)

@@ -27,6 +27,16 @@ def expand(doc: Located, problems: Problems) -> Any:
     return _expand(doc.value, (), doc, problems)
 
 
+def expand_at(doc: Located, key: tuple[str, ...], problems: Problems) -> Any:
+    """``expand`` of the value at ``key`` alone (None when the file has no such key)."""
+    value = doc.value
+    for name in key:
+        if not isinstance(value, dict) or name not in value:
+            return None
+        value = value[name]
+    return _expand(value, key, doc, problems)
+
+
 def _expand(value: Any, key: tuple[Any, ...], doc: Located, problems: Problems) -> Any:
     if isinstance(value, dict):
         copy: dict[str, Any] = {}

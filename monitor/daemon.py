@@ -41,7 +41,9 @@ from monitor.web.caching import BOARD_KEY
 from monitor.web.feed import add_feed_routes
 from monitor.web.public_api import add_public_api_routes
 from monitor.web.status import add_status_routes
+from monitor.web.suppressions import add_suppression_routes
 from monitor.web.unsubscribe import add_unsubscribe_routes
+from monitor.web.views import iso
 from monitor.workers import ProbeWorkers, Settings, split, worker_count
 from notifiers import NOTIFIERS, Notifier
 
@@ -94,6 +96,8 @@ class Daemon:
             retry_max=config.notices.retry_max,
             max_per_second=config.notices.max_per_second,
             ops=config.notices.ops,  # told once when a channel fails for a setup reason
+            zone=config.zone(),
+            alarm_after=config.notices.delivery_alarm_after,
         )
         self.desk = Desk(self.engine, self.dispatcher.wake)
         self.lag = LagMonitor(self.metrics)
@@ -125,8 +129,9 @@ class Daemon:
         add_status_routes(app)
         add_feed_routes(app)
         add_public_api_routes(app)
-        add_unsubscribe_routes(app, self.signer, self.store, self.clock)
+        add_unsubscribe_routes(app, self.signer, self.store, self.clock, self.desk.unsubscribed)
         add_api_routes(app, self.desk, self._auth(config), self.clock)
+        add_suppression_routes(app)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, config.daemon.listen_host, config.daemon.listen_port)
@@ -265,14 +270,17 @@ class Daemon:
         stalled = idle > 60 and bool(self.config.checks)
         loop_lag = max(self.lag.recent_worst(), self.workers.recent_worst())
         behind = loop_lag >= self.lag.behind_s
+        failing = self.dispatcher.watch.failing()
         body: dict[str, Any] = {
-            "status": "degraded" if stalled or behind else "ok",
+            "status": "degraded" if stalled or behind or failing else "ok",
             "checks": len(self.config.checks),
             "open_incidents": len(self.engine.open),
             "outbox_pending": self.store.pending_count(),
         }
         if behind:
             body["loop_lag_s"] = round(loop_lag, 3)
+        if failing:  # each channel: failing since (UTC), until one send succeeds
+            body["delivery_failing"] = {c: iso(e.since) for c, e in failing.items()}
         return body
 
     def status_line(self) -> str:
@@ -333,6 +341,7 @@ class Daemon:
         self.notifiers.clear()  # the dispatcher holds this very dict
         self.notifiers.update(notifiers)
         self.dispatcher.set_ops(new.notices.ops)
+        self.dispatcher.watch.alarm_after = new.notices.delivery_alarm_after
         self.metrics.config_last_reload_successful.set(1)
         log.info(
             "reloaded",

@@ -18,6 +18,7 @@ from monitor.config import Config, load_config
 from monitor.daemon import Daemon
 from monitor.operations import OperatorAction
 from monitor.smtpsink import ReceivedMessage, SmtpSink
+from monitor.words import Words
 
 DEMO_CONFIG = """\
 # Written by `forewarn demo`: a carrier's web services, simulated on 127.0.0.1.
@@ -65,9 +66,12 @@ notices:
 """
 
 
-IDENTIFIED = (
-    "Le transporteur a identifié une panne de sa base de suivi ; rétablissement en cours. "
-    "/ The carrier found a failure of its tracking database; recovery is under way."
+IDENTIFIED = Words.of(
+    {
+        "fr": "Le transporteur a identifié une panne de sa base de suivi ; "
+        "rétablissement en cours.",
+        "en": "The carrier found a failure of its tracking database; recovery is under way.",
+    }
 )
 
 
@@ -106,6 +110,13 @@ class Carrier:
         return web.Response(text="ok")
 
 
+def keep(item: ReceivedMessage, folder: Path) -> Path:
+    """Write a received email as ``NN.eml``, byte for byte as it was sent."""
+    path = folder / f"{len(list(folder.iterdir())) + 1:02d}.eml"
+    path.write_bytes(item.raw)
+    return path
+
+
 async def run_demo(directory: Path | None = None, linger: float = 0.0) -> int:
     """Run the whole demo; returns 0 when every expected email arrived.
 
@@ -130,8 +141,7 @@ async def run_demo(directory: Path | None = None, linger: float = 0.0) -> int:
 
     def received(item: ReceivedMessage) -> None:  # called by the sink for each accepted email
         message = item.message
-        name = f"{len(list(mail_dir.iterdir())) + 1:02d}.eml"
-        (mail_dir / name).write_bytes(bytes(message))
+        keep(item, mail_dir)
         language = message.get("Content-Language", "?")
         print(f"{stamp()}   ✉  {message['To']:<24} ({language})  {message['Subject']}")
         if len(sink.messages) == 1:  # show one whole email, as the customer reads it
@@ -179,7 +189,8 @@ async def _script(
     print(f"{stamp()}   ◉  status page: {await _page_states(daemon.port)}")
     incident = daemon.engine.covering("tracking")
     assert incident is not None
-    print(f"{stamp()}  ▶ The operator runs: forewarn incidents identify {incident.id} -m …")
+    command = f"forewarn incidents identify {incident.id} --message-fr … --message-en …"
+    print(f"{stamp()}  ▶ The operator runs: {command}")
     daemon.desk.act(incident.id, OperatorAction.IDENTIFY, IDENTIFIED)
     if not await _until(lambda: _sent(sink, "update") >= 4, 40):
         return False

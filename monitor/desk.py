@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+import structlog
+
 from monitor.actions import ActionRefused, act
 from monitor.detector import CheckStatus
 from monitor.engine import Engine
 from monitor.incidents import ChangeKind, Incident
 from monitor.maintenance import Window, WindowProgress
-from monitor.operations import IncidentUpdate, OperationError, Operations, OperatorAction
+from monitor.operations import (
+    IncidentUpdate,
+    OperationError,
+    Operations,
+    OperatorAction,
+    Suppression,
+)
+from monitor.words import Words
+
+log = structlog.get_logger("forewarn.desk")
 
 RECENT_S = 14 * 86400.0  # resolved incidents listed and shown on the status page
 
@@ -41,12 +52,15 @@ class Desk(Operations):
         self.incident(incident_id)
         return self.engine.store.timeline(incident_id)
 
-    def act(self, incident_id: str, action: OperatorAction, message: str) -> Incident:
+    def act(
+        self, incident_id: str, action: OperatorAction, message: Words, review: bool = False
+    ) -> Incident:
         """Apply an operator action and queue its notices to the incident's customers."""
         engine, now = self.engine, self.engine.clock()
         incident = self.incident(incident_id)
         try:
-            change = act(incident, action, message, now, engine.timing(incident.service_id))
+            timing = engine.timing(incident.service_id)
+            change = act(incident, action, message, now, timing, review)
         except ActionRefused as exc:
             raise OperationError(409, str(exc)) from None
         if change.kind is ChangeKind.RESOLVED:
@@ -54,7 +68,7 @@ class Desk(Operations):
             engine.hushed.update(
                 s for s in incident.covered if engine.views[s].status is CheckStatus.DOWN
             )
-        if engine.commit([change], [], now, message):
+        if engine.commit([change], [], now):
             self.on_commit()
         return change.incident
 
@@ -74,8 +88,19 @@ class Desk(Operations):
             raise OperationError(400, f"unknown services: {', '.join(unknown) or '(none)'}")
         if window.end <= window.start:
             raise OperationError(400, "end must be after start")
-        if any(w.id == window.id for w in self.engine.windows):
-            raise OperationError(409, f"a window {window.id!r} exists already")
+        taken = {w.id for w in self.engine.windows}
+        if window.id in taken:
+            old = next(w for w in self.engine.windows if w.id == window.id)
+            progress = self.engine.progress.get(old.id, WindowProgress(old.id))
+            if not (old.cancelled or progress.cancelled_at or progress.ended_at is not None):
+                raise OperationError(409, f"a window {window.id!r} exists already")
+            # Re-planning a cancelled (or ended) window: a new id, so that it is announced,
+            # started and ended afresh, with notice keys of its own.
+            n = 2
+            while f"{window.id}-{n}" in taken:
+                n += 1
+            log.info("maintenance_replanned", window=f"{window.id}-{n}", replaces=window.id)
+            window = replace(window, id=f"{window.id}-{n}")
         return self._save(window)
 
     def extend_window(self, window_id: str, end: float) -> Window:
@@ -88,6 +113,37 @@ class Desk(Operations):
     def cancel_window(self, window_id: str) -> Window:
         """Cancel a window; its customers are told if they had heard of it."""
         return self._save(replace(self._open_window(window_id), cancelled=True))
+
+    def suppressions(self) -> list[Suppression]:
+        """Addresses that get no email (unsubscribed or bounced), newest first."""
+        return [
+            Suppression(address, reason, since, self._owners(address))
+            for address, reason, since in self.engine.store.suppressions()
+        ]
+
+    def lift(self, address: str) -> Suppression:
+        """Email ``address`` again; its customers get the notices planned from now on."""
+        found = next((s for s in self.suppressions() if s.address == address.strip().lower()), None)
+        if found is None or not self.engine.store.lift(address):
+            raise OperationError(404, f"{address!r} is not suppressed")
+        log.info("suppression_lifted", customers=list(found.customers), reason=found.reason)
+        return found
+
+    def unsubscribed(self, address: str, at: float) -> None:
+        """A customer unsubscribed (already stored): log it by customer id, tell ops."""
+        ids = list(self._owners(address))
+        log.info("unsubscribed", customers=ids)
+        try:  # only the news of it: a failure here must not fail the customer's click
+            notices = self.engine.planner.ops.unsubscribed(address, at)
+            if notices:
+                self.engine.store.commit(notices=notices)
+                self.on_commit()
+        except Exception:
+            log.exception("unsubscribe_ops_notice_failed", customers=ids)
+
+    def _owners(self, address: str) -> tuple[str, ...]:
+        folded = address.strip().lower()
+        return tuple(c.id for c in self.engine.config.customers if c.email.lower() == folded)
 
     def _open_window(self, window_id: str) -> Window:
         window = next((w for w in self.engine.windows if w.id == window_id), None)

@@ -10,10 +10,12 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from zoneinfo import ZoneInfo
 
 import structlog
 
 from monitor.config_notices import OpsChannel
+from monitor.delivery_watch import DeliveryWatch, Episode, Outcome
 from monitor.metrics import Metrics
 from monitor.notices import Notice
 from monitor.ops_text import delivery_alerts
@@ -26,6 +28,7 @@ log = structlog.get_logger(__name__)
 # The loop runs at least this often even when idle, so ``last_progress`` stays fresh for the
 # watchdog and a notice made due by another process is noticed.
 _TICK_S = 1.0
+_UTC = ZoneInfo("UTC")
 _MAX_EXPONENT = 60  # 2**attempts beyond this only overflows; retry_max caps it long before
 
 
@@ -52,6 +55,8 @@ class Dispatcher:
         rng: random.Random | None = None,
         max_per_second: float | None = None,
         ops: Sequence[OpsChannel] = (),
+        zone: ZoneInfo = _UTC,  # daemon.timezone, for the times ops read
+        alarm_after: float = 120.0,  # a channel failing this long without a success is news
     ) -> None:
         if concurrency < 1 or batch < 1:
             raise ValueError("concurrency and batch must be at least 1")
@@ -77,8 +82,9 @@ class Dispatcher:
         self._unrecorded: dict[str, Callable[[], None]] = {}
         self._stopping = False
         self._ops = list(ops)
-        # Channels failing for a setup reason (TLS, credentials): ops hear once per episode.
-        self._misconfigured: set[str] = set()
+        self._zone = zone
+        # Channels failing (at once for a setup reason): ops hear once per episode.
+        self.watch = DeliveryWatch(alarm_after)
         self.last_progress = time.monotonic()
 
     def set_ops(self, ops: Sequence[OpsChannel]) -> None:
@@ -152,6 +158,7 @@ class Dispatcher:
                     self._start(item)
                     room -= 1
         self._metrics.outbox_pending.set(self._store.pending_count())
+        self._alarm(self.watch.due(now))
         next_at = self._store.next_attempt_at()
         if next_at is None:
             return _TICK_S
@@ -207,7 +214,7 @@ class Dispatcher:
                 )
                 error = NotifierError(f"unexpected {type(exc).__name__}: {exc}", permanent=False)
             outcome = self._settle(item, error)
-            self._watch_setup(notice, error)
+            self._watch(notice, error)
         self._metrics.notices.labels(
             channel=notice.channel, kind=notice.kind.value, outcome=outcome
         ).inc()
@@ -249,25 +256,35 @@ class Dispatcher:
         self._record(notice.key, partial(store.mark_retry, notice.key, at, retry_at, error.message))
         return "ambiguous" if error.ambiguous else "retry"
 
-    def _watch_setup(self, notice: Notice, error: NotifierError | None) -> None:
-        """Tell ops once when a channel starts failing for a setup reason, not per notice."""
-        channel = notice.channel
-        if error is None or not error.setup:
-            if error is None and channel in self._misconfigured:
-                self._misconfigured.discard(channel)
-                log.info("delivery_setup_recovered", channel=channel)
-            return
-        if channel in self._misconfigured:
-            return
-        self._misconfigured.add(channel)
-        reason = _redact(error.message, notice.address)
-        log.error("delivery_setup_failing", channel=channel, error=reason)
-        alerts = delivery_alerts(self._ops, channel, reason, self._clock())
-        if alerts:
-            try:
-                self._store.commit(notices=alerts)
-            except Exception:
-                log.exception("ops_alert_not_stored", channel=channel)
+    def _watch(self, notice: Notice, error: NotifierError | None) -> None:
+        """Follow the channel's episode: failing at once (setup), for long, or recovered."""
+        if error is None:
+            outcome, reason = Outcome.SENT, ""
+        else:
+            reason = _redact(error.message, notice.address)
+            outcome = (
+                Outcome.SETUP if error.setup
+                else Outcome.RECIPIENT if error.permanent
+                else Outcome.TRANSIENT
+            )  # fmt: skip
+        ended = self.watch.observe(notice.channel, outcome, reason, self._clock())
+        if ended is not None and ended.told:
+            failing_s = round(self._clock() - ended.since, 1)
+            log.info("delivery_recovered", channel=ended.channel, failing_s=failing_s)
+        self._alarm(self.watch.due(self._clock()))
+
+    def _alarm(self, news: list[Episode]) -> None:
+        """Tell the ops channels on other channels, once per episode."""
+        for episode in news:
+            channel, reason = episode.channel, episode.reason
+            event = "delivery_setup_failing" if episode.urgent else "delivery_failing"
+            log.error(event, channel=channel, error=reason, since=episode.since)
+            alerts = delivery_alerts(self._ops, channel, reason, episode.since, self._zone)
+            if alerts:
+                try:
+                    self._store.commit(notices=alerts)
+                except Exception:
+                    log.exception("ops_alert_not_stored", channel=channel)
 
     def _record(self, key: str, write: Callable[[], None]) -> None:
         try:

@@ -19,7 +19,7 @@ from monitor.incidents import (
     Timing,
 )
 from monitor.lifecycle import apply
-from monitor.maintenance import MaintenanceChange, Window, WindowProgress
+from monitor.maintenance import MaintenanceChange, Window, WindowProgress, overridden
 from monitor.metrics import Metrics
 from monitor.notices import Notice
 from monitor.operations import IncidentUpdate
@@ -125,7 +125,13 @@ class Engine:
             )
             self.refresh_view(service.id, now)
         stored = {w.id: w for w in self.store.windows()}
-        self.windows = [stored.pop(w.id, w) for w in config_windows(config)]
+        self.windows = []
+        for window in config_windows(config):
+            # An operator's change wins over the file: customers were told of it.
+            kept = stored.pop(window.id, window)
+            if kept != window:
+                log.warning("maintenance_config_overridden", **overridden(window, kept))
+            self.windows.append(kept)
         self.windows += stored.values()
 
     def _kept(
@@ -305,14 +311,13 @@ class Engine:
         changes: list[IncidentChange],
         steps: list[MaintenanceChange],
         now: float,
-        message: str = "",
         overrun: Mapping[str, frozenset[str]] | None = None,
     ) -> bool:
         """Store changes, timeline, progress and their notices in one transaction.
 
-        ``message`` is an operator's text, kept in the timeline with the change it made;
-        ``overrun`` the services still down at the end of each window (their incident's first
-        notice tells those customers the maintenance is not over: no "complete" email).
+        An operator's words (``IncidentChange.said``) are kept in the timeline with the change;
+        ``overrun`` holds the services still down at the end of each window (their incident's
+        first notice tells those customers the maintenance is not over: no "complete" email).
         """
         # Only a step that may reach customers is worth asking the store who unsubscribed.
         blocked = (
@@ -328,7 +333,7 @@ class Engine:
             incidents=[*self.reframed.values(), *(c.incident for c in changes)],
             notices=notices,
             updates=[
-                IncidentUpdate(c.incident.id, c.at, c.incident.status, c.kind, message)
+                IncidentUpdate(c.incident.id, c.at, c.incident.status, c.kind, c.said)
                 for c in changes
                 if c.kind is not ChangeKind.MERGED
             ],

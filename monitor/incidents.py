@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from monitor.detector import CheckStatus
+from monitor.words import NOTHING, Words
 
 
 class IncidentStatus(StrEnum):
@@ -39,8 +40,8 @@ class Incident:
     announced: tuple[str, ...] = ()  # services whose customers have heard of it
     check_id: str = ""
     unstable: bool = False  # flapping: intermittent failures rather than a clean outage
-    message: str = ""  # the operator's latest words to customers
-    postmortem: str = ""
+    message: Words = NOTHING  # the operator's latest words to customers
+    postmortem: Words = NOTHING
     maintenance_id: str = ""  # opened because the service was still down when this ended
     never_up: bool = False  # its failing checks never answered: ops hear, customers do not
 
@@ -74,6 +75,8 @@ class IncidentChange:
     incident: Incident
     at: float
     services: tuple[str, ...] = ()  # for JOINED: the services that joined
+    said: Words = NOTHING  # the operator's words that made this change, if any
+    review: bool = False  # RESOLVED by an operator who announced a review (a postmortem)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from monitor.detector import CheckStatus
 from monitor.incidents import ServiceView
@@ -163,3 +164,20 @@ def mask(
             continue
         masked[service_id] = view
     return masked
+
+
+def overridden(configured: Window, kept: Window) -> dict[str, Any]:
+    """How an operator's version of a configured window differs from checks.yaml, and how to
+    plan it again: the fields of a ``maintenance_config_overridden`` log line."""
+    differs = [
+        name
+        for name in ("services", "start", "end", "announce_before", "summary", "cancelled")
+        if getattr(configured, name) != getattr(kept, name)
+    ]
+    hint = (
+        f"plan it again under a new id (checks.yaml, or forewarn maintenance add --id "
+        f"{kept.id}, which becomes {kept.id}-2)"
+        if kept.cancelled
+        else "extend or cancel it with forewarn maintenance"
+    )
+    return {"window": kept.id, "differs": differs, "hint": hint}

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from monitor.config import Config, Customer
-from monitor.incidents import Incident
+from monitor.incidents import ChangeKind, IncidentChange
 from monitor.maintenance import Window
 from monitor.notices import one_line
 from monitor.render import format_duration, format_time
@@ -54,11 +54,16 @@ class ContextBuilder:
         }
 
     def incident(
-        self, incident: Incident, customer: Customer, language: str, mine: list[str]
+        self, change: IncidentChange, customer: Customer, language: str, mine: list[str]
     ) -> dict[str, Any]:
         """One incident as a template item; ``mine`` are the customer's services it hits."""
+        incident = change.incident
         when = partial(format_time, zone=self.config.zone(customer), language=language)
         recovered = incident.recovered_at
+        fallback = self.config.notices.default_language
+        # A resolution quotes only the words said with it: the latest update may be stale.
+        said = change.said if change.kind is ChangeKind.RESOLVED else incident.message
+        lasted = (recovered or incident.resolved_at or change.at) - incident.first_failure_at
         technical = []
         if customer.detail == "technical" and incident.check_id:
             technical.append(
@@ -77,12 +82,20 @@ class ContextBuilder:
             "duration": format_duration(recovered - incident.first_failure_at, language)
             if recovered is not None
             else "",
-            "message": incident.message,
-            "postmortem": incident.postmortem,
+            "message": said.text(language, fallback),
+            "postmortem": incident.postmortem.text(language, fallback),
+            "impact": "; ".join(self.impacts(mine, language)),
+            "review": change.review or lasted >= self.config.notices.review_after,
             "unstable": incident.unstable,
             "overrun": bool(incident.maintenance_id),
             "technical": technical,
         }
+
+    def impacts(self, service_ids: list[str], language: str) -> list[str]:
+        """What customers of ``service_ids`` experience, for those that say it (no repeats)."""
+        wanted = set(service_ids)
+        texts = [s.impact_text(language) for s in self.config.services if s.id in wanted]
+        return [one_line(t) for t in dict.fromkeys(texts) if t]
 
     def next_update(self, at: float | None, customer: Customer, language: str) -> str:
         """When the next update comes, in the customer's terms ("" when none is promised)."""

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from monitor.incidents import Incident
 from monitor.maintenance import Window, WindowProgress
+from monitor.words import Words
 
 
 class OperatorAction(StrEnum):
@@ -27,7 +28,17 @@ class IncidentUpdate:
     at: float
     status: str  # IncidentStatus value after this entry
     kind: str  # ChangeKind value, or the operator action
-    message: str  # operator text, or "" for an automatic entry
+    message: Words  # operator text, or NOTHING for an automatic entry
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """An address that gets no more email: its owner unsubscribed, or it bounced."""
+
+    address: str
+    reason: str  # "unsubscribed" or "hard_bounce"
+    since: float
+    customers: tuple[str, ...]  # ids of the configured customers with this address
 
 
 class OperationError(Exception):
@@ -54,8 +65,13 @@ class Operations(Protocol):
         """The incident's customer-facing entries, oldest first; OperationError(404)."""
         ...
 
-    def act(self, incident_id: str, action: OperatorAction, message: str) -> Incident:
-        """Apply an operator action and queue its notices; 404 unknown, 409 not allowed now."""
+    def act(
+        self, incident_id: str, action: OperatorAction, message: Words, review: bool = False
+    ) -> Incident:
+        """Apply an operator action and queue its notices; 404 unknown, 409 not allowed now.
+
+        ``review`` (resolve only): the resolution promises a review of the incident.
+        """
         ...
 
     def windows(self) -> list[tuple[Window, WindowProgress]]:
@@ -63,7 +79,10 @@ class Operations(Protocol):
         ...
 
     def add_window(self, window: Window) -> Window:
-        """Add a window; OperationError(400) for unknown services or end <= start, 409 dup id."""
+        """Add a window; OperationError(400) for unknown services or end <= start, 409 dup id.
+
+        The id of a cancelled or ended window re-plans it under ``<id>-2`` (then -3, …).
+        """
         ...
 
     def extend_window(self, window_id: str, end: float) -> Window:
@@ -72,4 +91,12 @@ class Operations(Protocol):
 
     def cancel_window(self, window_id: str) -> Window:
         """Cancel a window; customers told only if it was announced; 404, 409 ended."""
+        ...
+
+    def suppressions(self) -> list[Suppression]:
+        """Addresses that get no email (unsubscribed or bounced), newest first."""
+        ...
+
+    def lift(self, address: str) -> Suppression:
+        """Email ``address`` again; OperationError(404) when it was not suppressed."""
         ...

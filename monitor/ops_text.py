@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from monitor.config import Config, EmailChannel
 from monitor.config_notices import OpsChannel
 from monitor.incidents import ChangeKind, Incident, IncidentChange
+from monitor.localtime import show
 from monitor.notices import Notice, NoticeKind, one_line
 
 _HEADLINES = {
@@ -19,15 +21,15 @@ _HEADLINES = {
 }
 
 
-def _utc(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 class OpsWriter:
     """Builds the notices of every configured ops channel (webhook or mailbox)."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
+
+    def _when(self, at: float) -> str:
+        """A time as operators read it everywhere: daemon.timezone, with the offset."""
+        return show(at, self.config.zone())
 
     def incident(self, change: IncidentChange, now: float) -> list[Notice]:
         """Ops hear an incident open, grow, flap and end; customers' pace does not apply."""
@@ -50,14 +52,30 @@ class OpsWriter:
             subject = "[forewarn] forewarn itself is offline"
             lines = [
                 subject,
-                f"Its canary checks have all failed since {_utc(since)}.",
+                f"Its canary checks have all failed since {self._when(since)}.",
                 "No incident is opened for anyone until they answer again.",
             ]
         else:
             subject = "[forewarn] forewarn is back online"
-            lines = [subject, f"Its canary checks answer again since {_utc(since)}."]
+            lines = [subject, f"Its canary checks answer again since {self._when(since)}."]
         step = f"canary-{'offline' if offline else 'online'}-{int(since)}"
         return self._notices(f"{step}:ops", "canary", subject, lines, now)
+
+    def unsubscribed(self, address: str, at: float) -> list[Notice]:
+        """A customer unsubscribed: ops hear who, and how to undo it if asked to."""
+        folded = address.strip().lower()
+        owners = [c for c in self.config.customers if c.email.lower() == folded]
+        who = ", ".join(f"{c.name} ({c.id})" for c in owners) or "an address of no customer"
+        subject = f"[forewarn] Unsubscribed: {who}"
+        lines = [
+            subject,
+            f"{address} gets no more notices since {self._when(at)}.",
+            f"To undo it when they ask: forewarn customers suppressed lift {address}",
+        ]
+        # One a day and address: a second click the same day says nothing new.
+        day = show(at, self.config.zone())[:10]
+        seed = f"unsubscribed-{hashlib.sha256(folded.encode()).hexdigest()[:16]}-{day}:ops"
+        return self._notices(seed, "unsubscribe", subject, lines, at)
 
     def _facts(self, change: IncidentChange, incident: Incident) -> list[str]:
         if change.kind is ChangeKind.RESOLVED:
@@ -65,13 +83,14 @@ class OpsWriter:
             end = incident.recovered_at or change.at
             minutes = (end - incident.first_failure_at) / 60
             return [
-                f"Window: {_utc(incident.first_failure_at)} → {_utc(end)} ({minutes:.1f} min)",
+                f"Window: {self._when(incident.first_failure_at)} → {self._when(end)} "
+                f"({minutes:.1f} min)",
                 f"Incident {incident.id}; {told}.",
             ]
         facts = [
             f"Failing check: {incident.check_id or '?'} ({incident.reason or 'unknown'})",
             f"Detail: {one_line(incident.detail) or '-'}",
-            f"First failure: {_utc(incident.first_failure_at)}",
+            f"First failure: {self._when(incident.first_failure_at)}",
             f"Incident {incident.id}",
         ]
         if incident.maintenance_id:
@@ -110,10 +129,10 @@ class OpsWriter:
 
 
 def delivery_alerts(
-    ops: Sequence[OpsChannel], failing: str, reason: str, now: float
+    ops: Sequence[OpsChannel], failing: str, reason: str, now: float, zone: ZoneInfo
 ) -> list[Notice]:
     """One ops notice per ops channel not on the ``failing`` channel (it would fail alike)."""
-    since = _utc(now)
+    since = show(now, zone)
     subject = f"[forewarn] {failing} delivery is failing: check the notices settings"
     text = (
         f"{subject}\nSince {since} every {failing} notice fails the same way: {reason}\n"

@@ -101,7 +101,7 @@ class NoticePlanner:
         services = list(dict.fromkeys(s for t in told for s in t.services))
         context = self.context.base(customer, language, services)
         context["incidents"] = [
-            self.context.incident(t.change.incident, customer, language, t.services) for t in told
+            self.context.incident(t.change, customer, language, t.services) for t in told
         ]
         promised = [t.change.incident.next_update_at for t in told]
         if kind in (NoticeKind.FIRST, NoticeKind.UPDATE, NoticeKind.UNSTABLE):

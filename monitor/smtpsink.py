@@ -19,6 +19,7 @@ class ReceivedMessage(NamedTuple):
     envelope_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    raw: bytes = b""  # the DATA as sent: re-serialising ``message`` would re-encode headers
 
 
 class SmtpSink:
@@ -96,7 +97,12 @@ class SmtpSink:
         """Keep the message from ``envelope`` and wake whoever waits for it."""
         parsed = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)  # guaranteed by policy.default
-        received = ReceivedMessage(str(envelope.mail_from), list(envelope.rcpt_tos), parsed)
+        received = ReceivedMessage(
+            str(envelope.mail_from),
+            list(envelope.rcpt_tos),
+            parsed,
+            bytes(envelope.original_content),
+        )
         self.messages.append(received)
         if self.on_message is not None:
             self.on_message(received)

@@ -11,10 +11,12 @@ from typing import Any
 from monitor.incidents import Incident, IncidentStatus
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import IncidentUpdate
+from monitor.words import Words
 
 # Columns are named after the dataclass fields: a new field without its migration fails loudly.
 INCIDENT_COLUMNS = tuple(f.name for f in fields(Incident))
 _TUPLES = ("services", "announced")  # stored as comma-separated ids (ids never hold commas)
+_WORDS = ("message", "postmortem")  # stored as Words.encode()
 INCIDENT_SELECT = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents"  # noqa: S608
 _UPSERT_INCIDENT = (
     f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) "  # noqa: S608
@@ -31,11 +33,15 @@ _UPSERT_PROGRESS = (
 
 def write_incidents(db: sqlite3.Connection, incidents: Sequence[Incident]) -> None:
     """Insert or update each incident by id."""
-    rows = [
-        tuple(",".join(getattr(i, c)) if c in _TUPLES else getattr(i, c) for c in INCIDENT_COLUMNS)
-        for i in incidents
-    ]
+    rows = [tuple(_column(i, c) for c in INCIDENT_COLUMNS) for i in incidents]
     db.executemany(_UPSERT_INCIDENT, rows)
+
+
+def _column(incident: Incident, name: str) -> Any:
+    value = getattr(incident, name)
+    if name in _TUPLES:
+        return ",".join(value)
+    return value.encode() if name in _WORDS else value
 
 
 def incident(row: Sequence[Any]) -> Incident:
@@ -46,6 +52,8 @@ def incident(row: Sequence[Any]) -> Incident:
     values["never_up"] = bool(values["never_up"])
     for name in _TUPLES:
         values[name] = tuple(s for s in values[name].split(",") if s)
+    for name in _WORDS:
+        values[name] = Words.decode(values[name])
     return Incident(**values)
 
 
@@ -54,7 +62,7 @@ def write_updates(db: sqlite3.Connection, updates: Sequence[IncidentUpdate]) -> 
     db.executemany(
         "INSERT INTO incident_updates (incident_id, at, status, kind, message) "
         "VALUES (?, ?, ?, ?, ?)",
-        [(u.incident_id, u.at, u.status, u.kind, u.message) for u in updates],
+        [(u.incident_id, u.at, u.status, u.kind, u.message.encode()) for u in updates],
     )
 
 
@@ -65,7 +73,7 @@ def timeline(conn: sqlite3.Connection, incident_id: str) -> list[IncidentUpdate]
         "WHERE incident_id = ? ORDER BY id",
         (incident_id,),
     ).fetchall()
-    return [IncidentUpdate(r[0], float(r[1]), r[2], r[3], r[4]) for r in rows]
+    return [IncidentUpdate(r[0], float(r[1]), r[2], r[3], Words.decode(r[4])) for r in rows]
 
 
 def write_window(db: sqlite3.Connection, window: Window) -> None:

@@ -281,6 +281,19 @@ class SqliteStore(Store):
                 found.update(by_folded[address])
         return found
 
+    def suppressions(self) -> list[tuple[str, str, float]]:
+        """Every suppressed address as (address, reason, since), newest first."""
+        rows = self._conn.execute(
+            "SELECT address, reason, at FROM suppressions ORDER BY at DESC, address"
+        ).fetchall()
+        return [(str(address), str(reason), float(at)) for address, reason, at in rows]
+
+    def lift(self, address: str) -> bool:
+        """Email this address again; False when it was not suppressed."""
+        with self._write() as db:
+            gone = db.execute("DELETE FROM suppressions WHERE address = ?", (_fold(address),))
+            return gone.rowcount > 0
+
     def deliveries(self, key: str) -> list[tuple[float, str, str]]:
         """The attempts log of one notice as (at, outcome, detail), oldest first."""
         rows = self._conn.execute(

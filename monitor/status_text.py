@@ -78,7 +78,7 @@ def shown(update: IncidentUpdate) -> bool:
 
 def entry_text(update: IncidentUpdate, language: str) -> str:
     """An entry's text: the operator's words, else the automatic sentence."""
-    return update.message or ENTRY_WORDS[language].get(update.kind, "")
+    return update.message.text(language) or ENTRY_WORDS[language].get(update.kind, "")
 
 
 def state_word(state: PublicState, language: str) -> str:

@@ -152,6 +152,14 @@ class Store(Protocol):
         """Which of ``addresses`` are suppressed, spelled as given."""
         ...
 
+    def suppressions(self) -> list[tuple[str, str, float]]:
+        """Every suppressed address as (address, reason, since), newest first."""
+        ...
+
+    def lift(self, address: str) -> bool:
+        """Email this address again; False when it was not suppressed."""
+        ...
+
     def deliveries(self, key: str) -> list[tuple[float, str, str]]:
         """The attempts log of one notice as (at, outcome, detail), oldest first."""
         ...

@@ -33,7 +33,9 @@ class WebhookNotifier:
 
     async def send(self, notice: Notice) -> None:
         """POST the notice; 2xx is success, 408/429/5xx and network errors are transient."""
-        body = {"text": f"{notice.subject}\n\n{notice.text}"}
+        # Ops texts start with their title already; a text without one gets the subject.
+        text = notice.text.rstrip("\n")
+        body = {"text": text if text.startswith(notice.subject) else f"{notice.subject}\n\n{text}"}
         # Error messages never quote the URL: a webhook URL usually embeds its secret token.
         try:
             async with self._client().post(

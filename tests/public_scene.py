@@ -36,6 +36,7 @@ from monitor.web.auth import BearerAuth, load_tokens
 from monitor.web.caching import BOARD_KEY
 from monitor.web.feed import add_feed_routes
 from monitor.web.public_api import add_public_api_routes
+from monitor.words import Words
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()  # 13:00 in Paris
 DAY = 86400.0
@@ -108,7 +109,7 @@ def seed(store: SqliteStore) -> None:
         opened,
         status=IncidentStatus.IDENTIFIED,
         next_update_at=NOW + 1800,
-        message=UPDATE,
+        message=Words(every=UPDATE),
     )
     resolved = _incident(
         RESOLVED_ID, "labels", NOW - 2 * DAY, recovered_at=NOW - 2 * DAY + 3000,
@@ -122,7 +123,7 @@ def seed(store: SqliteStore) -> None:
     def entry(
         incident_id: str, at: float, status: str, kind: str, message: str = ""
     ) -> IncidentUpdate:
-        return IncidentUpdate(incident_id, at, status, kind, message)
+        return IncidentUpdate(incident_id, at, status, kind, Words(every=message))
 
     updates = [
         entry(OPEN_ID, opened, "investigating", ChangeKind.OPENED),

@@ -25,6 +25,7 @@ from monitor.incidents import ChangeKind, Incident, IncidentStatus
 from monitor.operations import IncidentUpdate, OperatorAction
 from monitor.probes.base import ProbeResult
 from monitor.sqlite_store import SqliteStore
+from monitor.words import NOTHING, Words
 from tests.waiting import until
 
 HOSTNAME = "db-master.internal.corp"
@@ -143,12 +144,16 @@ def _seed(state: Path, now: float) -> str:
             reason="json_mismatch",
             detail=f"{HOSTNAME} {PRIVATE_IP}",
             services=("tracking",),
-            postmortem=POSTMORTEM,
+            postmortem=Words(every=POSTMORTEM),
         )
         updates = [
-            IncidentUpdate(past.id, began, "investigating", ChangeKind.OPENED, ""),
-            IncidentUpdate(past.id, began + 3 * 3600 + 300, "resolved", ChangeKind.RESOLVED, ""),
-            IncidentUpdate(past.id, began + 86400, "resolved", ChangeKind.POSTMORTEM, POSTMORTEM),
+            IncidentUpdate(past.id, began, "investigating", ChangeKind.OPENED, NOTHING),
+            IncidentUpdate(
+                past.id, began + 3 * 3600 + 300, "resolved", ChangeKind.RESOLVED, NOTHING
+            ),
+            IncidentUpdate(
+                past.id, began + 86400, "resolved", ChangeKind.POSTMORTEM, Words(every=POSTMORTEM)
+            ),
         ]
         store.commit(incidents=[past], updates=updates)
         return past.id
@@ -180,7 +185,7 @@ async def status_scene(tmp_path: Path, now: float) -> AsyncIterator[Scene]:
         await until(lambda: daemon.engine.covering("tracking") is not None, 10)
         incident = daemon.engine.covering("tracking")
         assert incident is not None
-        daemon.desk.act(incident.id, OperatorAction.IDENTIFY, IDENTIFIED)
+        daemon.desk.act(incident.id, OperatorAction.IDENTIFY, Words(every=IDENTIFIED))
         yield Scene(daemon, f"http://127.0.0.1:{daemon.port}", incident.id, resolved_id)
     finally:
         await daemon.stop(deadline_s=1.0)

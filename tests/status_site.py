@@ -24,6 +24,7 @@ from monitor.status_board import StatusBoard
 from monitor.web.app import build_app
 from monitor.web.caching import BOARD_KEY
 from monitor.web.status import add_status_routes
+from monitor.words import NOTHING, Words
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -49,7 +50,7 @@ OPEN = Incident(
     detail=SECRET,
     check_id="tracking-ws",
     services=("tracking",),
-    message=OPERATOR_WORDS,
+    message=Words(every=OPERATOR_WORDS),
 )
 RESOLVED = Incident(
     id="labels-20261118T090000-000",
@@ -64,16 +65,18 @@ RESOLVED = Incident(
     detail=SECRET,
     check_id="labels-ws",
     services=("labels",),
-    postmortem=POSTMORTEM,
+    postmortem=Words(every=POSTMORTEM),
 )
 TIMELINE = [
-    IncidentUpdate(OPEN.id, paris(21, 11, 30), "investigating", "opened", ""),
-    IncidentUpdate(OPEN.id, paris(21, 11, 32), "investigating", "announced", ""),
-    IncidentUpdate(OPEN.id, paris(21, 11, 45), "identified", "identified", OPERATOR_WORDS),
-    IncidentUpdate(OPEN.id, paris(21, 11, 55), "identified", "update", ""),  # cadence: hidden
-    IncidentUpdate(RESOLVED.id, paris(18, 10, 1), "investigating", "opened", ""),
-    IncidentUpdate(RESOLVED.id, paris(18, 10, 52), "resolved", "resolved", ""),
-    IncidentUpdate(RESOLVED.id, paris(19, 9), "resolved", "postmortem", ""),
+    IncidentUpdate(OPEN.id, paris(21, 11, 30), "investigating", "opened", NOTHING),
+    IncidentUpdate(OPEN.id, paris(21, 11, 32), "investigating", "announced", NOTHING),
+    IncidentUpdate(
+        OPEN.id, paris(21, 11, 45), "identified", "identified", Words(every=OPERATOR_WORDS)
+    ),
+    IncidentUpdate(OPEN.id, paris(21, 11, 55), "identified", "update", NOTHING),  # cadence: hidden
+    IncidentUpdate(RESOLVED.id, paris(18, 10, 1), "investigating", "opened", NOTHING),
+    IncidentUpdate(RESOLVED.id, paris(18, 10, 52), "resolved", "resolved", NOTHING),
+    IncidentUpdate(RESOLVED.id, paris(19, 9), "resolved", "postmortem", NOTHING),
 ]
 UPGRADE = Window(
     id="labels-upgrade",

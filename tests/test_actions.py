@@ -12,6 +12,7 @@ import pytest
 from monitor.actions import ActionRefused, act
 from monitor.incidents import ChangeKind, Incident, IncidentStatus, Timing
 from monitor.operations import OperatorAction
+from monitor.words import Words
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -24,8 +25,8 @@ def at(clock: str) -> float:
 
 NOW = at("13:10")
 TIMING = Timing(customer_delay=120.0, update_every=1800.0, stable_for=600.0)
-CAUSE = "Le certificat de l'API du transporteur a expiré ; renouvellement en cours."
-STORY = "Certificate renewal is now automated and alerts 30 days ahead."
+CAUSE = Words(every="Le certificat de l'API du transporteur a expiré ; renouvellement en cours.")
+STORY = Words(every="Certificate renewal is now automated and alerts 30 days ahead.")
 
 IDENTIFY, UPDATE = OperatorAction.IDENTIFY, OperatorAction.UPDATE
 RESOLVE, POSTMORTEM = OperatorAction.RESOLVE, OperatorAction.POSTMORTEM
@@ -165,7 +166,7 @@ CLOSED_UNTOLD = replace(UNTOLD, status=RESOLVED, recovered_at=at("13:01"), resol
 def test_act(
     incident: Incident,
     action: OperatorAction,
-    message: str,
+    message: Words,
     kind: ChangeKind,
     fields: dict[str, Any],
 ) -> None:

@@ -18,6 +18,7 @@ from monitor.operations import IncidentUpdate, OperationError, OperatorAction
 from monitor.web.api import add_api_routes, incident_json
 from monitor.web.app import MAX_BODY, security_headers
 from monitor.web.auth import BearerAuth, load_tokens
+from monitor.words import NOTHING, Words
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
 WRITE = "ops-token-0123456789abcdef"
@@ -49,7 +50,9 @@ class DictOperations:
             **fields,
         )
         self.incidents[incident.id] = incident
-        self.updates[incident.id] = [IncidentUpdate(incident.id, at, "investigating", "opened", "")]
+        self.updates[incident.id] = [
+            IncidentUpdate(incident.id, at, "investigating", "opened", NOTHING)
+        ]
         return incident
 
     def list_incidents(self, *, include_resolved: bool) -> list[Incident]:
@@ -72,7 +75,9 @@ class DictOperations:
         self.incident(incident_id)
         return list(self.updates[incident_id])
 
-    def act(self, incident_id: str, action: OperatorAction, message: str) -> Incident:
+    def act(
+        self, incident_id: str, action: OperatorAction, message: Words, review: bool = False
+    ) -> Incident:
         """Apply an action the way the daemon's rules allow it."""
         incident = self.incident(incident_id)
         resolved = incident.status is IncidentStatus.RESOLVED
@@ -246,7 +251,7 @@ async def test_identify_changes_the_status_and_records_the_message(
     )
     assert response.status == 200
     assert (await response.json())["incident"]["status"] == "identified"
-    assert ops.updates[incident_id][-1].message == "The carrier's gateway is down."
+    assert ops.updates[incident_id][-1].message == Words(every="The carrier's gateway is down.")
 
 
 async def test_a_read_only_token_cannot_act(
@@ -419,7 +424,7 @@ class LaterIncident(Incident):
     """An incident with fields this API was written before."""
 
     services: tuple[str, ...] = ("tracking", "labels")
-    postmortem: str = ""
+    postmortem: Words = NOTHING
     internal_note: frozenset[str] = frozenset({"pager"})
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from monitor.maintenance import Window, WindowProgress
 from monitor.operations import IncidentUpdate
 from monitor.sqlite_store import SqliteStore
 from monitor.status_board import CACHE_S, StatusBoard
+from monitor.words import Words
 from tests.conftest import ConfigFactory
 
 # 2026-11-21 12:00 in Paris (UTC+1).
@@ -146,6 +146,43 @@ def test_ninety_cells_oldest_first_with_todays_figure(config: Config) -> None:
     assert tracking.uptime == pytest.approx(109 / 110)
 
 
+@pytest.mark.parametrize(
+    ("first_day_back", "measured", "measured_30"),
+    [
+        (0, 1, 1),  # a fresh install: measured over today only, not "over 90 days"
+        (1, 2, 2),
+        (40, 2, 1),  # stopped for 39 days: those are no data, not perfect days
+        (89, 2, 1),
+        (None, 0, 0),  # no result at all: no figure
+    ],
+)
+def test_the_uptime_says_over_which_days_it_was_measured(
+    config: Config, first_day_back: int | None, measured: int, measured_30: int
+) -> None:
+    """Days without results are no data and not counted: the figure names the days it is over."""
+    today = date(2026, 11, 21)
+    days = []
+    if first_day_back is not None:
+        days = [
+            Tally("tracking-ws", (today - timedelta(days=back)).isoformat(), total=10, ok=10)
+            for back in (first_day_back, 0)
+        ]
+    tracking = snapshot(config, days=days).service("tracking")
+    assert tracking is not None
+    assert (tracking.measured_days, tracking.measured_days_30) == (measured, measured_30)
+
+
+def test_a_phone_figure_covers_the_30_days_a_phone_shows(config: Config) -> None:
+    """The narrow bar shows 30 days: its figure leaves out older failures."""
+    days = [
+        Tally("tracking-ws", "2026-09-01", total=10, ok=5),  # 81 days back: wide bar only
+        Tally("tracking-ws", "2026-11-21", total=10, ok=10),
+    ]
+    tracking = snapshot(config, days=days).service("tracking")
+    assert tracking is not None
+    assert (tracking.uptime, tracking.uptime_30) == (0.75, 1.0)
+
+
 def test_excused_failures_do_not_count(config: Config) -> None:
     """Failures inside a maintenance window leave a day's availability whole."""
     days = [Tally("tracking-ws", "2026-11-21", total=100, ok=90, excused=10)]
@@ -190,7 +227,7 @@ def test_snapshot_keeps_no_internal_field(config: Config) -> None:
 def test_changed_at_is_the_latest_event(config: Config) -> None:
     """Last change: the newest of state changes, timeline entries and maintenance steps."""
     entry = IncidentUpdate(
-        "tracking-1", NOW - 30, "identified", ChangeKind.IDENTIFIED, "Cause found"
+        "tracking-1", NOW - 30, "identified", ChangeKind.IDENTIFIED, Words(every="Cause found")
     )
     window = Window("w", ("labels",), start=NOW + 3600, end=NOW + 7200)
     told = {"w": WindowProgress("w", announced_at=NOW - 20)}
@@ -206,21 +243,59 @@ def test_changed_at_is_the_latest_event(config: Config) -> None:
     assert later.open[0].updates == (entry,)
 
 
-def test_past_maintenance_lists_told_windows_only(config: Config) -> None:
-    """Ended and cancelled windows stay listed if customers heard of them, for 14 days."""
-    ended = Window("ended", ("labels",), start=NOW - 7200, end=NOW - 3600)
-    silent = Window("silent", ("labels",), start=NOW - 7200, end=NOW - 3600)
-    cancelled = replace(
-        Window("cancelled", ("labels",), start=NOW + 3600, end=NOW + 7200), cancelled=True
-    )
-    progress = {
-        "ended": WindowProgress("ended", started_at=NOW - 7200, ended_at=NOW - 3600),
-        "cancelled": WindowProgress("cancelled", announced_at=NOW - DAY, cancelled_at=NOW - 60),
-    }
-    board = snapshot(config, windows=[ended, silent, cancelled], progress=progress)
-    assert board.maintenance == ()
-    assert [w.id for w in board.past_maintenance] == ["cancelled", "ended"]
-    assert board.past_maintenance[0].cancelled
+@pytest.mark.parametrize(
+    ("start", "end", "cancelled", "told", "listed"),
+    [
+        (NOW - 7200, NOW - 3600, False, {"started_at": NOW - 7200, "ended_at": NOW - 3600}, "past"),
+        (NOW - 7200, NOW - 3600, False, {}, None),  # customers never heard of it
+        (NOW + 3600, NOW + 7200, False, {"announced_at": NOW - DAY}, "upcoming"),
+        # Called off before it began: upcoming (marked cancelled) until its start, never past.
+        (
+            NOW + 3600,
+            NOW + 7200,
+            True,
+            {"announced_at": NOW - DAY, "cancelled_at": NOW - 60},
+            "upcoming",
+        ),
+        (NOW + 3600, NOW + 7200, True, {"cancelled_at": NOW - 60}, None),  # unannounced
+        (
+            NOW - 3600,
+            NOW + 3600,
+            True,
+            {"announced_at": NOW - DAY, "cancelled_at": NOW - 7200},
+            None,
+        ),
+        # Cancelled while running: it did happen, for a while.
+        (
+            NOW - 7200,
+            NOW + 3600,
+            True,
+            {"started_at": NOW - 7200, "cancelled_at": NOW - 60},
+            "past",
+        ),
+        (NOW - 20 * DAY, NOW - 19 * DAY, False, {"started_at": NOW - 20 * DAY}, None),  # too old
+    ],
+)
+def test_maintenance_is_listed_where_it_belongs(
+    config: Config,
+    start: float,
+    end: float,
+    cancelled: bool,
+    told: dict[str, float],
+    listed: str | None,
+) -> None:
+    """Upcoming while it may still come; past only if it ran and customers heard of it."""
+    window = Window("w", ("labels",), start=start, end=end, cancelled=cancelled)
+    board = snapshot(config, windows=[window], progress={"w": WindowProgress("w", **told)})
+    upcoming = [w.id for w in board.maintenance]
+    past = [w.id for w in board.past_maintenance]
+    assert (upcoming, past) == {
+        "upcoming": (["w"], []),
+        "past": ([], ["w"]),
+        None: ([], []),
+    }[listed]
+    if upcoming:
+        assert board.maintenance[0].cancelled is cancelled
 
 
 def test_each_document_is_rendered_once_per_snapshot(config: Config, tmp_path: Path) -> None:

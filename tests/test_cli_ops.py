@@ -19,6 +19,7 @@ from test_api import NOW, READ, WRITE, DictOperations, operator_app, write_token
 from monitor.cli import main
 from monitor.incidents import IncidentStatus
 from monitor.web.auth import BearerAuth, load_tokens
+from monitor.words import Words
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,8 @@ def test_incidents_list_prints_an_aligned_table(
     assert header.split() == ["ID", "STATUS", "SERVICES", "FIRST", "FAILURE", "NEXT", "UPDATE"]
     assert row.split()[:3] == [open_id(daemon), "investigating", "tracking"]
     assert row.index("investigating") == header.index("STATUS")
-    assert "2026-11-22 11:49:30Z" in row and "2026-11-22 12:30:00Z" in row
+    # In daemon.timezone (Europe/Paris by default) with the offset, as emails and pages say.
+    assert "2026-11-22 12:49:30+01:00" in row and "2026-11-22 13:30:00+01:00" in row
 
 
 def test_incidents_list_all_as_json_is_the_apis_answer(
@@ -117,7 +119,7 @@ def test_incidents_show_prints_fields_and_timeline(
     assert status == 0
     assert "reason" in out and "connect_refused" in out
     assert "timeline:" in out
-    assert "2026-11-22 11:50:00Z  opened" in out
+    assert "2026-11-22 12:50:00+01:00  opened" in out
 
 
 def test_identify_sends_the_message_and_reports_the_new_status(
@@ -130,7 +132,7 @@ def test_identify_sends_the_message_and_reports_the_new_status(
     )
     assert status == 0
     assert out.strip() == f"incident {incident_id}: identify sent, now identified"
-    assert daemon.ops.updates[incident_id][-1].message == "Carrier gateway down"
+    assert daemon.ops.updates[incident_id][-1].message == Words(every="Carrier gateway down")
     [logged] = [e for e in daemon.logs if e["event"] == "operator_action"]
     assert logged["operator"] == "ops" and WRITE not in repr(daemon.logs)
 
@@ -146,7 +148,7 @@ def test_postmortem_reads_its_text_from_a_file(
         capsys, daemon, "incidents", "postmortem", resolved, "--file", str(text)
     )
     assert status == 0
-    assert daemon.ops.updates[resolved][-1].message.startswith("Root cause: expired")
+    assert daemon.ops.updates[resolved][-1].message.every.startswith("Root cause: expired")
     status, _, err = forewarn(
         capsys, daemon, "incidents", "postmortem", open_id(daemon), "-m", "too early"
     )
@@ -230,7 +232,7 @@ def test_maintenance_extend_and_cancel(capsys: pytest.CaptureFixture[str], daemo
     status, out, _ = forewarn(
         capsys, daemon, "maintenance", "extend", "release-42", "--end", "2026-11-22T15:30:00Z"
     )
-    assert status == 0 and "to 2026-11-22 15:30:00Z" in out
+    assert status == 0 and "to 2026-11-22 16:30:00+01:00" in out
     assert daemon.ops.known["release-42"][0].end == NOW + 3.5 * 3600
     assert forewarn(capsys, daemon, "maintenance", "cancel", "release-42")[0] == 0
     assert daemon.ops.known["release-42"][0].cancelled
@@ -241,7 +243,11 @@ def test_maintenance_extend_and_cancel(capsys: pytest.CaptureFixture[str], daemo
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--start", "2026-11-22 13:00", "--end", "2026-11-22T14:00Z"], "--start: expected"),
+        (
+            ["--start", "2026-03-29 02:30", "--end", "2026-03-29T04:00Z"],
+            "--start: 2026-03-29 02:30 does not exist in Europe/Paris",
+        ),
+        (["--start", "22/11/2026", "--end", "2026-11-22T14:00Z"], "--start: expected"),
         (["--start", "2026-11-22T13:00Z", "--end", "soon"], "--end: expected"),
         (
             [
@@ -259,20 +265,21 @@ def test_maintenance_extend_and_cancel(capsys: pytest.CaptureFixture[str], daemo
 def test_a_bad_maintenance_command_line_is_exit_2_and_sends_nothing(
     capsys: pytest.CaptureFixture[str], daemon: Daemon, args: list[str], fragment: str
 ) -> None:
-    """Times without an offset and bad durations are usage errors, caught before sending."""
+    """Unreadable or skipped local times and bad durations are usage errors, never sent."""
     status, _, err = forewarn(capsys, daemon, "maintenance", "add", "--services", "tracking", *args)
     assert status == 2 and fragment in err
     assert daemon.ops.known == {}
 
 
-def test_a_missing_required_option_is_argparses_exit_2(
+def test_a_missing_message_is_exit_2_and_names_the_options(
     capsys: pytest.CaptureFixture[str], daemon: Daemon
 ) -> None:
-    """identify without -m is refused by the parser."""
-    with pytest.raises(SystemExit) as caught:
-        main(["incidents", "identify", open_id(daemon)])
-    assert caught.value.code == 2
-    assert "-m/--message" in capsys.readouterr().err
+    """identify without any message is refused before anything is sent."""
+    incident_id = open_id(daemon)
+    status, _, err = forewarn(capsys, daemon, "incidents", "identify", incident_id)
+    assert status == 2
+    assert err == "forewarn: a message is needed: -m TEXT, or --message-fr and --message-en\n"
+    assert daemon.ops.updates[incident_id][-1].kind == "opened"
 
 
 def test_no_token_anywhere_says_where_to_put_one(

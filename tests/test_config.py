@@ -181,6 +181,9 @@ def test_the_example_checks_yaml_loads() -> None:
     config = load_config(ROOT / "checks.yaml")
     assert [s.id for s in config.services] == ["tracking", "labels", "pickup-points", "shop", "edi"]
     assert config.service("edi").depends_on == ["labels"]
+    assert config.service("labels").impact_text("en") == "label printing fails"
+    assert config.service("tracking").impact_text("fr") == ""  # the generic sentence
+    assert config.notices.review_after == 1800.0
     kinds = {check.id: type(check) for check in config.checks}
     assert kinds == {
         "tracking-ws": HttpCheck,
@@ -520,3 +523,18 @@ def test_retention_defaults_to_a_week_and_keeps_at_least_an_hour(tmp_path: Path)
     assert load_config(path).daemon.retention == 86400.0
     path = write(tmp_path, "daemon:\n  timezone: UTC\n  retention: 10m\n" + S + C)
     assert errors_of(path) == [f"{path}:3: daemon.retention: must be at least 1h"]
+
+
+def test_a_service_impact_in_an_unknown_language_names_its_line(tmp_path: Path) -> None:
+    """``impact:`` takes the languages customers read; anything else is a located error."""
+    path = tmp_path / "checks.yaml"
+    path.write_text(
+        "services:\n"
+        "  - id: labels\n"
+        "    name: Labels\n"
+        "    impact: {de: Etiketten fehlen}\n"
+        "checks: [{id: l, service: labels, type: tcp, host: 127.0.0.1, port: 9}]\n",
+        encoding="utf-8",
+    )
+    [error] = errors_of(path)
+    assert error.startswith(f"{path}:4: services[0].impact")

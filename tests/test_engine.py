@@ -18,6 +18,7 @@ from monitor.planner import NoticePlanner
 from monitor.probes.base import ProbeResult, Reason
 from monitor.render import Renderer
 from monitor.sqlite_store import SqliteStore
+from monitor.words import Words
 
 T0 = 1795348800.0  # 2026-11-22 13:00 Europe/Paris
 
@@ -126,7 +127,8 @@ def test_resolving_by_hand_keeps_a_failing_service_quiet_until_it_answers(
     incident = engine.covering("tracking")
     assert incident is not None
     desk = Desk(engine, lambda: None)
-    desk.act(incident.id, OperatorAction.RESOLVE, "A false alarm: the carrier changed its API.")
+    said = Words(every="A false alarm: the carrier changed its API.")
+    desk.act(incident.id, OperatorAction.RESOLVE, said)
     feed(engine, T0 + 3, uplink=True, tracking_ws=False)
     assert engine.open == {} and engine.hushed == {"tracking"}
     feed(engine, T0 + 4, uplink=True, tracking_ws=True)

@@ -11,6 +11,7 @@ from lxml import etree
 from monitor.incidents import ChangeKind
 from monitor.operations import IncidentUpdate
 from monitor.web.feed import MAX_ENTRIES
+from monitor.words import Words
 from tests.conftest import ConfigFactory
 from tests.public_scene import (
     BLIP_ID,
@@ -89,7 +90,9 @@ async def test_entry_ids_are_unique_and_stable_across_requests(scene: Scene) -> 
     assert len(set(before)) == len(before)
     scene.clock.now += 5  # past the board's cache: a fresh snapshot
     assert texts(await fetch(scene), "a:entry/a:id") == before
-    news = IncidentUpdate(OPEN_ID, NOW + 1, "identified", ChangeKind.UPDATE, "Almost there.")
+    news = IncidentUpdate(
+        OPEN_ID, NOW + 1, "identified", ChangeKind.UPDATE, Words(every="Almost there.")
+    )
     scene.store.commit(updates=[news])
     scene.board.invalidate()
     after = texts(await fetch(scene), "a:entry/a:id")
@@ -158,7 +161,9 @@ async def test_a_message_with_markup_is_escaped_text(scene: Scene) -> None:
 
 async def test_control_characters_in_a_message_do_not_break_the_feed(scene: Scene) -> None:
     """Characters XML cannot carry are dropped instead of failing the whole feed."""
-    bell = IncidentUpdate(OPEN_ID, NOW + 1, "identified", ChangeKind.UPDATE, "ring\x07 \x00done")
+    bell = IncidentUpdate(
+        OPEN_ID, NOW + 1, "identified", ChangeKind.UPDATE, Words(every="ring\x07 \x00done")
+    )
     scene.store.commit(updates=[bell])
     scene.board.invalidate()
     feed = await fetch(scene)
@@ -168,7 +173,7 @@ async def test_control_characters_in_a_message_do_not_break_the_feed(scene: Scen
 async def test_the_feed_keeps_the_newest_hundred_entries(scene: Scene) -> None:
     """A long incident is cut to the latest MAX_ENTRIES entries."""
     many = [
-        IncidentUpdate(OPEN_ID, NOW + n, "identified", ChangeKind.UPDATE, f"Step {n}.")
+        IncidentUpdate(OPEN_ID, NOW + n, "identified", ChangeKind.UPDATE, Words(every=f"Step {n}."))
         for n in range(1, 151)
     ]
     scene.store.commit(updates=many)

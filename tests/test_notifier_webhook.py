@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from monitor.config import NoticesConfig
+from monitor.config_notices import WebhookChannel
 from monitor.notices import Notice, NoticeKind
+from monitor.ops_text import delivery_alerts
 from notifiers import NOTIFIERS
 from notifiers.base import NotifierError
 from notifiers.webhook import WebhookNotifier
@@ -84,6 +87,19 @@ async def test_2xx_delivers_slack_compatible_json(
     """A 200 is success, and the body is {"text": subject, blank line, text}."""
     await notifier.send(ops_notice(receiver.url))
     assert receiver.bodies == [{"text": "tracking is DOWN\n\nHTTP 503 since 14:02"}]
+
+
+async def test_an_ops_text_that_starts_with_its_title_says_it_once(
+    receiver: Receiver, notifier: WebhookNotifier
+) -> None:
+    """The ops lines open with their subject: the webhook does not repeat it above them."""
+    channel = WebhookChannel(type="webhook", name="slack", url=receiver.url)  # type: ignore[arg-type]
+    [alert] = delivery_alerts([channel], "email", "connection refused", 0.0, ZoneInfo("UTC"))
+    await notifier.send(alert)
+    [body] = receiver.bodies
+    assert body["text"].startswith(alert.subject + "\n")
+    assert body["text"].count(alert.subject) == 1
+    assert "Since 1970-01-01 00:00:00+00:00 every email notice fails" in body["text"]
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,7 @@ defaults: {{interval: 200ms, timeout: 1s, retry_interval: 100ms,
            failure_threshold: 3, success_threshold: 2}}
 services:
   - {{id: tracking, name: {{fr: Suivi de colis, en: Parcel tracking}}}}
-  - {{id: labels, name: {{fr: Étiquettes, en: Shipping labels}}}}
+  - {{id: labels, name: {{fr: Étiquettes, en: Shipping labels}}{labels_extra}}}
 checks:
   - {{id: tracking-ws, service: tracking, type: http, url: "{url}tracking",
      expect: {{status: [200], body_contains: parcelNumber}}}}
@@ -67,7 +67,7 @@ notices:
   retry_initial: 100ms
   digest_window: 0s
   ops: {ops}
-maintenance: {maintenance}
+{notices_extra}maintenance: {maintenance}
 """
 
 
@@ -119,7 +119,13 @@ def write_config(tmp_path: Path, target: Target, smtp: FailingSmtpServer) -> Con
     tokens = tmp_path / "tokens"
     tokens.write_text(f"ops:{WRITE}\ngrafana:{READ}:read\n", encoding="utf-8")
 
-    def write(customer_delay: str = "0s", ops: str = "[]", maintenance: str = "[]") -> Config:
+    def write(
+        customer_delay: str = "0s",
+        ops: str = "[]",
+        maintenance: str = "[]",
+        labels_extra: str = "",
+        notices_extra: str = "",
+    ) -> Config:
         with socket.socket() as free:
             free.bind(("127.0.0.1", 0))
             port = free.getsockname()[1]
@@ -134,6 +140,8 @@ def write_config(tmp_path: Path, target: Target, smtp: FailingSmtpServer) -> Con
                 customer_delay=customer_delay,
                 ops=ops,
                 maintenance=maintenance,
+                labels_extra=labels_extra,
+                notices_extra=notices_extra,
             ),
             encoding="utf-8",
         )
@@ -367,6 +375,9 @@ async def test_a_maintenance_that_overruns_opens_an_incident_at_once(
     [ops_mail] = kinds(smtp, "ops")
     assert ops_mail.rcpt_tos == [OPS_MAILBOX]
     assert "Still down after maintenance carrier-upgrade ended." in text_of(ops_mail)
+    # In daemon.timezone with its offset, as the CLI, the emails and the page show times.
+    assert re.search(r"First failure: [\d-]{10} [\d:]{8}\+0[12]:00", text_of(ops_mail))
+    assert "UTC" not in text_of(ops_mail)
     assert "support@initech.example" not in to(smtp.messages)
     # One email each at the end: "taking longer than planned", never also "complete".
     assert kinds(smtp, "maintenance_ended") == []

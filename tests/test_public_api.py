@@ -13,7 +13,9 @@ import pytest
 from monitor.board import PublicState, ServiceStatus
 from monitor.incidents import ChangeKind
 from monitor.operations import IncidentUpdate
+from monitor.status_text import entry_text
 from monitor.web.public_api import overall
+from monitor.words import Words
 from tests.conftest import ConfigFactory
 from tests.public_scene import (
     BLIP_ID,
@@ -278,7 +280,9 @@ async def test_an_unchanged_document_is_a_304_and_a_change_is_not(scene: Scene) 
     assert same.status == 304 and await same.read() == b""
     since = await scene.client.get("/api/v1/incidents", headers={"If-Modified-Since": modified})
     assert since.status == 304
-    news = IncidentUpdate(OPEN_ID, NOW - 10, "identified", ChangeKind.UPDATE, "Almost there.")
+    news = IncidentUpdate(
+        OPEN_ID, NOW - 10, "identified", ChangeKind.UPDATE, Words(every="Almost there.")
+    )
     scene.store.commit(updates=[news])
     scene.board.invalidate()
     changed = await scene.client.get("/api/v1/incidents", headers={"If-None-Match": etag})
@@ -313,3 +317,16 @@ def test_overall_status_is_the_worst_service_state(
 ) -> None:
     """Outage beats degraded beats maintenance; a service awaiting data does not count."""
     assert overall([_service(s) for s in states]) == expected
+
+
+async def test_operator_words_per_language_are_public_in_each_language(scene: Scene) -> None:
+    """Words given in fr and en: each reader's JSON (and page text) is in their language."""
+    words = Words.of({"fr": "Bascule à 80 %.", "en": "Failover at 80 %."})
+    news = IncidentUpdate(OPEN_ID, NOW - 10, "identified", ChangeKind.UPDATE, words)
+    scene.store.commit(updates=[news])
+    scene.board.invalidate()
+    for language, expected in (("fr", "Bascule à 80 %."), ("en", "Failover at 80 %.")):
+        answer = await scene.client.get(f"/api/v1/incidents/{OPEN_ID}?lang={language}")
+        latest = (await answer.json())["incident"]["updates"][-1]
+        assert (latest["message"], latest["text"]) == (expected, expected)
+        assert entry_text(news, language) == expected  # what the page and the feed show

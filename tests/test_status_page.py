@@ -20,6 +20,7 @@ from monitor.maintenance import WindowProgress
 from monitor.operations import IncidentUpdate
 from monitor.sqlite_store import SqliteStore
 from monitor.web import page_text
+from monitor.words import Words
 from tests.conftest import ConfigFactory
 from tests.status_site import (
     NOW,
@@ -149,15 +150,18 @@ async def test_each_bar_has_ninety_days_titled_with_date_availability_and_incide
         (0.995, (), f"99,50{NBSP}%", "d-minor"),
         (0.96, (), f"96,00{NBSP}%", "d-major"),
         (0.5, (), f"50,00{NBSP}%", "d-bad"),
-        (0.9995, ("a",), f"99,95{NBSP}% · 1 incident", "d-bad"),  # a short outage is still red
-        (None, ("a", "b"), "pas de données · 2 incidents", "d-bad"),
+        # A day customers heard of an outage is never green, but a blip is no red day.
+        (0.9995, ("a",), f"99,95{NBSP}% · 1 incident", "d-minor"),
+        (0.986, ("a",), f"98,60{NBSP}% · 1 incident", "d-major"),  # 20 minutes down
+        (0.5, ("a",), f"50,00{NBSP}% · 1 incident", "d-bad"),
+        (None, ("a", "b"), "pas de données · 2 incidents", "d-minor"),
         (None, (), "pas de données", "d-none"),
     ],
 )
 def test_a_day_is_titled_and_coloured_by_its_availability_and_incidents(
     ratio: float | None, incidents: tuple[str, ...], title: str, colour: str
 ) -> None:
-    """Thresholds at 99.9, 99 and 95 %; a day an incident touched is red whatever its figure."""
+    """Thresholds at 99.9, 99 and 95 %; a day an incident touched is at least yellow."""
     cell = DayCell(date(2026, 11, 21), ratio, incidents)
     assert (page_text.day_title(cell, "fr"), page_text.day_class(cell)) == (
         f"21 nov. 2026 · {title}",
@@ -338,7 +342,7 @@ async def test_service_names_and_operator_messages_are_escaped(
     """Markup in a service name or an operator's message shows as text, never as markup."""
     world.config = renamed(world.config, "tracking", {"fr": "<script>alert(1)</script>"})
     hostile = IncidentUpdate(
-        OPEN.id, paris(21, 11, 58), "identified", "update", "<script>2</script>"
+        OPEN.id, paris(21, 11, 58), "identified", "update", Words(every="<script>2</script>")
     )
     store.commit(updates=[hostile])
     async with serve(world.board(store)) as http:
@@ -431,3 +435,16 @@ async def test_stylesheet_is_served_and_keeps_thirty_days_on_phones(client: Clie
     assert "max-age=604800" in response.headers["Cache-Control"]
     narrow = css[css.index("@media (max-width: 600px)") :]
     assert ".day:nth-child(-n+60) { display: none; }" in narrow
+
+
+async def test_each_uptime_names_the_days_it_was_measured_over(client: Client) -> None:
+    """Not "over 90 days" with 3 days of data; the phone's 30-day bar has its own figure."""
+    for query, name, words in (
+        ("", "Étiquettes", "de disponibilité sur 3 jours"),
+        ("?lang=en", "Shipping labels", "uptime over 3 days"),
+    ):
+        shown = services(await page(client, "/" + query))
+        legend = shown[name].find_class("uptime")[0]
+        wide, narrow = (text(legend.find_class(side)[0]) for side in ("wide", "narrow"))
+        assert wide.endswith(words) and narrow.endswith(words)
+        assert "90" not in wide

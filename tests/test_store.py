@@ -16,6 +16,7 @@ from monitor.maintenance import Window, WindowProgress
 from monitor.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult, Reason
 from monitor.sqlite_store import DB_NAME, MIGRATIONS, SqliteStore
+from monitor.words import NOTHING, Words
 from tests.builders import NOW, make_notice
 
 
@@ -183,8 +184,8 @@ def test_an_incident_covering_several_services_round_trips(store: SqliteStore) -
         announced=("platform", "tracking"),
         check_id="platform-tcp",
         unstable=True,
-        message="Identified: the database failed.",
-        postmortem="",
+        message=Words(every="Identified: the database failed."),
+        postmortem=Words.of({"fr": "Un certificat a expiré.", "en": "A certificate expired."}),
         maintenance_id="release-42",
     )
     store.commit(incidents=[written])
@@ -197,8 +198,10 @@ def test_timeline_and_recently_resolved_incidents(store: SqliteStore) -> None:
     old = replace(make_incident("old"), status=IncidentStatus.RESOLVED, resolved_at=NOW - 86400)
     new = replace(make_incident("new"), status=IncidentStatus.RESOLVED, resolved_at=NOW - 60)
     entries = [
-        IncidentUpdate("new", NOW - 120, "identified", "identified", "Carrier database down."),
-        IncidentUpdate("new", NOW - 60, "resolved", "resolved", ""),
+        IncidentUpdate(
+            "new", NOW - 120, "identified", "identified", Words(every="Carrier database down.")
+        ),
+        IncidentUpdate("new", NOW - 60, "resolved", "resolved", NOTHING),
     ]
     store.commit(incidents=[old, new], updates=entries)
     assert store.timeline("new") == entries and store.timeline("old") == []

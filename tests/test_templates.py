@@ -65,6 +65,8 @@ def incident(
         "unstable": kind == "unstable",
         "overrun": False,
         "technical": [],
+        "impact": "",
+        "review": done,  # 2 h 05 min: longer than review_after
     }
     return item | over
 
@@ -219,3 +221,43 @@ def test_templates_use_only_allowed_variables(name: str) -> None:
     source = (TEMPLATES / name).read_text(encoding="utf-8")
     undeclared = meta.find_undeclared_variables(env.parse(source))
     assert undeclared <= ALLOWED | set(env.globals), sorted(undeclared - ALLOWED)
+
+
+@pytest.mark.parametrize(
+    ("language", "impact", "sentence"),
+    [
+        ("en", "label printing fails", "has been unavailable: label printing fails."),
+        ("fr", "l'impression échoue", "est indisponible : l'impression échoue."),
+    ],
+)
+def test_a_service_impact_replaces_the_generic_sentence(
+    language: str, impact: str, sentence: str
+) -> None:
+    """First notices and updates say what the service's customers experience."""
+    ctx = context("first", language)
+    ctx["incidents"][0]["impact"] = impact
+    _, text, html = render("first", language, ctx)
+    assert sentence in " ".join(text.split())
+    assert impact.replace("'", "&#39;") in html
+    assert "go unanswered" not in text and "sans réponse" not in text
+    update = context("update", language)
+    update["incidents"][0].update(impact=impact, status="investigating")
+    assert impact in render("update", language, update)[1]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_review_is_promised_only_for_incidents_that_will_have_one(language: str) -> None:
+    """Short incidents promise nothing; a postmortem of one says "here is", not "as promised"."""
+    promise = {"en": "review of", "fr": "bilan"}[language]
+    for kind in ("resolved", "postmortem"):
+        ctx = context(kind, language, digest=True)
+        for item in ctx["incidents"]:
+            item["review"] = False
+        _, text, html = render(kind, language, ctx)
+        if kind == "resolved":
+            assert promise not in text and promise not in html
+        assert "As promised" not in text and "Comme annoncé" not in text
+        ctx["incidents"][1]["review"] = True
+        _, text, _ = render(kind, language, ctx)
+        if kind == "resolved":
+            assert "INC-20261122-0002" in text.split(promise)[1]  # names the one reviewed

@@ -32,6 +32,7 @@ from monitor.web.views import (
     update_json,
     window_json,
 )
+from monitor.words import Words
 
 log = structlog.get_logger("forewarn.web.api")
 
@@ -69,11 +70,12 @@ def _bad(message: str) -> web.HTTPException:
     return json_error(web.HTTPBadRequest, message)
 
 
-def _reply(data: Mapping[str, Any], status: int = 200) -> web.Response:
+def reply(data: Mapping[str, Any], status: int = 200) -> web.Response:
+    """A JSON answer that no cache keeps."""
     return web.json_response(data, status=status, headers={"Cache-Control": "no-store"})
 
 
-async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
+async def read_body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
     """The request's JSON object, with no keys outside ``allowed``."""
     try:
         data = json.loads(await request.read())
@@ -87,16 +89,7 @@ async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
     return data
 
 
-def _text(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise _bad(f"{key}: expected a non-empty string")
-    if len(value) > MAX_MESSAGE:
-        raise _bad(f"{key}: at most {MAX_MESSAGE} characters, not {len(value)}")
-    return value.strip()
-
-
-def _operator(
+def operator_endpoint(
     write: bool, action: str = ""
 ) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.Response]]]:
     """Wrap a handler: token first, then the handler, with every error as JSON.
@@ -137,10 +130,10 @@ async def _answer(
     try:
         return await handler(request, api, name)
     except OperationError as exc:
-        return _reply({"error": exc.message}, exc.status)
+        return reply({"error": exc.message}, exc.status)
     except web.HTTPRequestEntityTooLarge:
         limit = request.client_max_size
-        return _reply({"error": f"the body is larger than {limit} bytes"}, 413)
+        return reply({"error": f"the body is larger than {limit} bytes"}, 413)
 
 
 # Set by a handler whose target has no id in the path (aiohttp ≥ 3.12 has typed request keys).
@@ -167,36 +160,43 @@ def _audit(request: web.Request, operator: str, action: str, status: int) -> Non
 # Incidents.
 
 
-@_operator(write=False)
+@operator_endpoint(write=False)
 async def list_incidents(request: web.Request, api: OperatorApi, _: str) -> web.Response:
     """Open incidents, newest first; ``?all=1`` adds recently resolved ones."""
     flag = request.query.get("all", "0").lower()
     if flag not in ("0", "1", "true", "false", "yes", "no", ""):
         raise _bad("all: expected 1 or 0")
     incidents = api.operations.list_incidents(include_resolved=flag in ("1", "true", "yes"))
-    return _reply({"incidents": [incident_json(i) for i in incidents]})
+    return reply({"incidents": [incident_json(i) for i in incidents]})
 
 
-@_operator(write=False)
+@operator_endpoint(write=False)
 async def show_incident(request: web.Request, api: OperatorApi, _: str) -> web.Response:
     """One incident with its customer-facing timeline."""
     incident_id = request.match_info["id"]
     incident = api.operations.incident(incident_id)
     timeline = [update_json(u) for u in api.operations.timeline(incident_id)]
-    return _reply({"incident": incident_json(incident), "timeline": timeline})
+    return reply({"incident": incident_json(incident), "timeline": timeline})
 
 
-@_operator(write=True, action="incident.{action}")
+@operator_endpoint(write=True, action="incident.{action}")
 async def act_on_incident(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """identify, update, resolve or postmortem: a message to the incident's customers."""
     try:
         action = OperatorAction(request.match_info["action"])
     except ValueError:
         raise json_error(web.HTTPNotFound, "unknown action") from None
-    message = _text(await _body(request, {"message"}), "message")
-    incident = api.operations.act(request.match_info["id"], action, message)
+    body = await read_body(request, {"message", "review"})
+    try:
+        message = Words.from_json(body.get("message"))
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    review = body.get("review", False)
+    if not isinstance(review, bool):
+        raise _bad("review: expected true or false")
+    incident = api.operations.act(request.match_info["id"], action, message, review)
     log.info("operator_action", operator=who, action=action.value, incident=incident.id)
-    return _reply({"incident": incident_json(incident)})
+    return reply({"incident": incident_json(incident)})
 
 
 # Maintenance windows.
@@ -206,10 +206,10 @@ def _progress(api: OperatorApi, window: Window) -> WindowProgress | None:
     return next((p for w, p in api.operations.windows() if w.id == window.id), None)
 
 
-@_operator(write=False)
+@operator_endpoint(write=False)
 async def list_windows(request: web.Request, api: OperatorApi, _: str) -> web.Response:
     """Every known maintenance window, by start."""
-    return _reply({"windows": [window_json(w, p) for w, p in api.operations.windows()]})
+    return reply({"windows": [window_json(w, p) for w, p in api.operations.windows()]})
 
 
 def _new_id(api: OperatorApi, start: float) -> str:
@@ -254,37 +254,37 @@ def _is_id(value: Any) -> bool:
     return isinstance(value, str) and re.match(ID_PATTERN, value) is not None
 
 
-@_operator(write=True, action="maintenance.add")
+@operator_endpoint(write=True, action="maintenance.add")
 async def add_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """Plan a maintenance window; 201 with the window."""
     keys = {"id", "services", "start", "end", "announce_before", "summary"}
-    wanted = _window(await _body(request, keys), api)
+    wanted = _window(await read_body(request, keys), api)
     request[AUDIT_TARGET] = wanted.id
     window = api.operations.add_window(wanted)
     log.info("maintenance_added", operator=who, window=window.id)
     location = f"/api/v1/maintenance/{window.id}"
-    response = _reply({"window": window_json(window, _progress(api, window))}, 201)
+    response = reply({"window": window_json(window, _progress(api, window))}, 201)
     response.headers["Location"] = location
     return response
 
 
-@_operator(write=True, action="maintenance.extend")
+@operator_endpoint(write=True, action="maintenance.extend")
 async def extend_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """Move a window's end."""
-    end = parse_time((await _body(request, {"end"})).get("end"), "end")
+    end = parse_time((await read_body(request, {"end"})).get("end"), "end")
     if end <= api.clock():
         raise _bad("end: already in the past")
     window = api.operations.extend_window(request.match_info["id"], end)
     log.info("maintenance_extended", operator=who, window=window.id)
-    return _reply({"window": window_json(window, _progress(api, window))})
+    return reply({"window": window_json(window, _progress(api, window))})
 
 
-@_operator(write=True, action="maintenance.cancel")
+@operator_endpoint(write=True, action="maintenance.cancel")
 async def cancel_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """Cancel a window."""
     window = api.operations.cancel_window(request.match_info["id"])
     log.info("maintenance_cancelled", operator=who, window=window.id)
-    return _reply({"window": window_json(window, _progress(api, window))})
+    return reply({"window": window_json(window, _progress(api, window))})
 
 
 def add_api_routes(

@@ -19,7 +19,8 @@ LABELS: dict[str, dict[str, str]] = {
         "maintenance_now": "Maintenance en cours",
         "awaiting": "Mesures en cours",
         "services": "Services",
-        "uptime": "de disponibilité sur 90 jours",
+        "uptime": "de disponibilité sur {n} jours",
+        "uptime_one": "de disponibilité sur 1 jour",
         "bar": "Disponibilité des 90 derniers jours",
         "bar_start": "Il y a 90 jours",
         "bar_start_30": "Il y a 30 jours",
@@ -60,7 +61,8 @@ LABELS: dict[str, dict[str, str]] = {
         "maintenance_now": "Maintenance in progress",
         "awaiting": "Waiting for measurements",
         "services": "Services",
-        "uptime": "uptime over 90 days",
+        "uptime": "uptime over {n} days",
+        "uptime_one": "uptime over 1 day",
         "bar": "Availability over the last 90 days",
         "bar_start": "90 days ago",
         "bar_start_30": "30 days ago",
@@ -133,6 +135,12 @@ def percent(ratio: float | None, language: str) -> str:
     return f"{shown:.2f}%"
 
 
+def uptime_words(days: int, language: str) -> str:
+    """What an uptime figure was measured over: ``uptime over 12 days``."""
+    labels = LABELS[language]
+    return labels["uptime_one"] if days == 1 else labels["uptime"].format(n=days)
+
+
 def day_title(cell: DayCell, language: str) -> str:
     """A bar cell's tooltip: ``21 nov. 2026 · 99,95 % · 1 incident``."""
     parts = [day_label(cell.day, language), percent(cell.availability, language)]
@@ -143,11 +151,12 @@ def day_title(cell: DayCell, language: str) -> str:
 
 
 def day_class(cell: DayCell) -> str:
-    """A bar cell's colour class from its availability; any incident paints the day red."""
-    # Customers were told of an outage that day; a 20-minute outage is still 98.6 %, which
-    # the thresholds alone would paint a mild colour.
-    if cell.incidents:
-        return "d-bad"
+    """A bar cell's colour class from its availability; a day with an incident is never green.
+
+    Customers were told of an outage that day, so it shows; but its colour is its measure:
+    a blip of seconds is no red day, a 20-minute outage (98.6 %) is orange, a long one red.
+    """
     if cell.availability is None:
-        return "d-none"
-    return next((name for name, floor in _LEVELS if cell.availability >= floor), "d-bad")
+        return "d-minor" if cell.incidents else "d-none"
+    shade = next((name for name, floor in _LEVELS if cell.availability >= floor), "d-bad")
+    return "d-minor" if cell.incidents and shade == "d-ok" else shade

@@ -71,6 +71,7 @@ def service_json(service: ServiceStatus) -> dict[str, Any]:
         "state": service.state.value,
         "since": _when(service.since),  # None until its first result
         "uptime_90d": percent(service.uptime),
+        "uptime_days": service.measured_days,  # what uptime_90d spans: fewer when young
     }
 
 
@@ -110,7 +111,7 @@ def update_json(update: IncidentUpdate, language: str) -> dict[str, Any]:
         "status": update.status,
         "kind": update.kind,
         "text": entry_text(update, language),
-        "message": update.message,
+        "message": update.message.text(language),
     }
 
 
@@ -126,8 +127,8 @@ def incident_json(incident: PublicIncident, language: str) -> dict[str, Any]:
         "recovered_at": _when(incident.recovered_at),
         "resolved_at": _when(incident.resolved_at),
         "next_update_at": _when(incident.next_update_at),
-        "message": incident.message,
-        "postmortem": incident.postmortem,
+        "message": incident.message.text(language),
+        "postmortem": incident.postmortem.text(language),
         "updates": [update_json(u, language) for u in incident.updates if shown(u)],
     }
 

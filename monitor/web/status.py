@@ -25,6 +25,7 @@ from monitor.status_text import entry_text, pick_language, shown, state_word, st
 from monitor.web import page_text
 from monitor.web.badge import badge_handler
 from monitor.web.caching import etag_of, rendered, respond, snapshot
+from monitor.words import Words
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "status"
 STYLESHEET = Path(__file__).parent / "static" / "status.css"
@@ -159,6 +160,10 @@ class Page:
     def entry(self, update: IncidentUpdate) -> str:
         """What one timeline entry says."""
         return entry_text(update, self.language)
+
+    def said(self, words: Words) -> str:
+        """An operator's words in the reader's language, else in the one they were given in."""
+        return words.text(self.language)
 
     def summary(self, window: PublicWindow) -> str:
         """A maintenance summary in the reader's language, else in any it has."""

@@ -30,6 +30,7 @@ class Unsubscriptions:
     signer: UnsubscribeSigner
     store: Store
     clock: Callable[[], float]
+    told: Callable[[str, float], None] | None = None  # the daemon logs it and tells ops
 
 
 UNSUBSCRIBE_KEY: web.AppKey[Unsubscriptions] = web.AppKey("unsubscribe", Unsubscriptions)
@@ -141,16 +142,26 @@ async def unsubscribe_handler(request: web.Request) -> web.Response:
         return _invalid()
     # The body is not required: RFC 8058 clients send List-Unsubscribe=One-Click, but not all
     # in the same encoding, and the signed token alone proves the link was ours.
-    parts.store.suppress(address, REASON, parts.clock())
+    at = parts.clock()
+    parts.store.suppress(address, REASON, at)
+    if parts.told is not None:
+        parts.told(address, at)
     texts = _TEXTS[language]
     body = f"<h1>{escape(texts['done_title'])}</h1>\n<p>{_sentence(texts['done'], address)}</p>"
     return _page(200, language, texts["done_title"], body)
 
 
 def add_unsubscribe_routes(
-    app: web.Application, signer: UnsubscribeSigner, store: Store, clock: Callable[[], float]
+    app: web.Application,
+    signer: UnsubscribeSigner,
+    store: Store,
+    clock: Callable[[], float],
+    told: Callable[[str, float], None] | None = None,
 ) -> None:
-    """Serve the unsubscribe links signed by ``signer`` on ``app``, suppressing in ``store``."""
-    app[UNSUBSCRIBE_KEY] = Unsubscriptions(signer, store, clock)
+    """Serve the unsubscribe links signed by ``signer`` on ``app``, suppressing in ``store``.
+
+    ``told(address, at)`` hears of each unsubscription once it is stored.
+    """
+    app[UNSUBSCRIBE_KEY] = Unsubscriptions(signer, store, clock, told)
     app.router.add_get("/unsubscribe/{token}", confirm_handler)
     app.router.add_post("/unsubscribe/{token}", unsubscribe_handler)

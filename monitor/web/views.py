@@ -51,6 +51,8 @@ def _plain(key: str, value: Any) -> Any:
 def incident_json(incident: Incident, *, public: bool = False) -> dict[str, Any]:
     """An incident as JSON; ``public`` keeps only the fields customers may see."""
     fields = dataclasses.asdict(incident)
+    # A string when one text is for every language (as posted), else {language: text}.
+    fields.update(message=incident.message.to_json(), postmortem=incident.postmortem.to_json())
     if public:
         fields = {k: v for k, v in fields.items() if k in PUBLIC_INCIDENT_FIELDS}
     shaped = {k: _plain(k, v) for k, v in fields.items()}
@@ -62,7 +64,7 @@ def incident_json(incident: Incident, *, public: bool = False) -> dict[str, Any]
 def update_json(update: IncidentUpdate) -> dict[str, Any]:
     """One timeline entry as JSON."""
     return {"at": iso(update.at), "status": update.status, "kind": update.kind,
-            "message": update.message}  # fmt: skip
+            "message": update.message.to_json()}  # fmt: skip
 
 
 def window_state(window: Window, progress: WindowProgress) -> str:
