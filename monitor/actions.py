@@ -20,13 +20,18 @@ def act(
     now: float,
     timing: Timing,
     review: bool = False,
+    *,
+    failing: tuple[str, ...] = (),
+    force: bool = False,
 ) -> IncidentChange:
     """The change an operator's message makes; customers who were told hear of it.
 
-    ``review`` (resolve only) announces a review: the resolution promises one.
+    ``review`` (resolve only) announces a review: the resolution promises one. ``failing``
+    names the services that still fail: resolving then needs ``force``, and customers read
+    that the incident was closed, not that the service works again.
     """
-    if review and action is not OperatorAction.RESOLVE:
-        raise ActionRefused("a review is announced when resolving the incident")
+    if (review or force) and action is not OperatorAction.RESOLVE:
+        raise ActionRefused("review and force only go with resolving the incident")
     closed = incident.status is IncidentStatus.RESOLVED
     if action is OperatorAction.POSTMORTEM:
         if not closed:
@@ -40,8 +45,14 @@ def act(
         raise ActionRefused(f"incident {incident.id} is already resolved")
     incident = replace(incident, message=message)
     if action is OperatorAction.RESOLVE:
-        change = IncidentChange(ChangeKind.RESOLVED, resolved(incident, now), now, said=message)
-        return replace(change, review=review)
+        if failing and not force:
+            raise ActionRefused(
+                f"{', '.join(failing)} still failing: resolving would tell customers it works "
+                "again; force it to close the incident anyway (they will read that it was "
+                "closed while still failing)"
+            )
+        finished = resolved(incident, now, recovered=not failing)
+        return IncidentChange(ChangeKind.RESOLVED, finished, now, said=message, review=review)
     if action is OperatorAction.IDENTIFY and incident.status is not IncidentStatus.MONITORING:
         incident = replace(incident, status=IncidentStatus.IDENTIFIED)
     # An operator's words restart the promised cadence from now.

@@ -68,6 +68,11 @@ def add_ops_commands(commands: Subparsers) -> None:
             verb.add_argument(
                 "--review", action="store_true", help="announce a review (postmortem) to come"
             )
+            verb.add_argument(
+                "--force",
+                action="store_true",
+                help="close it although its services still fail (customers read it was closed)",
+            )
 
     maintenance = commands.add_parser("maintenance", help="plan, extend, cancel maintenance")
     verbs = maintenance.add_subparsers(dest="action", required=True)
@@ -137,8 +142,9 @@ def _request(
         if args.action == "show":
             return "GET", f"/api/v1/incidents/{quoted}", None
         body: dict[str, Any] = {"message": _message(args, settings)}
-        if getattr(args, "review", False):
-            body["review"] = True
+        for flag in ("review", "force"):
+            if getattr(args, flag, False):
+                body[flag] = True
         return "POST", f"/api/v1/incidents/{quoted}/{args.action}", body
     if args.command == "customers":
         if args.verb == "list":

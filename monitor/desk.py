@@ -53,21 +53,32 @@ class Desk(Operations):
         return self.engine.store.timeline(incident_id)
 
     def act(
-        self, incident_id: str, action: OperatorAction, message: Words, review: bool = False
+        self,
+        incident_id: str,
+        action: OperatorAction,
+        message: Words,
+        review: bool = False,
+        force: bool = False,
     ) -> Incident:
         """Apply an operator action and queue its notices to the incident's customers."""
         engine, now = self.engine, self.engine.clock()
         incident = self.incident(incident_id)
+        failing = tuple(
+            s
+            for s in incident.covered
+            if s in engine.views
+            and (engine.views[s].status is CheckStatus.DOWN or engine.views[s].flapping)
+        )
         try:
             timing = engine.timing(incident.service_id)
-            change = act(incident, action, message, now, timing, review)
+            change = act(
+                incident, action, message, now, timing, review, failing=failing, force=force
+            )
         except ActionRefused as exc:
             raise OperationError(409, str(exc)) from None
         if change.kind is ChangeKind.RESOLVED:
             # Still failing: stay quiet about it until it answers, or it would reopen at once.
-            engine.hushed.update(
-                s for s in incident.covered if engine.views[s].status is CheckStatus.DOWN
-            )
+            engine.hush(failing, change.incident.id)
         if engine.commit([change], [], now):
             self.on_commit()
         return change.incident

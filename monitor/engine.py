@@ -90,7 +90,8 @@ class Engine:
         self.views: dict[str, ServiceView] = {}
         self.open = {i.id: i for i in store.open_incidents()}
         self.progress: dict[str, WindowProgress] = store.window_progress()
-        self.hushed: set[str] = set()  # resolved by hand while failing: quiet until it answers
+        # Resolved by hand while failing (service → that incident): quiet until it answers.
+        self.hushed: dict[str, str] = {}
         self.transitions: list[Transition] = []
         self.held: list[Notice] = []  # ops notices waiting for the next commit
         self.canary_last: dict[str, bool] = {}  # canary check → its latest result was ok
@@ -252,7 +253,7 @@ class Engine:
         """
         if steady is not None:
             self._follow_clock(now, steady)
-        views = maintenance.mask(self._unhushed(), self.windows, now)
+        views = maintenance.mask(self._unhushed(now), self.windows, now)
         gate = self.canary_ok_at if self.canary_ids else None
         changes = apply(self.open, views, now, self.rules, canary_ok_at=gate)
         steps = maintenance.advance(self.windows, self.progress, now)
@@ -348,15 +349,27 @@ class Engine:
             self._track(change)
         return bool(notices)
 
-    def _unhushed(self) -> dict[str, ServiceView]:
-        """Views with the services an operator resolved by hand hidden until they answer."""
+    def hush(self, service_ids: Collection[str], incident_id: str) -> None:
+        """Keep services an operator closed while failing quiet until they answer again."""
+        self.hushed.update(dict.fromkeys(service_ids, incident_id))
+
+    def _unhushed(self, now: float) -> dict[str, ServiceView]:
+        """Views with the services an operator resolved by hand hidden until they answer.
+
+        When the last of them answers, the closed incident gets its real recovery time, so
+        its history shows how long the service failed, not when the incident was closed.
+        """
         views = dict(self.views)
-        for service_id in list(self.hushed):
+        for service_id, incident_id in list(self.hushed.items()):
             view = views.get(service_id)
-            if view is None or view.status is not CheckStatus.DOWN:
-                self.hushed.discard(service_id)
-            else:
+            if view is not None and view.status is CheckStatus.DOWN:
                 views[service_id] = replace(view, status=CheckStatus.UNKNOWN, flapping=False)
+                continue
+            del self.hushed[service_id]
+            closed = self.store.get_incident(incident_id)
+            waiting = incident_id in self.hushed.values()
+            if closed is not None and closed.recovered_at is None and not waiting:
+                self.reframed[incident_id] = replace(closed, recovered_at=now)
         return views
 
     def _track(self, change: IncidentChange) -> None:

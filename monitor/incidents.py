@@ -44,6 +44,7 @@ class Incident:
     postmortem: Words = NOTHING
     maintenance_id: str = ""  # opened because the service was still down when this ended
     never_up: bool = False  # its failing checks never answered: ops hear, customers do not
+    closed_failing: bool = False  # resolved by hand while still failing: closed, not restored
 
     @property
     def covered(self) -> tuple[str, ...]:
@@ -128,14 +129,21 @@ def incident_id(service_id: str, first_failure_at: float) -> str:
     return f"{service_id}-{moment:%Y%m%dT%H%M%S}-{moment.microsecond // 1000:03d}"
 
 
-def resolved(incident: Incident, now: float) -> Incident:
-    """``incident`` resolved at ``now``; customers who were told get one more message."""
+def resolved(incident: Incident, now: float, *, recovered: bool = True) -> Incident:
+    """``incident`` resolved at ``now``; customers who were told get one more message.
+
+    ``recovered=False`` closes it while it still fails: no recovery time is made up.
+    """
     told = incident.customers_told_at is not None
+    recovered_at = incident.recovered_at
+    if recovered_at is None and recovered:
+        recovered_at = now
     return replace(
         incident,
         status=IncidentStatus.RESOLVED,
         resolved_at=now,
-        recovered_at=incident.recovered_at if incident.recovered_at is not None else now,
+        recovered_at=recovered_at,
+        closed_failing=incident.closed_failing or not recovered,
         next_update_at=None,
         sequence=incident.sequence + (1 if told else 0),
     )

@@ -144,9 +144,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX result_days_last_at ON result_days (last_at);
     CREATE INDEX results_at ON results (at);
     """,
-    # 4: issue 15, an incident whose failing checks never answered tells ops, not customers.
+    # 4: issues 15 and 16: an incident whose failing checks never answered tells ops, not
+    # customers; one closed by hand while still failing is not called restored.
     """
     ALTER TABLE incidents ADD COLUMN never_up BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE incidents ADD COLUMN closed_failing BOOLEAN NOT NULL DEFAULT FALSE;
     CREATE INDEX transitions_new_status ON transitions (new_status, check_id);
     """,
 ]

@@ -88,6 +88,7 @@ class ContextBuilder:
             "review": change.review or lasted >= self.config.notices.review_after,
             "unstable": incident.unstable,
             "overrun": bool(incident.maintenance_id),
+            "closed": incident.closed_failing,
             "technical": technical,
         }
 

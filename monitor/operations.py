@@ -66,11 +66,17 @@ class Operations(Protocol):
         ...
 
     def act(
-        self, incident_id: str, action: OperatorAction, message: Words, review: bool = False
+        self,
+        incident_id: str,
+        action: OperatorAction,
+        message: Words,
+        review: bool = False,
+        force: bool = False,
     ) -> Incident:
         """Apply an operator action and queue its notices; 404 unknown, 409 not allowed now.
 
         ``review`` (resolve only): the resolution promises a review of the incident.
+        ``force`` (resolve only): close it although its services still fail (else a 409).
         """
         ...
 

@@ -76,7 +76,12 @@ class DictOperations:
         return list(self.updates[incident_id])
 
     def act(
-        self, incident_id: str, action: OperatorAction, message: Words, review: bool = False
+        self,
+        incident_id: str,
+        action: OperatorAction,
+        message: Words,
+        review: bool = False,
+        force: bool = False,
     ) -> Incident:
         """Apply an action the way the daemon's rules allow it."""
         incident = self.incident(incident_id)

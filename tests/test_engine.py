@@ -13,7 +13,7 @@ from monitor.detector import CheckStatus
 from monitor.engine import Engine
 from monitor.metrics import Metrics
 from monitor.notices import NoticeKind
-from monitor.operations import OperatorAction
+from monitor.operations import OperationError, OperatorAction
 from monitor.planner import NoticePlanner
 from monitor.probes.base import ProbeResult, Reason
 from monitor.render import Renderer
@@ -128,14 +128,21 @@ def test_resolving_by_hand_keeps_a_failing_service_quiet_until_it_answers(
     assert incident is not None
     desk = Desk(engine, lambda: None)
     said = Words(every="A false alarm: the carrier changed its API.")
-    desk.act(incident.id, OperatorAction.RESOLVE, said)
+    with pytest.raises(OperationError, match="tracking still failing") as refused:
+        desk.act(incident.id, OperatorAction.RESOLVE, said)
+    assert refused.value.status == 409 and engine.covering("tracking") is not None
+    desk.act(incident.id, OperatorAction.RESOLVE, said, force=True)
     feed(engine, T0 + 3, uplink=True, tracking_ws=False)
-    assert engine.open == {} and engine.hushed == {"tracking"}
+    assert engine.open == {} and engine.hushed == {"tracking": incident.id}
+    closed = engine.store.get_incident(incident.id)
+    assert closed is not None and closed.closed_failing and closed.recovered_at is None
     feed(engine, T0 + 4, uplink=True, tracking_ws=True)
     feed(engine, T0 + 5, uplink=True, tracking_ws=True)
+    # It answers at last: the closed incident's history ends at the real recovery.
+    assert engine.store.get_incident(incident.id).recovered_at == T0 + 5  # type: ignore[union-attr]
     feed(engine, T0 + 6, uplink=True, tracking_ws=False)
     feed(engine, T0 + 7, uplink=True, tracking_ws=False)
-    assert engine.hushed == set() and engine.covering("tracking") is not None
+    assert engine.hushed == {} and engine.covering("tracking") is not None
 
 
 def test_a_configured_window_is_announced_started_and_ended(engine: Engine) -> None:

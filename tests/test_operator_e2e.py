@@ -229,12 +229,24 @@ async def test_operator_identifies_resolves_and_publishes_a_postmortem_from_the_
     assert all(identified in text_of(m) for m in kinds(smtp, "update"))
     assert daemon.engine.covering("tracking").status is IncidentStatus.IDENTIFIED
 
-    status, out, _ = await forewarn(
+    # Still failing: a plain resolve is refused, it would tell customers it works again.
+    status, _, err = await forewarn(
         capsys, config, "incidents", "resolve", incident_id, "-m", "Certificate renewed"
+    )
+    assert status != 0 and "tracking still failing" in err and "force" in err
+    assert daemon.engine.covering("tracking") is not None and not kinds(smtp, "resolved")
+    status, out, _ = await forewarn(
+        capsys, config, "incidents", "resolve", incident_id, "--force", "-m", "Certificate renewed"
     )
     assert (status, out.strip()) == (0, f"incident {incident_id}: resolve sent, now resolved")
     await until(lambda: len(kinds(smtp, "resolved")) == 2)
     assert to(kinds(smtp, "resolved")) == sorted(TRACKING)
+    # Customers read that the team closed it, never that the service works again.
+    for message in kinds(smtp, "resolved"):
+        words = message.message["Subject"] + " " + text_of(message)
+        assert "closed" in words or "clos" in words, words
+        for untrue in ("restored", "rétabli", "normally again", "de nouveau normalement"):
+            assert untrue not in words, words
     # Still failing, but hushed until it answers: no incident reopens, no new first notice.
     await holds(
         lambda: (

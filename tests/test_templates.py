@@ -64,6 +64,7 @@ def incident(
         "postmortem": POSTMORTEM if kind == "postmortem" else "",
         "unstable": kind == "unstable",
         "overrun": False,
+        "closed": False,
         "technical": [],
         "impact": "",
         "review": done,  # 2 h 05 min: longer than review_after
@@ -261,3 +262,17 @@ def test_a_review_is_promised_only_for_incidents_that_will_have_one(language: st
         _, text, _ = render(kind, language, ctx)
         if kind == "resolved":
             assert "INC-20261122-0002" in text.split(promise)[1]  # names the one reviewed
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_incident_closed_while_failing_is_never_called_restored(language: str) -> None:
+    """Resolved by hand while still failing: "closed", with no recovery time or duration."""
+    ctx = context("resolved", language)
+    ctx["incidents"][0].update(closed=True, recovered="", duration="")
+    subject, text, html = render("resolved", language, ctx)
+    closed, restored = {"en": ("closed", "restored"), "fr": ("clos", "rétabli")}[language]
+    assert closed in subject and restored not in subject
+    assert closed in text and closed in html
+    again = {"en": "working normally again", "fr": "de nouveau normalement"}[language]
+    assert again not in text and again not in html
+    assert "2 h 05 min" not in text

@@ -186,15 +186,15 @@ async def act_on_incident(request: web.Request, api: OperatorApi, who: str) -> w
         action = OperatorAction(request.match_info["action"])
     except ValueError:
         raise json_error(web.HTTPNotFound, "unknown action") from None
-    body = await read_body(request, {"message", "review"})
+    body = await read_body(request, {"message", "review", "force"})
     try:
         message = Words.from_json(body.get("message"))
     except ValueError as exc:
         raise _bad(str(exc)) from None
-    review = body.get("review", False)
-    if not isinstance(review, bool):
-        raise _bad("review: expected true or false")
-    incident = api.operations.act(request.match_info["id"], action, message, review)
+    review, force = body.get("review", False), body.get("force", False)
+    if not isinstance(review, bool) or not isinstance(force, bool):
+        raise _bad("review and force: expected true or false")
+    incident = api.operations.act(request.match_info["id"], action, message, review, force)
     log.info("operator_action", operator=who, action=action.value, incident=incident.id)
     return reply({"incident": incident_json(incident)})
 
