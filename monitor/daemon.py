@@ -20,6 +20,7 @@ from monitor.config import Config, ConfigError, load_config
 from monitor.desk import Desk
 from monitor.dispatcher import Dispatcher
 from monitor.engine import Engine
+from monitor.exhaustion import LocalExhaustion
 from monitor.lag import LagMonitor, loop_name
 from monitor.metrics import Metrics
 from monitor.planner import NoticePlanner
@@ -96,13 +97,17 @@ class Daemon:
             ops=config.notices.ops,  # told once when a channel fails for a setup reason
         )
         self.desk = Desk(self.engine, self.dispatcher.wake)
+        self.exhaustion = LocalExhaustion(
+            self.store, lambda: self.config.notices.ops, self.dispatcher.wake, clock=self.clock
+        )
         self.lag = LagMonitor(self.metrics)
         checks = [*config.checks, *config.canary]
         self.kinds = {c.id: c.type for c in checks}  # the probe_latency label of each check
         count = worker_count(config.daemon.probe_workers, checks, os.cpu_count())
         local, remote = split(checks, count)
         settings = Settings(config.daemon.timezone, config.daemon.max_concurrency, self.log_level)
-        self.workers = ProbeWorkers(count, settings, self.on_result, self.metrics)
+        set_aside = self.exhaustion.set_aside
+        self.workers = ProbeWorkers(count, settings, self.on_result, self.metrics, set_aside)
         self.scheduler = Scheduler(
             local,
             self.probes,
@@ -111,6 +116,7 @@ class Daemon:
             max_concurrency=config.daemon.max_concurrency,
             clock=self.clock,
             lag=self.lag,
+            on_set_aside=set_aside,
         )
         app = build_app(self.metrics, self.health, self.probe_context.heartbeats)
         engine = self.engine
@@ -253,6 +259,7 @@ class Daemon:
             try:
                 self._flush()
                 self._advance(self.clock())
+                self.exhaustion.tick()
                 self.metrics.outbox_pending.set(self.store.pending_count())
             except Exception:
                 # Store refusals are handled inside; anything else is a bug that must not
@@ -265,14 +272,17 @@ class Daemon:
         stalled = idle > 60 and bool(self.config.checks)
         loop_lag = max(self.lag.recent_worst(), self.workers.recent_worst())
         behind = loop_lag >= self.lag.behind_s
+        short = self.exhaustion.episode is not None  # out of descriptors, ports or memory
         body: dict[str, Any] = {
-            "status": "degraded" if stalled or behind else "ok",
+            "status": "degraded" if stalled or behind or short else "ok",
             "checks": len(self.config.checks),
             "open_incidents": len(self.engine.open),
             "outbox_pending": self.store.pending_count(),
         }
         if behind:
             body["loop_lag_s"] = round(loop_lag, 3)
+        if short:
+            body["local_resources"] = "exhausted"
         return body
 
     def status_line(self) -> str:
