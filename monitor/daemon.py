@@ -72,6 +72,9 @@ class Daemon:
     async def start(self) -> None:
         """Open the state, bind the listen port, and start probing and delivering."""
         config = self.config
+        # Checked by load_config; read again first, so that a file broken since then stops
+        # the start (TokenFileError) before anything is opened.
+        auth = self._auth(config)
         self.lock.acquire()  # raises StateLocked: one daemon per state_dir
         self.store = SqliteStore.open(config.daemon.state_dir, ZoneInfo(config.daemon.timezone))
         now = self.clock()
@@ -132,7 +135,7 @@ class Daemon:
         add_feed_routes(app)
         add_public_api_routes(app)
         add_unsubscribe_routes(app, self.signer, self.store, self.clock)
-        add_api_routes(app, self.desk, self._auth(config), self.clock)
+        add_api_routes(app, self.desk, auth, self.clock)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, config.daemon.listen_host, config.daemon.listen_port)
