@@ -184,7 +184,7 @@ class Scheduler:
         if result.check_id not in self.checks:
             return  # removed by a reload while in flight: its series are gone, keep them so
         self.count_inconclusive(result, cause)
-        if cause == STALL:  # a shortage is logged once an episode, by whoever is told below
+        if cause == STALL:  # a shortage is logged once per episode, by on_set_aside
             log.info(
                 "probe_inconclusive",
                 check=result.check_id,
