@@ -19,20 +19,23 @@ from monitor.config_notices import MaintenanceConfig as MaintenanceConfig
 from monitor.config_notices import NoticesConfig as NoticesConfig
 from monitor.config_notices import WebhookChannel as WebhookChannel
 from monitor.config_refs import check_references
-from monitor.config_sources import customer_rows, expand
+from monitor.config_sources import customer_rows, expand, tokens_file
 from monitor.config_types import (
     EMAIL_PATTERN,
+    FROM_FILE,
     CheckBase,
     Delay,
     Duration,
     Identifier,
     Language,
     LocalizedText,
+    Seconds,
     StrictModel,
     check_zone,
     http_url,
 )
 from monitor.config_types import parse_duration as parse_duration
+from monitor.config_warnings import warnings
 from monitor.probes import PROBES
 from monitor.render import check_templates
 from monitor.yamlsource import Located, YamlSourceError, load_located
@@ -165,6 +168,11 @@ class Config(StrictModel):
 
 def load_config(path: str | Path) -> Config:
     """Read, expand and validate a checks.yaml; raise ConfigError naming file, line and key."""
+    return check_config(path)[0]
+
+
+def check_config(path: str | Path) -> tuple[Config, list[str]]:
+    """``load_config``, with the warnings (``file:line: key: warning: …``) it gives rise to."""
     path = Path(path)
     try:
         doc = load_located(path)
@@ -183,6 +191,7 @@ def load_config(path: str | Path) -> Config:
     checks = _checks(raw, defaults, doc, problems)
     canary = _canary(raw, defaults, doc, problems)
     customers_doc, rows = customer_rows(raw, doc, problems)
+    tokens_file(raw, problems)
     customers = _customers(rows, customers_doc, problems)
     _templates_dir(raw, doc, problems)
     config = None
@@ -195,14 +204,15 @@ def load_config(path: str | Path) -> Config:
                 "canary": canary,
                 "customers": customers,
                 "source": path,
-            }
+            },
+            context=FROM_FILE,
         )
     except ValidationError as exc:
         problems.add_validation(exc, doc, (), raw)
     check_references(raw, doc, customers_doc, rows, problems)
     problems.check()
     assert config is not None  # validation failed → problems.check() raised
-    return config
+    return config, warnings(config, doc)
 
 
 def _canary(raw: dict[str, Any], defaults: Defaults, doc: Located, problems: Problems) -> Any:
@@ -244,7 +254,7 @@ def _defaults(raw: dict[str, Any], doc: Located, problems: Problems) -> Defaults
     """Validated first and apart, so a bad default is reported once, not once per check."""
     section = raw.get("defaults", {})
     try:
-        return Defaults.model_validate(section)
+        return Defaults.model_validate(section, context=FROM_FILE)
     except ValidationError as exc:
         problems.add_validation(exc, doc, ("defaults",), section)
         return Defaults()  # keep checking the checks with the built-in timing
@@ -268,7 +278,10 @@ def _checks(
             message = "must be a list of checks" + (", not empty" if items is None else "")
         problems.add(doc, key, message)
         return []
-    timing = defaults.model_dump()
+    # Parsed already: marked so, they pass where a bare number written in the file would not.
+    timing = {
+        k: Seconds(v) if isinstance(v, float) else v for k, v in defaults.model_dump().items()
+    }
     typed: list[CheckBase] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
@@ -282,7 +295,7 @@ def _checks(
             continue
         merged = {**timing, **item}
         try:
-            typed.append(kind.settings.model_validate(merged))
+            typed.append(kind.settings.model_validate(merged, context=FROM_FILE))
         except ValidationError as exc:
             problems.add_validation(exc, doc, (*key, i), merged)
     return typed
@@ -296,7 +309,7 @@ def _customers(rows: Any, doc: Located, problems: Problems) -> list[Customer]:
             problems.add(doc, ("customers", i), "must be a mapping")
             continue
         try:
-            customers.append(Customer.model_validate(row))
+            customers.append(Customer.model_validate(row, context=FROM_FILE))
         except ValidationError as exc:
             problems.add_validation(exc, doc, ("customers", i), row)
     return customers

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config_errors import Problems
+from monitor.web.auth import TokenFileError, read_token_lines
 from monitor.yamlsource import MAX_BYTES, Located, format_key
 
 CSV_COLUMNS = ("id", "name", "email", "language", "services", "timezone", "detail")
@@ -88,6 +89,22 @@ def _secret_file(value: str, key: tuple[Any, ...], doc: Located, problems: Probl
 def _beside(doc: Located, name: str) -> Path:
     path = Path(name)
     return path if path.is_absolute() else doc.path.parent / path
+
+
+def tokens_file(raw: dict[str, Any], problems: Problems) -> None:
+    """Read ``daemon.api_tokens_file`` now: a bad line is an error naming the file's own line.
+
+    The path was resolved and found readable by ``expand``. Errors never quote the file: it
+    holds secrets.
+    """
+    daemon = raw.get("daemon")
+    name = daemon.get("api_tokens_file") if isinstance(daemon, dict) else None
+    if not isinstance(name, str) or not Path(name).is_file():  # unreadable: reported already
+        return
+    try:
+        read_token_lines(Path(name))
+    except TokenFileError as exc:
+        problems.add_at(exc.path, exc.line, str(exc))
 
 
 def customer_rows(raw: dict[str, Any], doc: Located, problems: Problems) -> tuple[Located, Any]:

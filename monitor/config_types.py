@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 from yarl import URL
 
 _DURATION = re.compile(r"^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -18,8 +18,16 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$"
 
 
+FROM_FILE: dict[str, Any] = {"from_file": True}
+"""The validation context of what checks.yaml says: there, a duration needs its unit."""
+
+
+class Seconds(float):
+    """A duration already parsed, such as a ``defaults:`` value merged into a check."""
+
+
 def _seconds(value: Any) -> float:
-    """Seconds in ``value``: a duration string, or a bare number meaning seconds."""
+    """Seconds in ``value``: a duration string, or (from code, not a file) a number."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"must be {DURATION_HINT}")
     if isinstance(value, str):
@@ -60,10 +68,30 @@ def parse_delay(value: Any) -> float:
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+def _written(value: Any, info: ValidationInfo) -> None:
+    """Refuse a bare number in checks.yaml: ``interval: 30`` could mean 30 s or 30 min."""
+    from_file = bool(info.context and info.context.get("from_file"))
+    number = isinstance(value, int | float) and not isinstance(value, bool | Seconds)
+    if from_file and number and value != 0:  # 0 is 0 in every unit ("no delay")
+        raise ValueError(f"{_show(value)} is not {DURATION_HINT} (write {_show(value)}s)")
+
+
+def _duration(value: Any, info: ValidationInfo) -> float:
+    seconds = parse_duration(value)  # first: -5, nan or .inf are refused for what they are
+    _written(value, info)
+    return seconds
+
+
+def _delay(value: Any, info: ValidationInfo) -> float:
+    seconds = parse_delay(value)
+    _written(value, info)
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
 """A positive duration in seconds, written ``30s`` in checks.yaml."""
 
-Delay = Annotated[float, BeforeValidator(parse_delay)]
+Delay = Annotated[float, BeforeValidator(_delay)]
 """A duration that may be zero, such as ``customer_delay``."""
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]

@@ -20,6 +20,7 @@ from monitor.config import Config, ConfigError, load_config
 from monitor.desk import Desk
 from monitor.dispatcher import Dispatcher
 from monitor.engine import Engine
+from monitor.exhaustion import LocalExhaustion
 from monitor.lag import LagMonitor, loop_name
 from monitor.metrics import Metrics
 from monitor.planner import NoticePlanner
@@ -73,6 +74,9 @@ class Daemon:
     async def start(self) -> None:
         """Open the state, bind the listen port, and start probing and delivering."""
         config = self.config
+        # Checked by load_config; read again first, so that a file broken since then stops
+        # the start (TokenFileError) before anything is opened.
+        auth = self._auth(config)
         self.lock.acquire()  # raises StateLocked: one daemon per state_dir
         self.store = SqliteStore.open(config.daemon.state_dir, ZoneInfo(config.daemon.timezone))
         now = self.clock()
@@ -100,13 +104,17 @@ class Daemon:
             alarm_after=config.notices.delivery_alarm_after,
         )
         self.desk = Desk(self.engine, self.dispatcher.wake)
+        self.exhaustion = LocalExhaustion(
+            self.store, lambda: self.config.notices.ops, self.dispatcher.wake, clock=self.clock
+        )
         self.lag = LagMonitor(self.metrics)
         checks = [*config.checks, *config.canary]
         self.kinds = {c.id: c.type for c in checks}  # the probe_latency label of each check
         count = worker_count(config.daemon.probe_workers, checks, os.cpu_count())
         local, remote = split(checks, count)
         settings = Settings(config.daemon.timezone, config.daemon.max_concurrency, self.log_level)
-        self.workers = ProbeWorkers(count, settings, self.on_result, self.metrics)
+        set_aside = self.exhaustion.set_aside
+        self.workers = ProbeWorkers(count, settings, self.on_result, self.metrics, set_aside)
         self.scheduler = Scheduler(
             local,
             self.probes,
@@ -115,6 +123,7 @@ class Daemon:
             max_concurrency=config.daemon.max_concurrency,
             clock=self.clock,
             lag=self.lag,
+            on_set_aside=set_aside,
         )
         app = build_app(self.metrics, self.health, self.probe_context.heartbeats)
         engine = self.engine
@@ -130,7 +139,7 @@ class Daemon:
         add_feed_routes(app)
         add_public_api_routes(app)
         add_unsubscribe_routes(app, self.signer, self.store, self.clock, self.desk.unsubscribed)
-        add_api_routes(app, self.desk, self._auth(config), self.clock)
+        add_api_routes(app, self.desk, auth, self.clock)
         add_suppression_routes(app)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -258,6 +267,7 @@ class Daemon:
             try:
                 self._flush()
                 self._advance(self.clock())
+                self.exhaustion.tick()
                 self.metrics.outbox_pending.set(self.store.pending_count())
             except Exception:
                 # Store refusals are handled inside; anything else is a bug that must not
@@ -271,8 +281,9 @@ class Daemon:
         loop_lag = max(self.lag.recent_worst(), self.workers.recent_worst())
         behind = loop_lag >= self.lag.behind_s
         failing = self.dispatcher.watch.failing()
+        short = self.exhaustion.episode is not None  # out of descriptors, ports or memory
         body: dict[str, Any] = {
-            "status": "degraded" if stalled or behind or failing else "ok",
+            "status": "degraded" if stalled or behind or failing or short else "ok",
             "checks": len(self.config.checks),
             "open_incidents": len(self.engine.open),
             "outbox_pending": self.store.pending_count(),
@@ -281,6 +292,8 @@ class Daemon:
             body["loop_lag_s"] = round(loop_lag, 3)
         if failing:  # each channel: failing since (UTC), until one send succeeds
             body["delivery_failing"] = {c: iso(e.since) for c, e in failing.items()}
+        if short:
+            body["local_resources"] = "exhausted"
         return body
 
     def status_line(self) -> str:

@@ -12,6 +12,7 @@ from monitor.probes.base import ProbeResult
 # The phase names probes report (ProbeResult.phases keys).
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+INCONCLUSIVE_CAUSES = ("loop_stall", "local_resources")  # the scheduler's Cause values
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -80,8 +81,9 @@ class Metrics:
         )
         self.probe_inconclusive = Counter(
             "forewarn_probe_inconclusive_total",
-            "Probe timeouts set aside because forewarn itself was stalled during the run",
-            ["check"],
+            "Probe results set aside: forewarn itself stalled (loop_stall) or ran out of "
+            "descriptors, ports or memory (local_resources)",
+            ["check", "cause"],
             registry=r,
         )
         self.event_loop_lag = Histogram(
@@ -120,7 +122,7 @@ class Metrics:
         """Drop a removed check's series, or its last state would be reported forever."""
         per_check: list[tuple[Gauge | Histogram | Counter, tuple[str, ...]]] = [
             (self.probe_success, (check_id,)),
-            (self.probe_inconclusive, (check_id,)),
+            *((self.probe_inconclusive, (check_id, cause)) for cause in INCONCLUSIVE_CAUSES),
             (self.probe_duration, (check_id,)),
             (self.probes, (check_id,)),
             (self.tls_cert_expiry, (check_id,)),

@@ -138,22 +138,36 @@ def delivery_alerts(
         f"{subject}\nSince {since} every {failing} notice fails the same way: {reason}\n"
         "Notices stay queued and go out once the settings or the server are fixed.\n"
     )
+    seed = f"delivery-{failing}-{int(now)}"
+    return own_alerts(ops, seed, "delivery", subject, text, now, skip=failing)
+
+
+def own_alerts(
+    ops: Sequence[OpsChannel],
+    seed: str,
+    reference: str,
+    subject: str,
+    text: str,
+    now: float,
+    skip: str | None = None,
+) -> list[Notice]:
+    """One notice per ops channel (but those of kind ``skip``) about forewarn's own trouble."""
     notices = []
     for channel in ops:
         kind, address = (
             ("email", channel.to) if isinstance(channel, EmailChannel) else ("webhook", channel.url)
         )
-        if kind != failing:
+        if kind != skip:
             notices.append(
                 Notice(
-                    key=f"delivery-{failing}-{int(now)}:ops:{channel.name}",
-                    incident_id="delivery",
+                    key=f"{seed}:ops:{channel.name}",
+                    incident_id=reference,
                     kind=NoticeKind.OPS,
                     channel=kind,
                     recipient=channel.name,
                     address=address,
                     language="en",
-                    subject=subject,
+                    subject=one_line(subject),
                     text=text,
                     html=f"<pre>{html.escape(text)}</pre>",
                     created_at=now,

@@ -1,7 +1,8 @@
 """When each check runs: spread first runs, keep a drift-free grid, retry fast while confirming.
 
-A timeout during which forewarn itself stalled is inconclusive: it never reaches the detector,
-and the check runs again soon, as if it had run late instead.
+A timeout during which forewarn itself stalled, or a run that failed because forewarn itself
+ran out of descriptors, ports or memory, is inconclusive: it never reaches the detector, and
+the check runs again soon, as if it had run late instead.
 """
 
 from __future__ import annotations
@@ -13,15 +14,28 @@ import math
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Literal
 
 import structlog
 
 from monitor.config_types import CheckBase
 from monitor.lag import LagMonitor, conclusive
 from monitor.metrics import Metrics
-from monitor.probes.base import Probe, ProbeResult
+from monitor.probes.base import Probe, ProbeResult, Reason
 
 log = structlog.get_logger("forewarn.scheduler")
+
+Cause = Literal["loop_stall", "local_resources"]
+"""Why a run was set aside: the ``cause`` label of ``forewarn_probe_inconclusive_total``."""
+STALL: Cause = "loop_stall"
+LOCAL: Cause = "local_resources"
+
+
+def inconclusive_cause(result: ProbeResult, stalled_s: float, timeout: float) -> Cause | None:
+    """Why ``result`` says nothing about its target, or None when it is conclusive."""
+    if result.reason is Reason.LOCAL_RESOURCES:
+        return LOCAL  # forewarn's own shortage, whatever the target would have said
+    return None if conclusive(result, stalled_s, timeout) else STALL
 
 
 def phase_offset(check_id: str, interval: float) -> float:
@@ -49,6 +63,9 @@ def next_due(
 OnResult = Callable[[ProbeResult], bool | Awaitable[bool]]
 """Called with each result; returns (or resolves to) True while the check confirms a change."""
 
+OnSetAside = Callable[[ProbeResult, Cause], None]
+"""Called with each result set aside as inconclusive, and why."""
+
 
 class Scheduler:
     """Runs every check on its own grid with bounded concurrency; measures its own lateness."""
@@ -63,9 +80,11 @@ class Scheduler:
         max_concurrency: int = 500,
         clock: Callable[[], float] = time.time,
         lag: LagMonitor | None = None,
+        on_set_aside: OnSetAside | None = None,
     ) -> None:
         self.probes = probes
-        self.lag = lag  # None: every result is conclusive
+        self.lag = lag  # None: no timeout is excused by a stall
+        self.on_set_aside = on_set_aside
         self.on_result = on_result
         self.metrics = metrics
         self.clock = clock
@@ -141,9 +160,10 @@ class Scheduler:
             stalled = 0.0
             if self.lag is not None and not result.ok:
                 stalled = self.lag.stalled(started, time.monotonic(), check.timeout)
-            inconclusive = not conclusive(result, stalled, check.timeout)
-            if inconclusive:
-                self._set_aside(result, stalled)
+            cause = inconclusive_cause(result, stalled, check.timeout)
+            inconclusive = cause is not None
+            if cause is not None:
+                self._set_aside(result, stalled, cause)
             else:
                 verdict = self.on_result(result)
                 confirming = await verdict if inspect.isawaitable(verdict) else verdict
@@ -159,24 +179,27 @@ class Scheduler:
         heapq.heappush(self.queue, (due, check.id))
         self.changed.set()
 
-    def _set_aside(self, result: ProbeResult, stalled: float) -> None:
-        """Count and log an inconclusive result; it is neither judged nor stored."""
+    def _set_aside(self, result: ProbeResult, stalled: float, cause: Cause) -> None:
+        """Count an inconclusive result; it is neither judged nor stored."""
         if result.check_id not in self.checks:
             return  # removed by a reload while in flight: its series are gone, keep them so
-        self.count_inconclusive(result.check_id)
-        log.info(
-            "probe_inconclusive",
-            check=result.check_id,
-            reason=result.reason,
-            detail=result.detail,
-            stalled_s=round(stalled, 3),
-            duration_s=round(result.duration_s, 4),
-        )
+        self.count_inconclusive(result, cause)
+        if cause == STALL:  # a shortage is logged once per episode, by on_set_aside
+            log.info(
+                "probe_inconclusive",
+                check=result.check_id,
+                reason=result.reason,
+                detail=result.detail,
+                stalled_s=round(stalled, 3),
+                duration_s=round(result.duration_s, 4),
+            )
 
     def record_lateness(self, seconds: float) -> None:
         """Note how late a probe starts after its due time."""
         self.metrics.scheduler_lag.observe(seconds)
 
-    def count_inconclusive(self, check_id: str) -> None:
-        """Count a result set aside as inconclusive."""
-        self.metrics.probe_inconclusive.labels(check_id).inc()
+    def count_inconclusive(self, result: ProbeResult, cause: Cause) -> None:
+        """Count a result set aside as inconclusive, and pass it on."""
+        self.metrics.probe_inconclusive.labels(result.check_id, cause).inc()
+        if self.on_set_aside is not None:
+            self.on_set_aside(result, cause)

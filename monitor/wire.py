@@ -39,7 +39,8 @@ class Report:
 
     results: list[tuple[int, ProbeResult]] = field(default_factory=list)
     lateness: list[float] = field(default_factory=list)  # seconds each probe started late
-    inconclusive: list[str] = field(default_factory=list)  # check ids of results set aside
+    # Results set aside as inconclusive, and why (a scheduler ``Cause``).
+    inconclusive: list[tuple[ProbeResult, str]] = field(default_factory=list)
     loop_lag_s: float = 0.0  # the worker's worst recent stall, for /healthz
 
 

@@ -25,7 +25,7 @@ from monitor.metrics import Metrics
 from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult
 from monitor.probes.heartbeat import HeartbeatBook
-from monitor.scheduler import Scheduler
+from monitor.scheduler import Cause, Scheduler
 
 log = structlog.get_logger("forewarn.worker")
 
@@ -44,9 +44,9 @@ class WorkerScheduler(Scheduler):
         self.link.lateness.append(seconds)
         self.link.soon()
 
-    def count_inconclusive(self, check_id: str) -> None:
-        """Queue the count for the daemon's counter."""
-        self.link.inconclusive.append(check_id)
+    def count_inconclusive(self, result: ProbeResult, cause: Cause) -> None:
+        """Queue the result set aside, and why, for the daemon's counter and episodes."""
+        self.link.inconclusive.append((result, cause))
         self.link.soon()
 
 
@@ -58,7 +58,7 @@ class Link:
         self.lag = lag
         self.results: list[tuple[int, ProbeResult]] = []
         self.lateness: list[float] = []
-        self.inconclusive: list[str] = []
+        self.inconclusive: list[tuple[ProbeResult, str]] = []
         self.waiting: dict[int, asyncio.Future[bool]] = {}
         self.sequence = 0
         self.flush_queued = False

@@ -93,9 +93,11 @@ class ProbeWorkers:
         settings: Settings,
         on_result: Callable[[ProbeResult], bool],
         metrics: Metrics,
+        on_set_aside: Callable[[ProbeResult, str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.on_result = on_result
+        self.on_set_aside = on_set_aside  # as the daemon's own scheduler calls it
         self.metrics = metrics
         self.workers = [_Worker(index) for index in range(count)]
         self.shards: list[tuple[CheckBase, ...]] = [() for _ in range(count)]
@@ -192,8 +194,10 @@ class ProbeWorkers:
         worker.loop_lag_s = report.loop_lag_s
         for seconds in report.lateness:
             self.metrics.scheduler_lag.observe(seconds)
-        for check_id in report.inconclusive:
-            self.metrics.probe_inconclusive.labels(check_id).inc()
+        for result, cause in report.inconclusive:
+            self.metrics.probe_inconclusive.labels(result.check_id, cause).inc()
+            if self.on_set_aside is not None:
+                self.on_set_aside(result, cause)
         if report.results:
             verdicts = {seq: self._judge(result) for seq, result in report.results}
             worker.send(wire.Verdicts(verdicts))

@@ -69,6 +69,54 @@ def test_check_config_lists_every_error_without_traceback(tmp_path: Path) -> Non
     assert f"{bad}:9: checks[1].service: unknown service 'nowhere'" in done.stderr
 
 
+def test_check_config_warns_of_an_update_pace_under_five_minutes_and_still_exits_zero(
+    tmp_path: Path,
+) -> None:
+    """update_every: 2m is valid but floods customers: a warning on stderr, exit status 0."""
+    path = tmp_path / "checks.yaml"
+    path.write_text(
+        "services:\n"
+        "  - {id: tracking, name: Parcel tracking, update_every: 10m}\n"
+        "  - {id: labels, name: Shipping labels, update_every: 1m}\n"
+        "checks:\n"
+        "  - {id: t, service: tracking, type: http, url: 'http://127.0.0.1/'}\n"
+        "  - {id: l, service: labels, type: http, url: 'http://127.0.0.1/'}\n"
+        "notices: {update_every: 4m}\n",
+        encoding="utf-8",
+    )
+    done = forewarn("check-config", "-c", str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{path}: OK — ")
+    assert done.stderr.splitlines() == [
+        f"{path}:3: services[1].update_every: warning: 1m is under 5 minutes: customers of an "
+        "outage would get an update email every 1m",
+        f"{path}:7: notices.update_every: warning: 4m is under 5 minutes: customers of an "
+        "outage would get an update email every 4m",
+    ]
+
+
+def test_run_refuses_a_broken_tokens_file_by_its_line_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A malformed api_tokens_file stops ``forewarn run`` before it starts: exit 1, one line."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text("ops:0123456789abcdef0123\nci 0123456789abcdef0123\n", encoding="utf-8")
+    path = tmp_path / "checks.yaml"
+    path.write_text(
+        f"daemon: {{state_dir: '{tmp_path / 'state'}', listen: '127.0.0.1:0',"
+        " api_tokens_file: tokens}\n"
+        "services: [{id: tracking, name: Parcel tracking}]\n"
+        "checks: [{id: t, service: tracking, type: http, url: 'http://127.0.0.1/'}]\n",
+        encoding="utf-8",
+    )
+    for command in ("check-config", "run"):
+        done = forewarn(command, "-c", str(path))
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"{tokens}:2: expected name:token or name:token:read" in done.stderr
+        assert "0123456789abcdef0123" not in done.stderr
+    assert not (tmp_path / "state").exists()  # refused before anything was opened
+
+
 def test_check_config_on_a_missing_file_is_an_error_not_a_crash(tmp_path: Path) -> None:
     """A path that does not exist is reported plainly."""
     done = forewarn("check-config", "-c", str(tmp_path / "nope.yaml"))

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import Config, ConfigError, load_config
+from monitor.config import Config, ConfigError, check_config, load_config
 from monitor.config_errors import MAX_ERRORS
 from monitor.config_types import parse_delay, parse_duration
 from monitor.probes.dns import DnsCheck
@@ -95,6 +95,20 @@ INVALID_FILES = [
      [f"missing_secret_file.yaml:11: notices.smtp.password_file: cannot read {DATA}{os.sep}"
       "no-such-secret.txt: No such file or directory"]),
     ("unknown_section.yaml", ["unknown_section.yaml:6: status_page: unknown key"]),
+    ("bare_number_duration.yaml", [
+        "bare_number_duration.yaml:5: services[0].update_every: 1800 is not a duration such as "
+        "500ms, 30s, 5m, 2h or 1d (write 1800s)",
+        "bare_number_duration.yaml:10: checks[0].interval: 30 is not a duration such as "
+        "500ms, 30s, 5m, 2h or 1d (write 30s)",
+        "bare_number_duration.yaml:11: checks[0].retry_interval: 2.5 is not a duration such as "
+        "500ms, 30s, 5m, 2h or 1d (write 2.5s)",
+    ]),
+    ("url_credentials_and_auth.yaml", [
+        "url_credentials_and_auth.yaml:11: checks[0].auth: cannot be used with user:pass@ in "
+        "the url: keep one of them",
+        "url_credentials_and_auth.yaml:12: checks[1]: set user:pass@ in the url or an "
+        "Authorization header, not both",
+    ]),
     ("several_errors.yaml", [
         "several_errors.yaml:3: daemon.listen: must be a string",
         "several_errors.yaml:4: defaults.failure_threshold: must be at least 1",
@@ -538,3 +552,91 @@ def test_a_service_impact_in_an_unknown_language_names_its_line(tmp_path: Path) 
     )
     [error] = errors_of(path)
     assert error.startswith(f"{path}:4: services[0].impact")
+
+
+@pytest.mark.usefixtures("in_repo")
+def test_a_broken_api_tokens_file_is_refused_at_load_naming_its_own_line() -> None:
+    """daemon.api_tokens_file is read when checks.yaml loads: the error is tokens-file:line."""
+    tokens = (DATA / "bad_api_tokens").absolute()
+    errors = errors_of(DATA / "bad_tokens_file.yaml")
+    assert errors == [f"{tokens}:3: the token is shorter than 20 characters"]
+    assert "secret" not in errors[0] and "grafana" not in errors[0]  # name and token swapped
+
+
+TOKEN_FILES = [
+    # content of the tokens file, the line at fault, the message
+    (b"ops:tiny-secret\n", 1, "the token is shorter than 20 characters"),
+    (b"# who\n\nops:0123456789abcdef0123\nops-0123456789abcdef0123\n", 4,
+     "expected name:token or name:token:read"),
+    (b"ops:0123456789abcdef0123:admin\n", 1,
+     "the scope must be read or write (a token has no ':')"),
+    (b"ops:0123456789abcdef0123\xe9\n", 1, "not UTF-8 text"),
+    (b"ops:0123456789abcdef0123\xc3\xa9\n", 1,
+     "the token has characters outside A-Z a-z 0-9 - . _ ~ + / ="),
+    (b"a:0123456789abcdef0123\nb:0123456789abcdef0123:read\n", 2, "same token as line 1"),
+    (b"o ps:0123456789abcdef0123\n", 1, "the name must be 1 to 64 of A-Z a-z 0-9 _ . @ -"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("content", "line", "message"), TOKEN_FILES)
+def test_each_broken_tokens_file_line_is_named_and_its_content_never_quoted(
+    tmp_path: Path, content: bytes, line: int, message: str
+) -> None:
+    """Every way a token line can be wrong is one tokens-file:line error without its text."""
+    tokens = tmp_path / "tokens"
+    tokens.write_bytes(content)
+    path = tmp_path / "checks.yaml"
+    path.write_text(S + C + "daemon: {api_tokens_file: tokens}\n", encoding="utf-8")
+    errors = errors_of(path)
+    assert errors == [f"{tokens}:{line}: {message}"]
+    assert "0123456789abcdef" not in errors[0] and "tiny-secret" not in errors[0]
+
+
+UPDATE_PACES = [
+    # checks.yaml, then the warnings check-config gives (line: key: text)
+    (S + C + "notices: {update_every: 4m}\n",
+     ["3: notices.update_every: warning: 4m is under 5 minutes: customers of an outage would "
+      "get an update email every 4m"]),
+    (S + C + "notices: {update_every: 5m}\n", []),
+    (S + C + "notices: {customer_delay: 0s}\n", []),  # the built-in 30m
+    ("services: [{id: t, name: T, update_every: 30s}]\n" + C + "notices: {update_every: 1h}\n",
+     ["1: services[0].update_every: warning: 30s is under 5 minutes: customers of an outage "
+      "would get an update email every 30s"]),
+    ("services: [{id: t, name: T, update_every: 10m}]\n" + C + "notices: {update_every: 2m}\n",
+     ["3: notices.update_every: warning: 2m is under 5 minutes: customers of an outage would "
+      "get an update email every 2m"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), UPDATE_PACES)
+def test_an_update_pace_under_five_minutes_is_a_warning_not_an_error(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
+    """update_every below 5 minutes, in notices or a service, loads but is warned about."""
+    path = tmp_path / "checks.yaml"
+    path.write_text(text, encoding="utf-8")
+    config, warnings = check_config(path)
+    assert config.services and warnings == [f"{path}:{line}" for line in expected]
+
+
+CREDENTIALS_TWICE = [
+    "{id: c, service: t, type: http, url: 'https://u:p@x.example.net/', "
+    "auth: {bearer_file: token}}",
+    "{id: c, service: t, type: soap, url: 'https://u@x.example.net/ws', envelope: '<e/>', "
+    "auth: {bearer_file: token}}",
+    "{id: c, service: t, type: transaction, steps: [{name: a, url: 'https://x.example.net/'}, "
+    "{name: b, url: 'https://u:p@x.example.net/'}], auth: {bearer_file: token}}",
+]
+
+
+@pytest.mark.parametrize("check", CREDENTIALS_TWICE, ids=["http", "soap", "transaction"])
+def test_credentials_in_the_url_and_an_auth_block_are_refused_for_every_kind(
+    tmp_path: Path, check: str
+) -> None:
+    """The client refuses both at once (every run would fail), so check-config does first."""
+    (tmp_path / "token").write_text("a-bearer-token-from-a-file\n", encoding="utf-8")
+    path = tmp_path / "checks.yaml"
+    path.write_text(S + f"checks: [{check}]\n", encoding="utf-8")
+    assert errors_of(path) == [
+        f"{path}:2: checks[0].auth: cannot be used with user:pass@ in the url: keep one of them"
+    ]

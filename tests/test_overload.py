@@ -123,7 +123,10 @@ async def test_a_stalled_daemon_sets_timeouts_aside_and_still_sees_real_ones(
             await asyncio.sleep(0.1)  # the probes caught by the last block report back
             metrics = daemon.metrics.registry
             inconclusive = sum(
-                metrics.get_sample_value("forewarn_probe_inconclusive_total", {"check": c}) or 0.0
+                metrics.get_sample_value(
+                    "forewarn_probe_inconclusive_total", {"check": c, "cause": "loop_stall"}
+                )
+                or 0.0
                 for c in daemon.engine.states
             )
             assert inconclusive > 0  # the hog did make probes overrun their timeout

@@ -36,6 +36,9 @@ class Reason(StrEnum):
     NO_HEARTBEAT = "no_heartbeat"
     JOB_FAILED = "job_failed"
     NXDOMAIN = "nxdomain"
+    # forewarn itself is out of descriptors, ports or memory: says nothing about the target,
+    # so such a run is set aside as inconclusive and never reaches the detector.
+    LOCAL_RESOURCES = "local_resources"
 
 
 @dataclass(frozen=True, slots=True)

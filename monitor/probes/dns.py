@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from monitor.config_types import CheckBase, StrictModel
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.httpcore import Verdict, seconds, short
+from monitor.probes.local import local_failure
 
 RecordType = Literal["A", "AAAA", "CNAME", "MX"]
 
@@ -143,12 +144,8 @@ class DnsProbe:
             reason, detail = Reason.NXDOMAIN, f"{check.name} does not exist (NXDOMAIN)"
         except dns.resolver.NoAnswer:
             reason, detail = Reason.DNS, f"no {check.record} record for {check.name}"
-        except dns.resolver.NoNameservers as exc:
-            reason, detail = Reason.DNS, short(f"no nameserver answered for {check.name}: {exc}")
-        except dns.exception.DNSException as exc:
-            reason, detail = Reason.DNS, short(f"cannot resolve {check.name}: {exc}")
-        except OSError as exc:
-            reason, detail = Reason.DNS, short(f"cannot resolve {check.name}: {exc.strerror}")
+        except (dns.exception.DNSException, OSError) as exc:
+            reason, detail = _failure(check, exc)
         except Exception as exc:  # a bug guard: run() must never raise for a target
             reason, detail = Reason.PROTOCOL, f"unexpected {type(exc).__name__}"
         duration = perf_counter() - start
@@ -158,6 +155,18 @@ class DnsProbe:
 
     async def close(self) -> None:
         """Nothing to release: each query closes its own socket."""
+
+
+def _failure(check: DnsCheck, exc: dns.exception.DNSException | OSError) -> tuple[Reason, str]:
+    """Our own exhaustion (each server's socket refused), or the name's resolution failed."""
+    local = local_failure(exc)
+    if local is not None:
+        return local
+    if isinstance(exc, dns.resolver.NoNameservers):
+        return Reason.DNS, short(f"no nameserver answered for {check.name}: {exc}")
+    if isinstance(exc, OSError):
+        return Reason.DNS, short(f"cannot resolve {check.name}: {exc.strerror}")
+    return Reason.DNS, short(f"cannot resolve {check.name}: {exc}")
 
 
 def _judge(check: DnsCheck, seen: list[str]) -> Verdict:

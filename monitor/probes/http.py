@@ -7,7 +7,15 @@ import base64
 from time import perf_counter
 from typing import Annotated, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from yarl import URL
 
 from monitor.config_types import CheckBase, HttpUrl, StrictModel
 from monitor.probes.assertions import (
@@ -91,10 +99,15 @@ class HttpCheck(CheckBase):
     expect: HttpExpect = HttpExpect()
     _body: bytes | None = PrivateAttr(default=None)
 
+    @field_validator("auth")
+    @classmethod
+    def _one_login(cls, auth: HttpAuth | None, info: ValidationInfo) -> HttpAuth | None:
+        return one_login(auth, [info.data.get("url")])
+
     @model_validator(mode="after")
     def _load_body(self) -> HttpCheck:
         self._body = request_body(self.body, self.body_file)
-        check_headers(self.headers, self.auth)
+        check_headers(self.headers, self.auth, self.url)
         return self
 
     def request(self) -> Request:
@@ -119,13 +132,34 @@ def request_body(body: str | None, body_file: str | None) -> bytes | None:
     return None if body is None else body.encode()
 
 
-def check_headers(headers: dict[str, str], auth: HttpAuth | None) -> None:
+def check_headers(headers: dict[str, str], auth: HttpAuth | None, url: str = "") -> None:
     """Refuse header values that would split lines, and two ways of authenticating."""
     for name, value in headers.items():
         if any(ch in f"{name}{value}" for ch in "\r\n\0"):
             raise ValueError(f"header {name!r} must not contain line breaks")
-    if auth is not None and any(name.lower() == "authorization" for name in headers):
-        raise ValueError("set auth or an Authorization header, not both")
+    if any(name.lower() == "authorization" for name in headers):
+        if auth is not None:
+            raise ValueError("set auth or an Authorization header, not both")
+        if url_credentials(url):
+            raise ValueError("set user:pass@ in the url or an Authorization header, not both")
+
+
+def url_credentials(url: object) -> bool:
+    """True when ``url`` holds ``user:pass@`` (or ``user@``), which the client sends as Basic."""
+    if not isinstance(url, str):
+        return False  # missing or invalid: reported as such
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return False
+    return parsed.user is not None or parsed.password is not None
+
+
+def one_login(auth: HttpAuth | None, urls: list[object]) -> HttpAuth | None:
+    """``auth``, unless a url also logs in: the client refuses both, failing every run."""
+    if auth is not None and any(url_credentials(url) for url in urls):
+        raise ValueError("cannot be used with user:pass@ in the url: keep one of them")
+    return auth
 
 
 def with_auth(headers: dict[str, str], auth: HttpAuth | None) -> dict[str, str]:

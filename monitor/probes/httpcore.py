@@ -22,6 +22,7 @@ from multidict import CIMultiDictProxy
 
 from monitor.probes.base import Reason
 from monitor.probes.certs import peer_not_after, verifying_context
+from monitor.probes.local import local_failure
 from monitor.probes.resolver import chosen
 
 _USER_AGENT = "forewarn (synthetic monitoring)"
@@ -280,6 +281,10 @@ def timed_out(line: Timeline, timeout: float) -> Verdict:
 
 def client_failure(exc: BaseException) -> Verdict:
     """Map a client error to a reason; the detail never repeats the URL or headers."""
+    resolving = isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror)
+    local = local_failure(exc, resolving=resolving)
+    if local is not None:  # our own exhaustion, not the target's doing
+        return local
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return Reason.DNS, f"cannot resolve {exc.host}: {exc.os_error.strerror}"
     if isinstance(exc, socket.gaierror):

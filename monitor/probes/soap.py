@@ -11,7 +11,7 @@ from time import perf_counter
 from typing import Annotated, Any, Literal
 
 from lxml import etree
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from monitor.config_types import CheckBase, Duration, HttpUrl, StrictModel
 from monitor.probes.assertions import judge_status
@@ -23,6 +23,7 @@ from monitor.probes.http import (
     MaxBody,
     check_headers,
     finish,
+    one_login,
     request_body,
     with_auth,
 )
@@ -74,13 +75,18 @@ class SoapCheck(CheckBase):
             raise ValueError("must not contain quotes or line breaks")
         return action
 
+    @field_validator("auth")
+    @classmethod
+    def _one_login(cls, auth: HttpAuth | None, info: ValidationInfo) -> HttpAuth | None:
+        return one_login(auth, [info.data.get("url")])
+
     @model_validator(mode="after")
     def _load(self) -> SoapCheck:
         envelope = request_body(self.envelope, self.envelope_file)
         if envelope is None:
             raise ValueError("set envelope or envelope_file")
         self._envelope = envelope
-        check_headers(self.headers, self.auth)
+        check_headers(self.headers, self.auth, self.url)
         for path in self.expect.xpath:
             try:
                 etree.XPath(path, namespaces=self.namespaces)

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 
 from monitor.config_types import CheckBase, StrictModel
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
+from monitor.probes.local import local_failure
 from monitor.probes.resolver import chosen
 
 _BANNER_LIMIT = 4096
@@ -94,13 +95,10 @@ class TcpProbe:
                         reason, detail = Reason.BANNER_MISMATCH, _mismatch(received, pattern)
         except TimeoutError:
             reason, detail = _timed_out(stage, check, received)
-        except socket.gaierror as exc:
-            reason, detail = Reason.DNS, f"cannot resolve {check.host}: {exc.strerror}"
         except ConnectionRefusedError:
             reason, detail = Reason.CONNECT_REFUSED, f"connection refused by {_where(check)}"
-        except OSError as exc:
-            why = exc.strerror or type(exc).__name__
-            reason, detail = Reason.CONNECT_ERROR, f"cannot connect to {_where(check)}: {why}"
+        except OSError as exc:  # socket.gaierror included
+            reason, detail = _os_failure(exc, stage, check)
         except Exception as exc:  # a bug guard: run() must never raise for a target
             reason, detail = Reason.PROTOCOL, f"unexpected {type(exc).__name__}"
         finally:
@@ -174,6 +172,17 @@ def _timed_out(stage: str, check: TcpCheck, received: bytearray) -> tuple[Reason
     if received and check.expect.banner is not None:
         return Reason.BANNER_MISMATCH, _mismatch(received, _pattern(check.expect.banner))
     return Reason.TIMEOUT, f"no banner from {_where(check)} within {limit}"
+
+
+def _os_failure(exc: OSError, stage: str, check: TcpCheck) -> tuple[Reason, str]:
+    """Our own exhaustion, a name that does not resolve, or another connection error."""
+    local = local_failure(exc, resolving=stage == "resolve")
+    if local is not None:
+        return local
+    if isinstance(exc, socket.gaierror):
+        return Reason.DNS, f"cannot resolve {check.host}: {exc.strerror}"
+    why = exc.strerror or type(exc).__name__
+    return Reason.CONNECT_ERROR, f"cannot connect to {_where(check)}: {why}"
 
 
 def _mismatch(received: bytearray, pattern: re.Pattern[str]) -> str:

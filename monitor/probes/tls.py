@@ -19,6 +19,7 @@ from monitor.config_types import CheckBase, StrictModel
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile, der_summary, utc_text, verifying_context
 from monitor.probes.httpcore import Verdict, seconds, short
+from monitor.probes.local import local_failure
 from monitor.probes.resolver import chosen
 from monitor.probes.tcp import _connect, _resolve
 
@@ -81,17 +82,8 @@ class TlsProbe:
                     reason, detail = _rejected(check, exc, der, now)
         except TimeoutError:
             reason, detail = _timed_out(stage[0], check)
-        except (ssl.SSLError, ConnectionResetError) as exc:
-            reason = Reason.TLS
-            detail = short(f"TLS handshake with {_where(check)} failed: {_why(exc)}")
-        except ConnectionRefusedError:
-            reason, detail = Reason.CONNECT_REFUSED, f"connection refused by {_where(check)}"
-        except OSError as exc:
-            if stage[0] == "resolve":
-                reason, detail = Reason.DNS, f"cannot resolve {check.host}: {_why(exc)}"
-            else:
-                reason = Reason.CONNECT_ERROR
-                detail = short(f"cannot connect to {_where(check)}: {_why(exc)}")
+        except OSError as exc:  # ssl.SSLError and socket.gaierror included
+            reason, detail = _os_failure(exc, stage[0], check)
         except Exception as exc:  # a bug guard: run() must never raise for a target
             reason, detail = Reason.PROTOCOL, f"unexpected {type(exc).__name__}"
         return ProbeResult.judged(
@@ -196,6 +188,20 @@ def _rejected(
             f"certificate of {where} not trusted: {why} (issuer {issuer or '?'})"
         )
     return Reason.TLS, short(f"certificate of {where} rejected: {exc.verify_message or exc}")
+
+
+def _os_failure(exc: OSError, stage: str, check: TlsCheck) -> tuple[Reason, str]:
+    """Our own exhaustion, a failed handshake, a refusal, or another network error."""
+    local = local_failure(exc, resolving=stage == "resolve")
+    if local is not None:
+        return local
+    if isinstance(exc, ssl.SSLError | ConnectionResetError):
+        return Reason.TLS, short(f"TLS handshake with {_where(check)} failed: {_why(exc)}")
+    if isinstance(exc, ConnectionRefusedError):
+        return Reason.CONNECT_REFUSED, f"connection refused by {_where(check)}"
+    if stage == "resolve":
+        return Reason.DNS, f"cannot resolve {check.host}: {_why(exc)}"
+    return Reason.CONNECT_ERROR, short(f"cannot connect to {_where(check)}: {_why(exc)}")
 
 
 def _timed_out(stage: str, check: TlsCheck) -> tuple[Reason, str]:

@@ -15,7 +15,7 @@ from time import perf_counter
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from monitor.config_types import CheckBase, HttpUrl, StrictModel
 from monitor.probes.assertions import HttpExpect, pattern
@@ -29,6 +29,7 @@ from monitor.probes.http import (
     check_headers,
     exchange,
     finish,
+    one_login,
     with_auth,
 )
 from monitor.probes.httpcore import (
@@ -97,11 +98,17 @@ class TransactionCheck(CheckBase):
     ca_file: CaFile | None = None
     max_body: MaxBody = 1024 * 1024
 
+    @field_validator("auth")
+    @classmethod
+    def _one_login(cls, auth: HttpAuth | None, info: ValidationInfo) -> HttpAuth | None:
+        steps = info.data.get("steps") or []
+        return one_login(auth, [step.url for step in steps])
+
     @model_validator(mode="after")
     def _variables_defined_before_use(self) -> TransactionCheck:
         known: set[str] = set()
         for number, step in enumerate(self.steps, 1):
-            check_headers(step.headers, self.auth)
+            check_headers(step.headers, self.auth, step.url)
             unknown = step.uses() - known
             if unknown:
                 names = ", ".join(sorted(unknown))

@@ -73,48 +73,60 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("ascii")).digest()
 
 
+class TokenFileError(ValueError):
+    """A token file that cannot be used: ``<path>:<line>: <message>``, never its content."""
+
+    def __init__(self, path: Path, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path = path
+        self.line = line
+
+
 def read_token_lines(path: Path) -> list[TokenLine]:
-    """Every token of a token file, in file order; ValueError("<path>:<line>: …") if bad."""
+    """Every token of a token file, in file order; TokenFileError naming the line if bad."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ValueError(f"{path}:1: cannot read ({exc.strerror or exc})") from None
+        raise TokenFileError(path, 1, f"cannot read ({exc.strerror or exc})") from None
     lines: list[TokenLine] = []
     seen: dict[bytes, int] = {}
     for number, data in enumerate(raw.splitlines(), start=1):
         try:
             text = data.decode("utf-8").strip()
         except UnicodeDecodeError:
-            raise ValueError(f"{path}:{number}: not UTF-8 text") from None
+            raise TokenFileError(path, number, "not UTF-8 text") from None
         if not text or text.startswith("#"):
             continue
-        entry = _parse_line(text, f"{path}:{number}")
+        try:
+            entry = _parse_line(text)
+        except ValueError as exc:
+            raise TokenFileError(path, number, str(exc)) from None
         digest = _digest(entry.secret)
         if digest in seen:
-            raise ValueError(f"{path}:{number}: same token as line {seen[digest]}")
+            raise TokenFileError(path, number, f"same token as line {seen[digest]}")
         seen[digest] = number
         lines.append(entry)
     return lines
 
 
-def _parse_line(text: str, where: str) -> TokenLine:
+def _parse_line(text: str) -> TokenLine:
     """One ``name:token[:read|write]`` line; the message never quotes the token."""
     parts = text.split(":")
     if len(parts) not in (2, 3):
-        raise ValueError(f"{where}: expected name:token or name:token:read")
+        raise ValueError("expected name:token or name:token:read")
     name, secret = parts[0].strip(), parts[1].strip()
     scope = parts[2].strip() if len(parts) == 3 else "write"
     if not _NAME.fullmatch(name):
-        raise ValueError(f"{where}: the name must be 1 to 64 of A-Z a-z 0-9 _ . @ -")
+        raise ValueError("the name must be 1 to 64 of A-Z a-z 0-9 _ . @ -")
     if scope not in _SCOPES:
         # Not quoted: a token with a ':' in it would put part of the secret here.
-        raise ValueError(f"{where}: the scope must be read or write (a token has no ':')")
+        raise ValueError("the scope must be read or write (a token has no ':')")
+    # Nothing of the line is quoted, not even the name: with name and token swapped by
+    # mistake, the "name" is the secret.
     if len(secret) < MIN_TOKEN_LENGTH:
-        raise ValueError(f"{where}: the token of {name!r} is shorter than 20 characters")
+        raise ValueError("the token is shorter than 20 characters")
     if not _TOKEN.fullmatch(secret):
-        raise ValueError(
-            f"{where}: the token of {name!r} has characters outside A-Z a-z 0-9 - . _ ~ + / ="
-        )
+        raise ValueError("the token has characters outside A-Z a-z 0-9 - . _ ~ + / =")
     return TokenLine(name, secret, _SCOPES[scope])
 
 

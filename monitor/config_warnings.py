@@ -1,0 +1,39 @@
+"""What check-config warns about: settings that run, but are unlikely to be what was meant."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from monitor.yamlsource import Located
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+UPDATE_EVERY_FLOOR_S = 300.0  # below this, a long outage floods each customer's inbox
+
+
+def warnings(config: Config, doc: Located) -> list[str]:
+    """``file:line: key: warning: …`` for each setting of ``config`` (from ``doc``) to rethink."""
+    found: list[tuple[tuple[Any, ...], float]] = []
+    if ("notices", "update_every") in doc.lines:  # the built-in 30m is fine: only what is written
+        found.append((("notices", "update_every"), config.notices.update_every))
+    for i, service in enumerate(config.services):
+        if service.update_every is not None:
+            found.append((("services", i, "update_every"), service.update_every))
+    found.sort(key=lambda item: doc.line_of(item[0]))
+    return [
+        doc.where(
+            key,
+            f"warning: {_spoken(seconds)} is under 5 minutes: customers of an outage "
+            f"would get an update email every {_spoken(seconds)}",
+        )
+        for key, seconds in found
+        if seconds < UPDATE_EVERY_FLOOR_S
+    ]
+
+
+def _spoken(seconds: float) -> str:
+    """``90s``, ``2m`` or ``500ms``: a duration as checks.yaml writes it."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds / 60:g}m" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:g}s"
