@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
     Field,
+    IPvAnyNetwork,
     ValidationError,
     field_validator,
 )
@@ -43,6 +45,9 @@ class DaemonConfig(StrictModel):
 
     state_dir: Path = Path("./state")
     listen: str = "127.0.0.1:9470"
+    # With it, `listen` serves only the public face and this one /metrics, /healthz, the
+    # operator API and heartbeats; without it, everything stays on `listen`.
+    admin_listen: str | None = None
     public_url: str = "http://127.0.0.1:9470"
     timezone: str = "Europe/Paris"
     max_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 500
@@ -50,10 +55,21 @@ class DaemonConfig(StrictModel):
     probe_workers: Literal["auto"] | Annotated[int, Field(ge=0, le=256)] = "auto"
     api_tokens_file: Path | None = None  # operator API bearer tokens; no file, no API
     retention: Duration = 7 * 86400.0  # raw results kept; aggregates outlive them
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks).
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list, max_length=256)
+    # Connections a listener holds at once, in all and per client address; the open-file
+    # limit lowers both so that probes always keep descriptors (monitor/fdlimit.py).
+    max_connections: Annotated[int, Field(ge=8, le=1_000_000)] = 1000
+    max_connections_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 64
+    # A connection must send a whole request head within this, and is closed when idle
+    # this long between requests.
+    header_timeout: Duration = 10.0
 
-    @field_validator("listen")
+    @field_validator("listen", "admin_listen")
     @classmethod
-    def _host_port(cls, value: str) -> str:
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         host, sep, port = value.rpartition(":")
         if not (sep and host and port.isascii() and port.isdigit() and int(port) <= 65535):
             raise ValueError("must be host:port, such as 127.0.0.1:9470")
@@ -86,6 +102,16 @@ class DaemonConfig(StrictModel):
     def listen_port(self) -> int:
         """The port part of ``listen``."""
         return int(self.listen.rpartition(":")[2])
+
+    def is_exposed(self) -> bool:
+        """True when ``listen`` may be reached from other hosts (not a loopback address)."""
+        host = self.listen_host
+        if host == "localhost":
+            return False
+        try:
+            return not ip_address(host).is_loopback
+        except ValueError:
+            return True  # a name, or "" (every address)
 
 
 class Defaults(StrictModel):

@@ -13,7 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from aiohttp import web
 
 from monitor import maintenance
 from monitor.config import Config, ConfigError, load_config
@@ -34,14 +33,9 @@ from monitor.sqlite_store import SqliteStore
 from monitor.statelock import StateLock
 from monitor.status_board import StatusBoard
 from monitor.unsubscribe import UnsubscribeSigner
-from monitor.web.api import add_api_routes
-from monitor.web.app import build_app
 from monitor.web.auth import BearerAuth, load_tokens
-from monitor.web.caching import BOARD_KEY
-from monitor.web.feed import add_feed_routes
-from monitor.web.public_api import add_public_api_routes
-from monitor.web.status import add_status_routes
-from monitor.web.unsubscribe import add_unsubscribe_routes
+from monitor.web.listeners import install_accept_handler
+from monitor.web.serving import WebParts, build_apps, serve
 from monitor.workers import ProbeWorkers, Settings, split, worker_count
 from notifiers import NOTIFIERS, Notifier
 
@@ -64,6 +58,7 @@ class Daemon:
         self.results: list[ProbeResult] = []
         self.stopped = asyncio.Event()
         self.port = 0
+        self.admin_port = 0  # /healthz and the operator API; port itself without admin_listen
         self.lock = StateLock(config.daemon.state_dir)
         self.reload_error: str | None = None  # first error of the last failed reload
         self.advance_queued = False  # an advance is due at the end of this loop turn
@@ -112,9 +107,8 @@ class Daemon:
             clock=self.clock,
             lag=self.lag,
         )
-        app = build_app(self.metrics, self.health, self.probe_context.heartbeats)
         engine = self.engine
-        app[BOARD_KEY] = StatusBoard(
+        board = StatusBoard(
             config=lambda: self.config,
             views=lambda: engine.views,
             open_incidents=lambda: list(engine.open.values()),
@@ -122,16 +116,22 @@ class Daemon:
             store=self.store,
             clock=self.clock,
         )
-        add_status_routes(app)
-        add_feed_routes(app)
-        add_public_api_routes(app)
-        add_unsubscribe_routes(app, self.signer, self.store, self.clock)
-        add_api_routes(app, self.desk, self._auth(config), self.clock)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, config.daemon.listen_host, config.daemon.listen_port)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
+        parts = WebParts(
+            self.metrics,
+            self.health,
+            self.probe_context.heartbeats,
+            board,
+            self.signer,
+            self.store,
+            self.desk,
+            self._auth(config),
+            self.clock,
+        )
+        apps = build_apps(parts, admin=config.daemon.admin_listen is not None)
+        install_accept_handler(asyncio.get_running_loop())
+        in_flight = min(config.daemon.max_concurrency, len(local))
+        self.web = await serve(config.daemon, apps, self.metrics, in_flight)
+        self.port, self.admin_port = self.web.port, self.web.admin_port
         self.metrics.config_last_reload_successful.set(1)
         self.engine.sync_metrics()
         # What start-up built (config, templates, modules, the app) lives as long as the
@@ -155,6 +155,7 @@ class Daemon:
             services=len(config.services),
             open_incidents=len(self.engine.open),
             port=self.port,
+            admin_port=self.admin_port,
             loop=loop_name(),
             probe_workers=count,
         )
@@ -173,7 +174,7 @@ class Daemon:
         for closable in closables:
             with contextlib.suppress(Exception):
                 await closable.close()
-        await self.runner.cleanup()
+        await self.web.stop()
         pending = self.store.pending_count()
         self.store.close()
         self.lock.release()
@@ -230,7 +231,8 @@ class Daemon:
     @staticmethod
     def _auth(config: Config) -> BearerAuth | None:
         path = config.daemon.api_tokens_file
-        return None if path is None else BearerAuth(load_tokens(path))
+        proxies = config.daemon.trusted_proxies
+        return None if path is None else BearerAuth(load_tokens(path), proxies=proxies)
 
     def _flush(self) -> None:
         if self.results:
