@@ -77,17 +77,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{len(config.maintenance)} maintenance windows" if config.maintenance else "",
             "templates overridden" if config.notices.templates_dir else "",
         ]
+        warning = exposure_warning(config)
+        if warning:
+            print(f"{args.config}: warning: {warning}", file=sys.stderr)
         print(
             f"{args.config}: OK — {len(config.services)} services, {len(config.checks)} checks, "
             f"{len(config.customers)} customers" + "".join(f", {e}" for e in extras if e)
         )
         return 0
     configure_logging(args.log_level)
+    if exposure_warning(config):
+        structlog.get_logger("forewarn.cli").warning("listen_exposed", listen=config.daemon.listen)
     from monitor.lag import loop_factory
 
     # uvloop when the ``fast`` extra is installed; the ``started`` event names the loop.
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(_run(config, args.log_level))
+
+
+def exposure_warning(config: Config) -> str:
+    """Why serving everything on a non-loopback ``listen`` is risky; "" when it is not."""
+    daemon = config.daemon
+    if daemon.admin_listen is not None or not daemon.is_exposed():
+        return ""
+    return (
+        f"daemon.listen {daemon.listen} is reachable from other hosts and serves /metrics, "
+        "/healthz, the operator API and heartbeats too; set daemon.admin_listen to a private "
+        "address (such as 127.0.0.1:9471) to keep them off the public port"
+    )
 
 
 def _load(path: Path) -> Config | None:

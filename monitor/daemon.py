@@ -158,6 +158,7 @@ class Daemon:
             admin_port=self.admin_port,
             loop=loop_name(),
             probe_workers=count,
+            **self.web.limits,
         )
 
     async def stop(self, deadline_s: float = STOP_DEADLINE_S) -> None:

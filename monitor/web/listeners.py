@@ -115,6 +115,7 @@ class _Guarded(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.address = str(peer[0]) if isinstance(peer, tuple) and peer else "unix"
         if not self.guard.admit(self.address):
+            assert isinstance(transport, asyncio.Transport)
             transport.abort()  # the descriptor is freed now, not when the client gives up
             return
         self.inner = self.server()

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import structlog
 from aiohttp import web
 
 from monitor.config import DaemonConfig
@@ -30,8 +29,6 @@ from monitor.web.listeners import Guard, Listener
 from monitor.web.public_api import add_public_api_routes
 from monitor.web.status import add_status_routes
 from monitor.web.unsubscribe import add_unsubscribe_routes
-
-log = structlog.get_logger("forewarn.web.serving")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +63,10 @@ def build_apps(parts: WebParts, *, admin: bool) -> tuple[web.Application, web.Ap
 class Serving:
     """The running listeners: the public one, and the admin one if configured."""
 
-    def __init__(self, public: Listener, admin: Listener | None) -> None:
+    def __init__(self, public: Listener, admin: Listener | None, limits: dict[str, int]) -> None:
         self.public = public
         self.admin = admin
+        self.limits = limits  # for the ``started`` event
 
     @property
     def port(self) -> int:
@@ -112,14 +110,16 @@ async def serve(
         host, _, port = config.admin_listen.rpartition(":")
         guard = Guard("admin", admin_limits, metrics, proxies)
         admin = Listener(admin_app, guard, config.header_timeout)
-        await admin.start(host.strip("[]"), int(port))
-    log.info(
-        "listening",
-        nofile_soft=soft,
-        nofile_hard=hard,
-        reserve=reserve,
-        connections=limits.total,
-        per_address=limits.per_address,
-        admin_connections=admin_limits.total if admin_limits else None,
-    )
-    return Serving(public, admin)
+        try:
+            await admin.start(host.strip("[]"), int(port))
+        except OSError:
+            await public.stop()
+            raise
+    summary = {
+        "nofile_soft": soft,
+        "nofile_hard": hard,
+        "connections": limits.total,
+        "connections_per_address": limits.per_address,
+        "admin_connections": admin_limits.total if admin_limits else 0,
+    }
+    return Serving(public, admin, summary)
