@@ -431,3 +431,12 @@ async def test_stylesheet_is_served_and_keeps_thirty_days_on_phones(client: Clie
     assert "max-age=604800" in response.headers["Cache-Control"]
     narrow = css[css.index("@media (max-width: 600px)") :]
     assert ".day:nth-child(-n+60) { display: none; }" in narrow
+
+
+def test_refresh_values_fall_on_a_few_steps() -> None:
+    """Any asked refresh lands on one of a handful of values: a bounded number of renders."""
+    from monitor.web.status import REFRESH_STEPS, refresh_of
+
+    seen = {refresh_of(str(n)) for n in range(-5, 5000)} | {refresh_of("9" * 5000)}
+    assert seen <= {0, *REFRESH_STEPS} and len(seen) <= len(REFRESH_STEPS) + 1
+    assert refresh_of("120") == 120 and refresh_of("299") == 120

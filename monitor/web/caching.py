@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
@@ -22,11 +22,14 @@ def snapshot(request: web.Request) -> Snapshot:
 
 
 def rendered(
-    request: web.Request, snap: Snapshot, language: str, make: Callable[[], bytes]
+    request: web.Request, snap: Snapshot, variant: Hashable, make: Callable[[], bytes]
 ) -> bytes:
-    """The document at this URL in ``language``, rendered once per snapshot."""
-    key = (request.path, request.query_string, language)
-    return request.app[BOARD_KEY].rendered(snap, key, make)
+    """The document at this path in ``variant`` (its language, …), rendered once per snapshot.
+
+    The key is the path and what the handler made of the request, never the raw query
+    string: a client adding ``?w=1``, ``?w=2``, … must not make each request a render.
+    """
+    return request.app[BOARD_KEY].rendered(snap, (request.path, variant), make)
 
 
 def etag_of(body: bytes) -> str:

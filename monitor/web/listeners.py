@@ -10,7 +10,10 @@ and accept failures are logged once per episode, not once per attempt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import socket
+import struct
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,6 +30,7 @@ log = structlog.get_logger("forewarn.web.listeners")
 
 EPISODE_S = 10.0  # a quiet spell this long ends an episode; the next event logs again
 BACKLOG = 128
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 Networks = tuple[IPv4Network | IPv6Network, ...]
@@ -116,6 +120,10 @@ class _Guarded(asyncio.Protocol):
         self.address = str(peer[0]) if isinstance(peer, tuple) and peer else "unix"
         if not self.guard.admit(self.address):
             assert isinstance(transport, asyncio.Transport)
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # a reset: no FIN_WAIT/TIME_WAIT kept for a refusal
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
             transport.abort()  # the descriptor is freed now, not when the client gives up
             return
         self.inner = self.server()

@@ -24,12 +24,13 @@ from monitor.render import format_duration, format_time
 from monitor.status_text import entry_text, pick_language, shown, state_word, status_word
 from monitor.web import page_text
 from monitor.web.badge import badge_handler
-from monitor.web.caching import etag_of, rendered, respond, snapshot
+from monitor.web.caching import BOARD_KEY, etag_of, rendered, respond, snapshot
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "status"
 STYLESHEET = Path(__file__).parent / "static" / "status.css"
 REFRESH_S = 60  # the page reloads itself this often unless ?refresh= says otherwise
 REFRESH_BOUNDS = (30, 3600)
+REFRESH_STEPS = (30, 60, 120, 300, 600, 900, 1800, 3600)
 STATIC_MAX_AGE_S = 7 * 86400  # the stylesheet's URL changes with its content
 
 _BANNERS = (
@@ -78,9 +79,13 @@ _ENV = _environment()
 
 
 def refresh_of(raw: str | None) -> int:
-    """Seconds between automatic reloads from ``?refresh=``: 0 (off) or within the bounds."""
+    """Seconds between automatic reloads from ``?refresh=``: 0 (off) or a step of the ladder.
+
+    The asked value is held within the bounds and rounded down to a step of ``REFRESH_STEPS``,
+    so that a client cannot make one page into thousands of distinct renders.
+    """
     try:
-        asked = int(raw) if raw is not None else REFRESH_S
+        asked = int(raw) if raw is not None and len(raw) <= 12 else REFRESH_S
     except ValueError:
         return REFRESH_S
     if asked == 0:
@@ -88,7 +93,8 @@ def refresh_of(raw: str | None) -> int:
     if asked < 0:
         return REFRESH_S
     low, high = REFRESH_BOUNDS
-    return min(max(asked, low), high)
+    held = min(max(asked, low), high)
+    return max(step for step in REFRESH_STEPS if step <= held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +225,8 @@ def _render(name: str, page: Page, **extra: Any) -> bytes:
 
 
 def _html(request: web.Request, page: Page, name: str, **extra: Any) -> web.Response:
-    body = rendered(request, page.snap, page.language, lambda: _render(name, page, **extra))
+    variant = (page.language, page.chosen, page.refresh)
+    body = rendered(request, page.snap, variant, lambda: _render(name, page, **extra))
     response = respond(request, body, "text/html; charset=utf-8", page.updated())
     response.headers["Content-Language"] = page.language
     return response
@@ -239,7 +246,11 @@ async def incident_page(request: web.Request) -> web.Response:
     if incident is None:
         # Nothing will appear at this address by waiting, so the 404 does not reload itself.
         page = replace(_page(request, snap, root="../", path=""), refresh=0)
-        body = _render("not_found.html", page)
+        # One render per language and snapshot, whatever ids a client makes up.
+        variant = ("not_found", page.language, page.chosen)
+        body = request.app[BOARD_KEY].rendered(
+            snap, variant, lambda: _render("not_found.html", page)
+        )
         headers = {"Content-Type": "text/html; charset=utf-8", "Content-Language": page.language}
         return web.Response(status=404, body=body, headers=headers)
     page = _page(request, snap, root="../", path=f"/incidents/{quote(incident.id, safe='')}")
