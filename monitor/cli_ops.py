@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from monitor import timebounds
 from monitor.api_client import FAILED, Client, Failure
 from monitor.config import ConfigError, load_config
 from monitor.config_types import parse_delay
@@ -130,6 +131,10 @@ def _time(text: str, option: str) -> str:
     if moment is None or moment.tzinfo is None:
         raise Failure(f"{option}: expected ISO 8601 with offset, such as "
                       "2026-11-22T13:00:00+01:00", USAGE)  # fmt: skip
+    try:
+        timebounds.check_moment(moment)
+    except (ValueError, OverflowError):
+        raise Failure(f"{option}: must be {timebounds.SPAN_TEXT}", USAGE) from None
     return text
 
 
@@ -169,7 +174,10 @@ def _client(args: argparse.Namespace) -> Client:
             more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
             raise Failure(exc.errors[0] + more) from None
         if url is None:
-            host, port = config.daemon.listen_host, config.daemon.listen_port
+            # The operator API is on admin_listen when there is one.
+            address = config.daemon.admin_listen or config.daemon.listen
+            host, _, digits = address.rpartition(":")
+            host, port = host.strip("[]"), int(digits)
             # A daemon listening everywhere is reached here through loopback.
             host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
             url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

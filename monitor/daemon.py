@@ -42,6 +42,7 @@ from notifiers import NOTIFIERS, Notifier
 log = structlog.get_logger("forewarn.daemon")
 
 TICK_S = 0.25  # how often cadence, delays and stable_for are re-evaluated; results flushed
+COMMIT_FAILURES = 3  # failed commits in a row that make /healthz degraded
 STOP_DEADLINE_S = 10.0  # below systemd's default TimeoutStopSec of 90 s
 
 
@@ -268,14 +269,18 @@ class Daemon:
         stalled = idle > 60 and bool(self.config.checks)
         loop_lag = max(self.lag.recent_worst(), self.workers.recent_worst())
         behind = loop_lag >= self.lag.behind_s
+        # Commits retry every tick; a few failed in a row mean notices are not going out.
+        failing = self.engine.write_failures.failing.get("commit", 0)
         body: dict[str, Any] = {
-            "status": "degraded" if stalled or behind else "ok",
+            "status": "degraded" if stalled or behind or failing >= COMMIT_FAILURES else "ok",
             "checks": len(self.config.checks),
             "open_incidents": len(self.engine.open),
             "outbox_pending": self.store.pending_count(),
         }
         if behind:
             body["loop_lag_s"] = round(loop_lag, 3)
+        if failing:
+            body["commit_failures"] = failing
         return body
 
     def status_line(self) -> str:

@@ -25,6 +25,7 @@ from monitor.notices import Notice
 from monitor.operations import IncidentUpdate
 from monitor.planner import NoticePlanner
 from monitor.probes.base import ProbeResult
+from monitor.setaside import alerts, plan_apart
 from monitor.store import Store, WriteFailures
 
 log = structlog.get_logger("forewarn.engine")
@@ -63,6 +64,14 @@ def config_windows(config: Config) -> list[Window]:
         )
         for w in config.maintenance
     ]
+
+
+def _incident_of(change: IncidentChange) -> str:
+    return change.incident.id
+
+
+def _window_of(step: MaintenanceChange) -> str:
+    return step.window.id
 
 
 class Engine:
@@ -290,8 +299,15 @@ class Engine:
             if changes or steps
             else set()
         )
-        notices = [*self.held, *self.planner.plan(changes, now, blocked)]
-        notices += self.planner.plan_maintenance(steps, now, blocked)
+        # One change or window whose notice cannot be made is set aside, not the whole commit.
+        _, planned, aside = plan_apart(
+            changes, lambda c: self.planner.plan(c, now, blocked), _incident_of, "incident"
+        )
+        steps, more, aside_steps = plan_apart(
+            steps, lambda s: self.planner.plan_maintenance(s, now, blocked), _window_of, "window"
+        )
+        aside += aside_steps
+        notices = [*self.held, *planned, *more, *alerts(self.config.notices.ops, aside, now)]
         self.store.commit(
             transitions=self.transitions,
             # Reframed first: a change made in the same call is the later word on its incident.
@@ -306,6 +322,10 @@ class Engine:
         )
         # Only now that the store has them: a refused commit is worked out again next time.
         self.transitions, self.held, self.reframed = [], [], {}
+        for item in aside:
+            self.metrics.set_aside.labels(item.kind).inc()
+        left_out = {a.ident for a in aside_steps}
+        self.windows = [w for w in self.windows if w.id not in left_out]
         for step in steps:
             self.progress[step.window.id] = step.progress
             log.info("maintenance", window=step.window.id, change=step.kind)

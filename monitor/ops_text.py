@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from monitor.config import Config, EmailChannel
 from monitor.config_notices import OpsChannel
 from monitor.incidents import ChangeKind, Incident, IncidentChange
 from monitor.notices import Notice, NoticeKind, one_line
+from monitor.timebounds import moment
 
 _HEADLINES = {
     ChangeKind.OPENED: "DOWN",
@@ -20,7 +20,7 @@ _HEADLINES = {
 
 
 def _utc(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment(at).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class OpsWriter:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 
 from monitor.config_types import Language
+from monitor.timebounds import moment
 
 TEMPLATES = Path(__file__).parent / "templates" / "email"
 LANGUAGES = frozenset(get_args(Language))
@@ -30,7 +30,7 @@ _REFERENCES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
 
 def format_time(at: float, *, zone: ZoneInfo, language: str) -> str:
     """A local time as a customer reads it: ``21/11/2026 à 13:02 (Europe/Paris)``."""
-    local = datetime.fromtimestamp(at, zone)
+    local = moment(at, zone)
     if language == "fr":
         return f"{local:%d/%m/%Y} à {local:%H:%M} ({zone.key})"
     return f"{local.day} {_MONTHS_EN[local.month - 1]} {local.year}, {local:%H:%M} ({zone.key})"

@@ -16,12 +16,13 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
 from aiohttp import web
 
+from monitor import timebounds
 from monitor.config_types import ID_PATTERN, parse_delay
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import OperationError, Operations, OperatorAction
@@ -62,7 +63,10 @@ def parse_time(value: Any, key: str) -> float:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise _bad(f"{key}: expected an ISO 8601 time with an offset, such as {EXAMPLE_TIME}")
-    return moment.timestamp()
+    try:
+        return timebounds.check_moment(moment).timestamp()
+    except (ValueError, OverflowError):
+        raise _bad(f"{key}: must be {timebounds.SPAN_TEXT}") from None
 
 
 def _bad(message: str) -> web.HTTPException:
@@ -214,7 +218,7 @@ async def list_windows(request: web.Request, api: OperatorApi, _: str) -> web.Re
 
 def _new_id(api: OperatorApi, start: float) -> str:
     """``mw-20261122-1200`` (UTC start), with a suffix if another window has it."""
-    base = "mw-" + datetime.fromtimestamp(start, UTC).strftime("%Y%m%d-%H%M")
+    base = "mw-" + timebounds.moment(start).strftime("%Y%m%d-%H%M")
     taken = {w.id for w, _ in api.operations.windows()}
     candidate, n = base, 1
     while candidate in taken:

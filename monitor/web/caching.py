@@ -11,6 +11,7 @@ from aiohttp import web
 
 from monitor.board import Snapshot
 from monitor.status_board import StatusBoard
+from monitor.timebounds import clamp
 
 BOARD_KEY: web.AppKey[StatusBoard] = web.AppKey("status_board", StatusBoard)
 MAX_AGE_S = 30  # how long browsers and proxies may reuse a public document unasked
@@ -68,7 +69,7 @@ def respond(
     ``cors`` lets other sites (a shop's help page) fetch the document from their scripts;
     public documents carry nothing that needs the same-origin policy's protection.
     """
-    etag, seconds = etag_of(body), int(modified)
+    etag, seconds = etag_of(body), int(clamp(modified))
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(datetime.fromtimestamp(seconds, UTC), usegmt=True),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -22,6 +21,7 @@ from monitor.config_types import LANGUAGES
 from monitor.operations import IncidentUpdate
 from monitor.render import format_duration, format_time
 from monitor.status_text import entry_text, pick_language, shown, state_word, status_word
+from monitor.timebounds import clamp, moment
 from monitor.web import page_text
 from monitor.web.badge import badge_handler
 from monitor.web.caching import BOARD_KEY, etag_of, rendered, respond, snapshot
@@ -143,7 +143,7 @@ class Page:
 
     def iso(self, at: float) -> str:
         """A time for ``<time datetime>``."""
-        return datetime.fromtimestamp(int(at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return moment(int(clamp(at))).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def state(self, state: PublicState) -> str:
         """A service state in words."""

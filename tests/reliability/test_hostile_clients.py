@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import resource
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -62,7 +63,9 @@ class Crowd:
 
 
 CI = Crowd(500, 20, 25, (128, 384), 10.0, 0.5, 2.0)
-SOAK = Crowd(1500, 50, 30, (1024, 524_288), 40.0, 5.0, 10.0)
+# The issue's hard limit, or the test process's own when lower (a container may cap it).
+SOAK_HARD = min(524_288, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+SOAK = Crowd(1500, 50, 30, (1024, SOAK_HARD), 40.0, 5.0, 10.0)
 
 
 def daemon_for(tmp_path: Path, target: Target, crowd: Crowd, services: int = 0) -> DaemonProcess:
@@ -250,3 +253,71 @@ async def test_cache_busting_at_50_per_second_keeps_every_probe_on_time(
     assert late_after == late_before, "a probe started more than a retry interval late"
     assert inconclusive == 0
     assert failed_probes(daemon) == []
+
+
+FAR = "9999-12-31T23:59:59+00:00"
+
+
+async def test_a_far_future_date_is_refused_by_config_cli_and_api(
+    daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    """9999-12-31 as a window's end: check-config, the CLI and the API all refuse it."""
+    text = daemon.config.read_text(encoding="utf-8")
+    windows = (
+        "maintenance:\n"
+        f'  - {{id: far, services: [tracking], start: "2030-01-01T00:00:00+00:00", end: "{FAR}"}}\n'
+    )
+    far = tmp_path / "far.yaml"
+    far.write_text(text + windows, encoding="utf-8")
+    check = await forewarn("check-config", "-c", str(far))
+    line = len(text.splitlines()) + 2
+    assert check[0] == 1
+    assert f"{far}:{line}: maintenance[0].end: " in check[1]
+    assert "between 2000-01-01 and 2199-12-31" in check[1]
+    cli = await forewarn(
+        "maintenance",
+        "add",
+        "-c",
+        str(daemon.config),
+        "--url",
+        f"http://127.0.0.1:{daemon.admin_port}",
+        "--services",
+        "tracking",
+        "--start",
+        "2030-01-01T00:00:00+00:00",
+        "--end",
+        FAR,
+    )
+    assert cli[0] != 0 and "--end: must be between 2000-01-01 and 2199-12-31" in cli[1], cli
+    body = {"services": ["tracking"], "start": "2030-01-01T00:00:00+00:00", "end": FAR}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"http://127.0.0.1:{daemon.admin_port}/api/v1/maintenance", json=body, headers=headers
+        ) as response,
+    ):
+        assert response.status == 400
+        assert (await response.json())["error"] == (
+            "end: must be between 2000-01-01 and 2199-12-31 (UTC)"
+        )
+    _, windows_now = await fetch(daemon.admin_port, "/api/v1/maintenance", TOKEN)
+    assert json.loads(windows_now)["windows"] == []
+    status, _ = await fetch(daemon.port, "/feed.atom")
+    assert status == 200
+
+
+async def forewarn(*args: str) -> tuple[int, str]:
+    """Run the ``forewarn`` command; its exit status and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "monitor",
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, err.decode()
