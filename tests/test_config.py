@@ -304,7 +304,7 @@ CSV_COLUMNS = "(columns: id, name, email, language, services, timezone, detail)"
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"id,name,mail\n", [f"1: unknown column 'mail' {CSV_COLUMNS}",
+        (b"id,name,mail\n", [f"1: unknown column 3 {CSV_COLUMNS}",
                               f"1: missing column 'email' {CSV_COLUMNS}"]),
         (b"id,name,email,id\n", [f"1: column 'id' appears twice {CSV_COLUMNS}"]),
         (b"", [f"1: missing column 'id' {CSV_COLUMNS}", f"1: missing column 'name' {CSV_COLUMNS}",
@@ -520,3 +520,13 @@ def test_retention_defaults_to_a_week_and_keeps_at_least_an_hour(tmp_path: Path)
     assert load_config(path).daemon.retention == 86400.0
     path = write(tmp_path, "daemon:\n  timezone: UTC\n  retention: 10m\n" + S + C)
     assert errors_of(path) == [f"{path}:3: daemon.retention: must be at least 1h"]
+
+
+def test_a_secret_file_named_as_customers_is_never_quoted(tmp_path: Path) -> None:
+    """A token file given as customers: the errors name columns by position, not content."""
+    secret = "WWWWWWWWWWWWWWWWWWWWWWWWWW"
+    (tmp_path / "tokens.txt").write_text(f"ops:{secret}\ngrafana:{secret}X:read\n")
+    path = write(tmp_path, S + C + "customers: {file: tokens.txt}\n")
+    errors = errors_of(path)
+    assert errors and f"{tmp_path / 'tokens.txt'}:1: unknown column 1 {CSV_COLUMNS}" in errors
+    assert not [e for e in errors if secret in e]

@@ -255,7 +255,8 @@ def _window(data: Mapping[str, Any], api: OperatorApi) -> Window:
 
 
 def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and re.match(ID_PATTERN, value) is not None
+    # Whole: re.match's $ also matches before a final newline ("release-42\n").
+    return isinstance(value, str) and re.fullmatch(ID_PATTERN, value) is not None
 
 
 @_operator(write=True, action="maintenance.add")
