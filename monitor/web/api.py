@@ -12,7 +12,6 @@ one gets a 401 rather than the API being open. Errors are ``{"error": "…"}``.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from monitor.config_types import ID_PATTERN, parse_delay
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import OperationError, Operations, OperatorAction
 from monitor.web.auth import BearerAuth, client_key, json_error, unauthorized
+from monitor.web.jsonbody import read_object
 from monitor.web.public_api import OPERATOR_READS_KEY, OperatorReads, add_incident_reads
 from monitor.web.views import (
     incident_json,
@@ -75,20 +75,6 @@ def _bad(message: str) -> web.HTTPException:
 
 def _reply(data: Mapping[str, Any], status: int = 200) -> web.Response:
     return web.json_response(data, status=status, headers={"Cache-Control": "no-store"})
-
-
-async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
-    """The request's JSON object, with no keys outside ``allowed``."""
-    try:
-        data = json.loads(await request.read())
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # [[[[… nested too deep
-        raise _bad("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise _bad("the body must be a JSON object")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise _bad(f"unknown key {unknown[0][:40]!r}")
-    return data
 
 
 def _text(data: Mapping[str, Any], key: str) -> str:
@@ -197,7 +183,7 @@ async def act_on_incident(request: web.Request, api: OperatorApi, who: str) -> w
         action = OperatorAction(request.match_info["action"])
     except ValueError:
         raise json_error(web.HTTPNotFound, "unknown action") from None
-    message = _text(await _body(request, {"message"}), "message")
+    message = _text(await read_object(request, {"message"}), "message")
     incident = api.operations.act(request.match_info["id"], action, message)
     log.info("operator_action", operator=who, action=action.value, incident=incident.id)
     return _reply({"incident": incident_json(incident)})
@@ -263,7 +249,7 @@ def _is_id(value: Any) -> bool:
 async def add_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """Plan a maintenance window; 201 with the window."""
     keys = {"id", "services", "start", "end", "announce_before", "summary"}
-    wanted = _window(await _body(request, keys), api)
+    wanted = _window(await read_object(request, keys), api)
     request[AUDIT_TARGET] = wanted.id
     window = api.operations.add_window(wanted)
     log.info("maintenance_added", operator=who, window=window.id)
@@ -276,7 +262,7 @@ async def add_window(request: web.Request, api: OperatorApi, who: str) -> web.Re
 @_operator(write=True, action="maintenance.extend")
 async def extend_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """Move a window's end."""
-    end = parse_time((await _body(request, {"end"})).get("end"), "end")
+    end = parse_time((await read_object(request, {"end"})).get("end"), "end")
     if end <= api.clock():
         raise _bad("end: already in the past")
     window = api.operations.extend_window(request.match_info["id"], end)

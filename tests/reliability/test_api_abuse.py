@@ -239,7 +239,12 @@ async def test_an_abandoned_oversized_body_does_not_hold_up_the_stop(tmp_path: P
         (b'["message"]', "the body must be a JSON object"),
         (b'"hello"', "the body must be a JSON object"),
         (b'{"message": 5}', "message: expected a non-empty string"),
-        (b'{"message": NaN}', "message: expected a non-empty string"),
+        (b'{"message": NaN}', "NaN is not a JSON number"),
+        (b'{"message": ' + b"9" * 5000 + b"}", "a number has more than 32 characters"),
+        (
+            b'{"message": "\\ud800"}',
+            "the body has invalid Unicode (a lone surrogate such as \\ud800)",
+        ),
         (b'{"message": "  "}', "message: expected a non-empty string"),
         (b'{"message": "x", "notify": false}', "unknown key 'notify'"),
     ],
@@ -253,6 +258,8 @@ async def test_an_abandoned_oversized_body_does_not_hold_up_the_stop(tmp_path: P
         "string",
         "number",
         "nan",
+        "digits_5000",
+        "lone_surrogate",
         "blank",
         "unknown_key",
     ],
@@ -266,6 +273,18 @@ async def test_invalid_json_is_400_with_a_message(
     assert (status, answer) == (400, {"error": message})
     [audit] = audits(logs)
     assert (audit["action"], audit["status"]) == ("incident.identify", 400)
+
+
+async def test_an_id_with_a_trailing_newline_is_refused_whole(daemon: Daemon) -> None:
+    """``release-42\\n`` is not an id: a 400, not a window whose Location header breaks."""
+    body = {**WINDOW, "id": "release-42\n"}
+    status, answer, _ = await send(daemon, "POST", "/api/v1/maintenance", WRITE, json=body)
+    assert (status, answer) == (
+        400,
+        {"error": "id: expected a short lowercase id such as release-42"},
+    )
+    status, answer, _ = await send(daemon, "GET", "/api/v1/maintenance", READ)
+    assert status == 200 and answer["windows"] == []
 
 
 async def test_every_write_is_audited_by_token_name_never_by_value(
