@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import urllib.error
 import urllib.parse
@@ -73,6 +74,10 @@ def add_ops_commands(commands: Subparsers) -> None:
     sub(verbs, "cancel", "cancel a window").add_argument("id")
 
 
+# C0 but line feed and tab, DEL, C1, and the bidirectional overrides that reorder a line.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def run_ops(args: argparse.Namespace) -> int:
     """Run one ``incidents`` or ``maintenance`` sub-command; returns the exit status."""
     try:
@@ -82,13 +87,22 @@ def run_ops(args: argparse.Namespace) -> int:
             json.dumps(answer, indent=2, ensure_ascii=False) if args.json else _show(args, answer)
         )
     except Failure as exc:
-        print(f"forewarn: {exc}", file=sys.stderr)
+        print(printable(f"forewarn: {exc}"), file=sys.stderr)
         return exc.status
     except (KeyError, TypeError, AttributeError):  # from _show: JSON, but not forewarn's
         print("forewarn: unexpected answer: is --url a forewarn of this version?", file=sys.stderr)
         return FAILED
-    print(text)
+    print(printable(text))
     return OK
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``), line breaks and tabs kept.
+
+    Operator messages come from other operators through the API: an escape sequence in one
+    must not drive the terminal of whoever reads it.
+    """
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
