@@ -132,9 +132,8 @@ def test_a_link_leading_outside_the_override_dir_is_refused(tmp_path: Path) -> N
     (overrides / "fr" / "first.txt").unlink()
     (overrides / "fr" / "first.txt").symlink_to(secret)
     errors = check_templates(overrides)
-    assert errors[0] == (
-        f"{overrides / 'fr' / 'first.txt'}:1: a link leading outside notices.templates_dir (refused)"
-    )
+    link = overrides / "fr" / "first.txt"
+    assert errors[0] == f"{link}:1: a link leading outside notices.templates_dir (refused)"
     assert not [e for e in errors if "TOP-SECRET" in e]
     with pytest.raises(TemplateNotFound):
         Renderer(overrides).render("first", "fr", CONTEXT)
