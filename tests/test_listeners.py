@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import structlog
 from aiohttp import web
 
 from monitor.config import load_config
@@ -255,3 +256,22 @@ def test_accept_failures_for_lack_of_descriptors_are_logged_once_per_episode() -
     events = json.loads(done.stdout.strip().splitlines()[-1])
     assert events == ["accept_failed"]
     assert "Traceback" not in done.stderr and "out of system resource" not in done.stderr
+
+
+async def test_requests_the_parser_refuses_get_our_headers_and_no_traceback(
+    listener: Listener, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Malformed heads are a 400 with the security headers, no version, one log line."""
+    heads = []
+    with structlog.testing.capture_logs() as logs:
+        for n in range(20):
+            reader, writer = await connect(listener.port, "127.0.0.2")
+            writer.write(f"GET / HTTP/1.1\r\nHost: x\r\nBad Header {n}\r\n\r\n".encode())
+            heads.append((await reader.read()).split(b"\r\n\r\n")[0].decode())
+            writer.close()
+    for head in heads:
+        assert head.startswith("HTTP/1.0 400"), head
+        assert "Server: forewarn\r\n" in head and "aiohttp" not in head
+        assert "X-Content-Type-Options: nosniff" in head
+    assert [e["event"] for e in logs] == ["bad_requests"]
+    assert not [r for r in caplog.records if r.name == "aiohttp.server"]

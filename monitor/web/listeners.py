@@ -22,9 +22,13 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from monitor.fdlimit import ConnectionLimits
 from monitor.metrics import Metrics
+from monitor.web.app import LINGER_S, SECURITY_HEADERS, SERVER
 
 log = structlog.get_logger("forewarn.web.listeners")
 
@@ -78,6 +82,7 @@ class Guard:
         self.open = 0
         self.by_address: Counter[str] = Counter()
         self.refusals = Episodes("connections_refused")
+        self.bad_requests = Episodes("bad_requests")
 
     def admit(self, address: str) -> bool:
         """Take a place for a connection from ``address``; False when it must be closed."""
@@ -106,12 +111,43 @@ class Guard:
         self.metrics.connections.labels(self.name).set(self.open)
 
 
+class _Handler(RequestHandler):
+    """aiohttp's connection handler, with our headers on the errors its parser answers.
+
+    A request aiohttp cannot parse is answered by ``handle_error`` before any middleware or
+    signal runs: without this, it named aiohttp's version and lacked the security headers,
+    and each one logged a traceback, which a client could repeat at will.
+    """
+
+    bad_requests: Episodes  # set by the listener: its episodes of unparsable requests
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        response = super().handle_error(request, status, exc, message)
+        response.headers["Server"] = SERVER
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        error = kw.get("exc_info")
+        if isinstance(error, HttpProcessingError):
+            self.bad_requests.note(error=type(error).__name__)  # the client's fault: no trace
+            return
+        super().log_exception(*args, **kw)
+
+
 class _Guarded(asyncio.Protocol):
     """aiohttp's protocol for an admitted connection; a refused one is aborted unread."""
 
-    def __init__(self, guard: Guard, server: web.Server) -> None:
+    def __init__(self, guard: Guard, make: Callable[[], RequestHandler]) -> None:
         self.guard = guard
-        self.server = server
+        self.make = make
         self.inner: asyncio.Protocol | None = None
         self.address = ""
 
@@ -126,7 +162,7 @@ class _Guarded(asyncio.Protocol):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
             transport.abort()  # the descriptor is freed now, not when the client gives up
             return
-        self.inner = self.server()
+        self.inner = self.make()
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
@@ -156,8 +192,8 @@ class Listener:
 
     def __init__(self, app: web.Application, guard: Guard, header_timeout: float) -> None:
         self.guard = guard
-        # aiohttp's keep-alive timer also bounds the wait for a first request head.
-        self.runner = web.AppRunner(app, access_log=None, keepalive_timeout=header_timeout)
+        self.runner = web.AppRunner(app, access_log=None)
+        self.header_timeout = header_timeout
         self.server: asyncio.Server | None = None
         self.port = 0
 
@@ -168,8 +204,21 @@ class Listener:
         assert handlers is not None
         guard = self.guard
         loop = asyncio.get_running_loop()
+
+        def make() -> RequestHandler:
+            handler = _Handler(
+                handlers,
+                loop=loop,
+                # aiohttp's keep-alive timer also bounds the wait for a first request head.
+                keepalive_timeout=self.header_timeout,
+                access_log=None,  # type: ignore[arg-type]  # as AppRunner(access_log=None)
+                lingering_time=LINGER_S,
+            )
+            handler.bad_requests = guard.bad_requests
+            return handler
+
         self.server = await loop.create_server(
-            lambda: _Guarded(guard, handlers),
+            lambda: _Guarded(guard, make),
             host or None,
             port,
             backlog=BACKLOG,
