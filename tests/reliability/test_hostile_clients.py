@@ -170,6 +170,18 @@ async def hold_the_crowd_off(tmp_path: Path, target: Target, crowd: Crowd) -> No
         failed = failed_probes(daemon)
         events = daemon.log_events()
         await daemon.stop()
+    started = next(e for e in events if e.get("event") == "started")
+    refusals = [e for e in events if e.get("event") == "connections_refused"]
+    print(
+        f"crowd {crowd.slow}+{crowd.idle} for {crowd.seconds:g} s under {crowd.nofile}: "
+        f"{seen['made']} connections made, {seen['closed']} closed by the daemon "
+        f"({seen['reset']} refused over a limit); limits {started['connections']} public / "
+        f"{started['admin_connections']} admin at soft {started['nofile_soft']}; "
+        f"{len(failed)} failed probes, log +{log_growth} bytes "
+        f"({len(refusals)} connections_refused events); operator answers "
+        f"{len(operator_answers)}× {set(operator_answers)}; idle closed after "
+        f"{min(seen['idle_lifetimes'] or [0]):.2f}–{max(seen['idle_lifetimes'] or [0]):.2f} s"
+    )
     assert seen["made"] >= crowd.slow, seen
     assert seen["closed"] > 0, "the daemon closed connections over its limits"
     assert failed == [], failed[:3]
@@ -179,7 +191,6 @@ async def hold_the_crowd_off(tmp_path: Path, target: Target, crowd: Crowd) -> No
     assert not [e for e in events if "out of system resource" in json.dumps(e)]
     assert status == 200 and "Suivi de colis" in page
     assert set(operator_answers) == {200}, operator_answers
-    started = next(e for e in events if e.get("event") == "started")
     assert started["nofile_soft"] == crowd.nofile[1], "the soft limit was raised to the hard one"
     assert started["connections"] + started["admin_connections"] < crowd.nofile[1]
     # Idle connections were closed by the header timeout, not by the crowd giving up.
@@ -248,6 +259,11 @@ async def test_cache_busting_at_50_per_second_keeps_every_probe_on_time(
             await asyncio.sleep(1 / 50)
         await asyncio.gather(*pending)
     late_after, runs_after, inconclusive = await lateness()
+    print(
+        f"cache busting: {len(statuses)} requests at 50/s, {runs_after - runs_before:.0f} "
+        f"probe runs, {late_after - late_before:.0f} late by more than {RETRY_S:g} s, "
+        f"{inconclusive:.0f} inconclusive"
+    )
     assert set(statuses) == {200}
     assert runs_after - runs_before >= 10, "the check kept being probed"
     assert late_after == late_before, "a probe started more than a retry interval late"
