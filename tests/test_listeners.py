@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from ipaddress import ip_network
 from pathlib import Path
 
 import aiohttp
@@ -275,3 +276,16 @@ async def test_requests_the_parser_refuses_get_our_headers_and_no_traceback(
         assert "X-Content-Type-Options: nosniff" in head
     assert [e["event"] for e in logs] == ["bad_requests"]
     assert not [r for r in caplog.records if r.name == "aiohttp.server"]
+
+
+def test_an_ipv6_client_is_counted_by_its_64_and_a_trusted_proxy_is_not_capped() -> None:
+    """New addresses in one /64 share a share; a trusted proxy's connections are not capped."""
+    guard = Guard(
+        "public", ConnectionLimits(total=100, per_address=2), Metrics(), (ip_network("10.0.0.1"),)
+    )
+    admitted = [guard.admit(f"2001:db8:1:2::{n:x}") for n in range(1, 5)]
+    assert admitted == [True, True, False, False]
+    assert guard.admit("2001:db8:1:3::1")  # another /64
+    assert all(guard.admit("10.0.0.1") for _ in range(10))
+    guard.release("2001:db8:1:2::1")
+    assert guard.admit("2001:db8:1:2::99") and guard.open == 13

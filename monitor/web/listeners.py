@@ -29,6 +29,7 @@ from aiohttp.web_request import BaseRequest
 from monitor.fdlimit import ConnectionLimits
 from monitor.metrics import Metrics
 from monitor.web.app import LINGER_S, SECURITY_HEADERS, SERVER
+from monitor.web.auth import client_key
 
 log = structlog.get_logger("forewarn.web.listeners")
 
@@ -85,11 +86,16 @@ class Guard:
         self.bad_requests = Episodes("bad_requests")
 
     def admit(self, address: str) -> bool:
-        """Take a place for a connection from ``address``; False when it must be closed."""
+        """Take a place for a connection from ``address``; False when it must be closed.
+
+        Addresses are counted as the API throttles them: an IPv6 client by its /64, which one
+        host usually owns whole, so that it cannot take a new address per connection.
+        """
         limit = ""
+        key = client_key(address)
         if self.open >= self.limits.total:
             limit = "total"
-        elif self.by_address[address] >= self.limits.per_address and not is_trusted(
+        elif self.by_address[key] >= self.limits.per_address and not is_trusted(
             address, self.proxies
         ):
             limit = "per_address"
@@ -98,16 +104,17 @@ class Guard:
             self.refusals.note(listener=self.name, limit=limit, open=self.open)
             return False
         self.open += 1
-        self.by_address[address] += 1
+        self.by_address[key] += 1
         self.metrics.connections.labels(self.name).set(self.open)
         return True
 
     def release(self, address: str) -> None:
         """Give back the place of a connection that ended."""
         self.open -= 1
-        self.by_address[address] -= 1
-        if self.by_address[address] <= 0:
-            del self.by_address[address]
+        key = client_key(address)
+        self.by_address[key] -= 1
+        if self.by_address[key] <= 0:
+            del self.by_address[key]
         self.metrics.connections.labels(self.name).set(self.open)
 
 
