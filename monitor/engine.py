@@ -25,7 +25,7 @@ from monitor.notices import Notice
 from monitor.operations import IncidentUpdate
 from monitor.planner import NoticePlanner
 from monitor.probes.base import ProbeResult
-from monitor.setaside import alerts, plan_apart
+from monitor.setaside import plan_tick
 from monitor.store import Store, WriteFailures
 
 log = structlog.get_logger("forewarn.engine")
@@ -64,14 +64,6 @@ def config_windows(config: Config) -> list[Window]:
         )
         for w in config.maintenance
     ]
-
-
-def _incident_of(change: IncidentChange) -> str:
-    return change.incident.id
-
-
-def _window_of(step: MaintenanceChange) -> str:
-    return step.window.id
 
 
 class Engine:
@@ -300,14 +292,10 @@ class Engine:
             else set()
         )
         # One change or window whose notice cannot be made is set aside, not the whole commit.
-        _, planned, aside = plan_apart(
-            changes, lambda c: self.planner.plan(c, now, blocked), _incident_of, "incident"
+        steps, planned, aside = plan_tick(
+            self.planner, changes, steps, now, blocked, self.config.notices.ops
         )
-        steps, more, aside_steps = plan_apart(
-            steps, lambda s: self.planner.plan_maintenance(s, now, blocked), _window_of, "window"
-        )
-        aside += aside_steps
-        notices = [*self.held, *planned, *more, *alerts(self.config.notices.ops, aside, now)]
+        notices = [*self.held, *planned]
         self.store.commit(
             transitions=self.transitions,
             # Reframed first: a change made in the same call is the later word on its incident.
@@ -324,7 +312,7 @@ class Engine:
         self.transitions, self.held, self.reframed = [], [], {}
         for item in aside:
             self.metrics.set_aside.labels(item.kind).inc()
-        left_out = {a.ident for a in aside_steps}
+        left_out = {a.ident for a in aside if a.kind == "window"}
         self.windows = [w for w in self.windows if w.id not in left_out]
         for step in steps:
             self.progress[step.window.id] = step.progress

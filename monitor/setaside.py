@@ -9,14 +9,17 @@ Now a failing plan is retried item by item and only the items that fail are set 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from typing import TypeVar
 
 import structlog
 
 from monitor.config_notices import EmailChannel, OpsChannel
+from monitor.incidents import IncidentChange
+from monitor.maintenance import MaintenanceChange
 from monitor.notices import Notice, NoticeKind
+from monitor.planner import NoticePlanner
 
 log = structlog.get_logger("forewarn.setaside")
 
@@ -30,6 +33,29 @@ class SetAside:
     kind: str
     ident: str
     error: str
+
+
+def plan_tick(
+    planner: NoticePlanner,
+    changes: Sequence[IncidentChange],
+    steps: Sequence[MaintenanceChange],
+    now: float,
+    blocked: Set[str],
+    ops: Sequence[OpsChannel],
+) -> tuple[list[MaintenanceChange], list[Notice], list[SetAside]]:
+    """The window steps to commit, every notice of the tick (ops alerts too), what was set aside.
+
+    Incident changes are always committed (set aside, they only lose their notices); a window
+    set aside loses its step.
+    """
+    _, notices, aside = plan_apart(
+        changes, lambda c: planner.plan(c, now, blocked), lambda c: c.incident.id, "incident"
+    )
+    kept, more, aside_steps = plan_apart(
+        steps, lambda s: planner.plan_maintenance(s, now, blocked), lambda s: s.window.id, "window"
+    )
+    aside += aside_steps
+    return kept, [*notices, *more, *alerts(ops, aside, now)], aside
 
 
 def plan_apart(
