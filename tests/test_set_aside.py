@@ -15,10 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import structlog
 
 from monitor.config import load_config
 from monitor.daemon import Daemon
+from monitor.maintenance import Window
+from monitor.sqlite_store import SqliteStore
 from tests.waiting import holds, until
 
 CONFIG = """\
@@ -83,3 +86,45 @@ async def test_a_window_that_cannot_be_rendered_is_set_aside_and_the_others_go_o
     counted = daemon.metrics.set_aside.labels("window")._value.get()
     assert counted == 1
     assert not [e for e in logs if e["event"] == "store_write_failed"]
+
+
+OLD_DB = """\
+daemon: {{state_dir: "{state}", listen: "127.0.0.1:0"}}
+defaults: {{interval: 100ms, retry_interval: 100ms, failure_threshold: 1}}
+services:
+  - {{id: tracking, name: {{en: Tracking}}}}
+  - {{id: labels, name: {{en: Labels}}}}
+checks:
+  - {{id: tracking-ws, service: tracking, type: tcp, host: 127.0.0.1, port: {port}}}
+customers:
+  - {{id: acme, name: ACME, email: it@acme.example, language: en, services: [tracking, labels]}}
+notices: {{from: "Support <support@example.net>", customer_delay: 0s, digest_window: 0s}}
+"""
+
+
+async def test_a_year_9999_window_from_an_old_database_blocks_no_notice_and_no_page(
+    tmp_path: Path, unused_tcp_port: int
+) -> None:
+    """A window ending 9999-12-31, stored before dates were bounded: notices and pages work."""
+    state = tmp_path / "state"
+    store = SqliteStore.open(state)
+    far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+    store.save_window(Window("far", ("labels",), time.time() - 60, far, 0.0, {"en": "x"}))
+    store.close()
+    (tmp_path / "checks.yaml").write_text(OLD_DB.format(state=state, port=unused_tcp_port))
+    daemon = Daemon(load_config(tmp_path / "checks.yaml"))
+    with structlog.testing.capture_logs() as logs:
+        await daemon.start()
+        try:
+            await until(lambda: any("[Incident]" in s for s in subjects(state)), timeout_s=10)
+            pages = {}
+            async with aiohttp.ClientSession() as session:
+                for path in ("/", "/feed.atom", "/api/v1/status"):
+                    async with session.get(f"http://127.0.0.1:{daemon.port}{path}") as response:
+                        pages[path] = (response.status, await response.text())
+        finally:
+            await daemon.stop()
+    assert {path: status for path, (status, _) in pages.items()} == dict.fromkeys(pages, 200)
+    # Shown at the span's edge (2199-12-31T23:59:59Z) in the daemon's zone, Europe/Paris.
+    assert "au 01/01/2200 à 00:59 (Europe/Paris)" in pages["/feed.atom"][1]
+    assert not [e for e in logs if e["event"] in ("store_write_failed", "tick_failed")]
