@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from monitor.config import Config, load_config
 from monitor.engine import Engine
 from monitor.flapping import FLAPPING_AT, WINDOW
@@ -114,7 +116,15 @@ class Virtual:
 
 def simulate(checks: int, days: float, failure_rate: FailureRate, seed: int = 15) -> Outcome:
     """Run ``checks`` checks for ``days`` virtual days with the defaults; count what is told."""
+    saved = structlog.get_config()
     configure_logging("error")  # a month of transitions is not worth printing
+    try:
+        return _simulate(checks, days, failure_rate, seed)
+    finally:
+        structlog.configure(**saved)  # the caller's logging, as it was
+
+
+def _simulate(checks: int, days: float, failure_rate: FailureRate, seed: int) -> Outcome:
     rng = random.Random(seed)
     outcome = Outcome(check_days=checks * days)
     with tempfile.TemporaryDirectory(prefix="forewarn-accuracy-") as tmp:

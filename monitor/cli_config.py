@@ -24,8 +24,8 @@ class OperatorSettings:
     """The part of a checks.yaml the operator commands use."""
 
     source: Path
-    listen_host: str
-    listen_port: int
+    api_host: str  # where the operator API answers: admin_listen when set, else listen
+    api_port: int
     api_tokens_file: Path | None  # resolved beside checks.yaml
     zone: ZoneInfo
     languages: Counter[str]  # configured customers by the language they read
@@ -58,10 +58,11 @@ def operator_settings(path: Path) -> OperatorSettings:
     assert settings is not None  # a validation error raised above
     notices = raw.get("notices")
     default = notices.get("default_language") if isinstance(notices, dict) else None
+    host, _, port = (settings.admin_listen or settings.listen).rpartition(":")
     return OperatorSettings(
         source=path,
-        listen_host=settings.listen_host,
-        listen_port=settings.listen_port,
+        api_host=host.strip("[]"),
+        api_port=int(port),
         api_tokens_file=settings.api_tokens_file,
         zone=ZoneInfo(settings.timezone),
         languages=Counter(_language(row) for row in rows if isinstance(row, dict)),

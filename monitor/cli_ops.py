@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 from zoneinfo import ZoneInfo
 
+from monitor import timebounds
 from monitor.api_client import FAILED, Client, Failure
 from monitor.cli_config import OperatorSettings, operator_settings
 from monitor.cli_show import show_answer
@@ -97,6 +99,10 @@ def add_ops_commands(commands: Subparsers) -> None:
     suppressed.add_argument("address", nargs="?", help="the address to email again (lift)")
 
 
+# C0 but line feed and tab, DEL, C1, and the bidirectional overrides that reorder a line.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def run_ops(args: argparse.Namespace) -> int:
     """Run one ``incidents``, ``maintenance`` or ``customers`` sub-command; its exit status."""
     try:
@@ -110,12 +116,12 @@ def run_ops(args: argparse.Namespace) -> int:
             else show_answer(args, answer, zone)
         )
     except Failure as exc:
-        print(f"forewarn: {exc}", file=sys.stderr)
+        print(printable(f"forewarn: {exc}"), file=sys.stderr)
         return exc.status
     except (KeyError, TypeError, AttributeError):  # from show_answer: JSON, not forewarn's
         print("forewarn: unexpected answer: is --url a forewarn of this version?", file=sys.stderr)
         return FAILED
-    print(text)
+    print(printable(text))
     return OK
 
 
@@ -129,6 +135,15 @@ def _settings(args: argparse.Namespace) -> OperatorSettings | None:
             return None  # told where and how: the file is only for times and languages
         more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
         raise Failure(exc.errors[0] + more) from None
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``), line breaks and tabs kept.
+
+    Operator messages come from other operators through the API: an escape sequence in one
+    must not drive the terminal of whoever reads it.
+    """
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _request(
@@ -221,6 +236,10 @@ def _time(text: str, option: str, settings: OperatorSettings | None) -> str:
         moment = parse_local(text, settings.zone if settings is not None else None)
     except LocalTimeError as exc:
         raise Failure(f"{option}: {exc}", USAGE) from None
+    try:
+        timebounds.check_moment(moment)
+    except (ValueError, OverflowError):
+        raise Failure(f"{option}: must be {timebounds.SPAN_TEXT}", USAGE) from None
     return moment.isoformat()
 
 
@@ -256,7 +275,7 @@ def _client(args: argparse.Namespace, settings: OperatorSettings | None) -> Clie
     if url is None or token is None:
         assert settings is not None  # _settings read it, as one of them is missing
         if url is None:
-            host, port = settings.listen_host, settings.listen_port
+            host, port = settings.api_host, settings.api_port  # admin_listen when set
             # A daemon listening everywhere is reached here through loopback.
             host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
             url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -12,6 +12,7 @@ from pydantic import (
     field_validator,
 )
 
+from monitor.config_daemon import DaemonConfig as DaemonConfig
 from monitor.config_errors import ConfigError as ConfigError
 from monitor.config_errors import Problems
 from monitor.config_notices import EmailChannel as EmailChannel
@@ -32,63 +33,12 @@ from monitor.config_types import (
     Seconds,
     StrictModel,
     check_zone,
-    http_url,
 )
 from monitor.config_types import parse_duration as parse_duration
 from monitor.config_warnings import warnings
 from monitor.probes import PROBES
 from monitor.render import check_templates
 from monitor.yamlsource import Located, YamlSourceError, load_located
-
-
-class DaemonConfig(StrictModel):
-    """Where the daemon keeps its state and how it is reached."""
-
-    state_dir: Path = Path("./state")
-    listen: str = "127.0.0.1:9470"
-    public_url: str = "http://127.0.0.1:9470"
-    timezone: str = "Europe/Paris"
-    max_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 500
-    # Probe worker processes: "auto" runs one per core once checks need ≥ 200 probes/s.
-    probe_workers: Literal["auto"] | Annotated[int, Field(ge=0, le=256)] = "auto"
-    api_tokens_file: Path | None = None  # operator API bearer tokens; no file, no API
-    retention: Duration = 7 * 86400.0  # raw results kept; aggregates outlive them
-
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not (sep and host and port.isascii() and port.isdigit() and int(port) <= 65535):
-            raise ValueError("must be host:port, such as 127.0.0.1:9470")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return check_zone(value)
-
-    @field_validator("retention")
-    @classmethod
-    def _keeps_an_hour(cls, value: float) -> float:
-        # Raw results are what an operator reads to investigate a fresh incident.
-        if value < 3600:
-            raise ValueError("must be at least 1h")
-        return value
-
-    @field_validator("public_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return http_url(value).rstrip("/")
-
-    @property
-    def listen_host(self) -> str:
-        """The host part of ``listen``."""
-        return self.listen.rpartition(":")[0].strip("[]")
-
-    @property
-    def listen_port(self) -> int:
-        """The port part of ``listen``."""
-        return int(self.listen.rpartition(":")[2])
 
 
 class Defaults(StrictModel):

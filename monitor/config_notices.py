@@ -18,6 +18,7 @@ from monitor.config_types import (
     LocalizedText,
     StrictModel,
 )
+from monitor.timebounds import SPAN_TEXT, check_moment
 
 
 class SmtpConfig(StrictModel):
@@ -91,7 +92,10 @@ class NoticesConfig(StrictModel):
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("needs a UTC offset, such as 2026-11-22T13:00:00+01:00")
-    return value
+    try:
+        return check_moment(value)
+    except OverflowError:
+        raise ValueError(f"must be {SPAN_TEXT}") from None
 
 
 class MaintenanceConfig(StrictModel):

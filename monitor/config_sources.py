@@ -158,7 +158,8 @@ def _read_csv(path: Path, doc: Located, problems: Problems) -> tuple[Located, li
 def _rows(reader: Any, path: Path, problems: Problems) -> tuple[Located, list[Any]] | None:
     """Rows as customer mappings, each remembering its line; None if the header is unusable."""
     header = [column.strip() for column in next(reader, [])]
-    wrong = [f"unknown column {c!r}" for c in header if c not in CSV_COLUMNS]
+    # By position, never quoted: a file named by mistake (a token file) must not be printed.
+    wrong = [f"unknown column {i}" for i, c in enumerate(header, 1) if c not in CSV_COLUMNS]
     wrong += [f"column {c!r} appears twice" for c in CSV_COLUMNS if header.count(c) > 1]
     wrong += [f"missing column {c!r}" for c in _REQUIRED_COLUMNS if c not in header]
     for message in wrong:

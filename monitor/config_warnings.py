@@ -21,7 +21,7 @@ def warnings(config: Config, doc: Located) -> list[str]:
         if service.update_every is not None:
             found.append((("services", i, "update_every"), service.update_every))
     found.sort(key=lambda item: doc.line_of(item[0]))
-    return [
+    said = [
         doc.where(
             key,
             f"warning: {_spoken(seconds)} is under 5 minutes: customers of an outage "
@@ -30,6 +30,18 @@ def warnings(config: Config, doc: Located) -> list[str]:
         for key, seconds in found
         if seconds < UPDATE_EVERY_FLOOR_S
     ]
+    daemon = config.daemon
+    if daemon.admin_listen is None and daemon.is_exposed():
+        said.insert(
+            0,
+            doc.where(
+                ("daemon", "listen"),
+                f"warning: {daemon.listen} is reachable from other hosts and serves /metrics, "
+                "/healthz, the operator API and heartbeats too; set daemon.admin_listen to a "
+                "private address (such as 127.0.0.1:9471) to keep them off the public port",
+            ),
+        )
+    return said
 
 
 def _spoken(seconds: float) -> str:

@@ -13,7 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from aiohttp import web
 
 from monitor import maintenance
 from monitor.config import Config, ConfigError, load_config
@@ -35,15 +34,9 @@ from monitor.sqlite_store import SqliteStore
 from monitor.statelock import StateLock
 from monitor.status_board import StatusBoard
 from monitor.unsubscribe import UnsubscribeSigner
-from monitor.web.api import add_api_routes
-from monitor.web.app import build_app
 from monitor.web.auth import BearerAuth, load_tokens
-from monitor.web.caching import BOARD_KEY
-from monitor.web.feed import add_feed_routes
-from monitor.web.public_api import add_public_api_routes
-from monitor.web.status import add_status_routes
-from monitor.web.suppressions import add_suppression_routes
-from monitor.web.unsubscribe import add_unsubscribe_routes
+from monitor.web.listeners import install_accept_handler
+from monitor.web.serving import WebParts, build_apps, serve
 from monitor.web.views import iso
 from monitor.workers import ProbeWorkers, Settings, split, worker_count
 from notifiers import NOTIFIERS, Notifier
@@ -51,6 +44,7 @@ from notifiers import NOTIFIERS, Notifier
 log = structlog.get_logger("forewarn.daemon")
 
 TICK_S = 0.25  # how often cadence, delays and stable_for are re-evaluated; results flushed
+COMMIT_FAILURES = 3  # failed commits in a row that make /healthz degraded
 STOP_DEADLINE_S = 10.0  # below systemd's default TimeoutStopSec of 90 s
 
 
@@ -67,6 +61,7 @@ class Daemon:
         self.results: list[ProbeResult] = []
         self.stopped = asyncio.Event()
         self.port = 0
+        self.admin_port = 0  # /healthz and the operator API; port itself without admin_listen
         self.lock = StateLock(config.daemon.state_dir)
         self.reload_error: str | None = None  # first error of the last failed reload
         self.advance_queued = False  # an advance is due at the end of this loop turn
@@ -125,9 +120,8 @@ class Daemon:
             lag=self.lag,
             on_set_aside=set_aside,
         )
-        app = build_app(self.metrics, self.health, self.probe_context.heartbeats)
         engine = self.engine
-        app[BOARD_KEY] = StatusBoard(
+        board = StatusBoard(
             config=lambda: self.config,
             views=lambda: engine.views,
             open_incidents=lambda: list(engine.open.values()),
@@ -135,17 +129,23 @@ class Daemon:
             store=self.store,
             clock=self.clock,
         )
-        add_status_routes(app)
-        add_feed_routes(app)
-        add_public_api_routes(app)
-        add_unsubscribe_routes(app, self.signer, self.store, self.clock, self.desk.unsubscribed)
-        add_api_routes(app, self.desk, auth, self.clock)
-        add_suppression_routes(app)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, config.daemon.listen_host, config.daemon.listen_port)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
+        parts = WebParts(
+            self.metrics,
+            self.health,
+            self.probe_context.heartbeats,
+            board,
+            self.signer,
+            self.store,
+            self.desk,
+            auth,
+            self.clock,
+            self.desk.unsubscribed,
+        )
+        apps = build_apps(parts, admin=config.daemon.admin_listen is not None)
+        install_accept_handler(asyncio.get_running_loop())
+        in_flight = min(config.daemon.max_concurrency, len(local))
+        self.web = await serve(config.daemon, apps, self.metrics, in_flight)
+        self.port, self.admin_port = self.web.port, self.web.admin_port
         self.metrics.config_last_reload_successful.set(1)
         self.engine.sync_metrics()
         # What start-up built (config, templates, modules, the app) lives as long as the
@@ -169,8 +169,10 @@ class Daemon:
             services=len(config.services),
             open_incidents=len(self.engine.open),
             port=self.port,
+            admin_port=self.admin_port,
             loop=loop_name(),
             probe_workers=count,
+            **self.web.limits,
         )
 
     async def stop(self, deadline_s: float = STOP_DEADLINE_S) -> None:
@@ -187,7 +189,7 @@ class Daemon:
         for closable in closables:
             with contextlib.suppress(Exception):
                 await closable.close()
-        await self.runner.cleanup()
+        await self.web.stop()
         pending = self.store.pending_count()
         self.store.close()
         self.lock.release()
@@ -244,7 +246,8 @@ class Daemon:
     @staticmethod
     def _auth(config: Config) -> BearerAuth | None:
         path = config.daemon.api_tokens_file
-        return None if path is None else BearerAuth(load_tokens(path))
+        proxies = config.daemon.trusted_proxies
+        return None if path is None else BearerAuth(load_tokens(path), proxies=proxies)
 
     def _flush(self) -> None:
         if self.results:
@@ -280,20 +283,25 @@ class Daemon:
         stalled = idle > 60 and bool(self.config.checks)
         loop_lag = max(self.lag.recent_worst(), self.workers.recent_worst())
         behind = loop_lag >= self.lag.behind_s
-        failing = self.dispatcher.watch.failing()
+        delivery = self.dispatcher.watch.failing()
         short = self.exhaustion.episode is not None  # out of descriptors, ports or memory
+        # Commits retry every tick; a few failed in a row mean notices are not going out.
+        commits = self.engine.write_failures.failing.get("commit", 0)
+        degraded = stalled or behind or delivery or short or commits >= COMMIT_FAILURES
         body: dict[str, Any] = {
-            "status": "degraded" if stalled or behind or failing or short else "ok",
+            "status": "degraded" if degraded else "ok",
             "checks": len(self.config.checks),
             "open_incidents": len(self.engine.open),
             "outbox_pending": self.store.pending_count(),
         }
         if behind:
             body["loop_lag_s"] = round(loop_lag, 3)
-        if failing:  # each channel: failing since (UTC), until one send succeeds
-            body["delivery_failing"] = {c: iso(e.since) for c, e in failing.items()}
+        if delivery:  # each channel: failing since (UTC), until one send succeeds
+            body["delivery_failing"] = {c: iso(e.since) for c, e in delivery.items()}
         if short:
             body["local_resources"] = "exhausted"
+        if commits:
+            body["commit_failures"] = commits
         return body
 
     def status_line(self) -> str:

@@ -25,6 +25,7 @@ from monitor.notices import Notice
 from monitor.operations import IncidentUpdate
 from monitor.planner import NoticePlanner
 from monitor.probes.base import ProbeResult
+from monitor.setaside import plan_tick
 from monitor.store import Store, WriteFailures
 
 log = structlog.get_logger("forewarn.engine")
@@ -326,8 +327,11 @@ class Engine:
             if changes or steps
             else set()
         )
-        notices = [*self.held, *self.planner.plan(changes, now, blocked)]
-        notices += self.planner.plan_maintenance(steps, now, blocked, overrun or {})
+        # One change or window whose notice cannot be made is set aside, not the whole commit.
+        steps, planned, aside = plan_tick(
+            self.planner, changes, steps, now, blocked, self.config.notices.ops, overrun or {}
+        )
+        notices = [*self.held, *planned]
         self.store.commit(
             transitions=self.transitions,
             # Reframed first: a change made in the same call is the later word on its incident.
@@ -342,6 +346,10 @@ class Engine:
         )
         # Only now that the store has them: a refused commit is worked out again next time.
         self.transitions, self.held, self.reframed = [], [], {}
+        for item in aside:
+            self.metrics.set_aside.labels(item.kind).inc()
+        left_out = {a.ident for a in aside if a.kind == "window"}
+        self.windows = [w for w in self.windows if w.id not in left_out]
         for step in steps:
             self.progress[step.window.id] = step.progress
             log.info("maintenance", window=step.window.id, change=step.kind)

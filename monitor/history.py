@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from monitor.timebounds import moment
+
 DAYS_SHOWN = 90  # cells in a status-page bar, today included
 MINUTE_KEEP_S = 35 * 86400  # per-minute aggregates outlive raw results: a month of detail
 DAY_KEEP_S = 400 * 86400  # per-day aggregates: a little over a year, for yearly figures
@@ -30,7 +32,7 @@ class Tally:
 
 def day_of(at: float, zone: ZoneInfo) -> date:
     """The local calendar day a Unix time falls on."""
-    return datetime.fromtimestamp(at, zone).date()
+    return moment(at, zone).date()
 
 
 def minute_of(at: float) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from monitor import timebounds
+
 
 class LocalTimeError(ValueError):
     """A time that cannot be read, or that a daylight-saving change makes unclear."""
@@ -52,8 +54,8 @@ def _real(moment: datetime) -> datetime:
 
 
 def show(at: float, zone: ZoneInfo) -> str:
-    """A Unix time as an operator reads it: ``2026-11-22 13:02:00+01:00``."""
-    return datetime.fromtimestamp(at, zone).isoformat(sep=" ", timespec="seconds")
+    """A Unix time as an operator reads it: ``2026-11-22 13:02:00+01:00``; never raises."""
+    return timebounds.moment(at, zone).isoformat(sep=" ", timespec="seconds")
 
 
 def show_iso(value: str | None, zone: ZoneInfo) -> str:

@@ -105,6 +105,21 @@ class Metrics:
             ["check"],
             registry=r,
         )
+        self.connections = Gauge(
+            "forewarn_http_connections", "Open client connections", ["listener"], registry=r
+        )
+        self.connections_refused = Counter(
+            "forewarn_http_connections_refused_total",
+            "Connections closed at once because a listener's limit was reached",
+            ["listener", "limit"],
+            registry=r,
+        )
+        self.set_aside = Counter(
+            "forewarn_set_aside_total",
+            "Notices or maintenance windows set aside because they could not be used",
+            ["kind"],
+            registry=r,
+        )
 
     def record(self, result: ProbeResult, kind: str) -> None:
         """Update the series of one judged probe result of a check of probe kind ``kind``."""

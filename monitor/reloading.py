@@ -9,15 +9,19 @@ from monitor.config import Config
 
 # Keys that a running daemon keeps until its next restart (a reload logs them as deferred).
 DEFERRED = (
+    "daemon.header_timeout",
     "daemon.max_concurrency",
+    "daemon.max_connections",
+    "daemon.max_connections_per_address",
     "daemon.probe_workers",
     "daemon.retention",
     "daemon.timezone",  # the days results are counted in
+    "daemon.trusted_proxies",
     "notices.retry_initial",
     "notices.retry_max",
 )
 # Keys whose change makes a reload fail: the old config stays until a restart.
-RESTART_ONLY = ("listen", "state_dir")
+RESTART_ONLY = ("listen", "admin_listen", "state_dir")
 
 
 def restart_needed(path: Path, old: Config, new: Config) -> list[str]:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from jinja2 import (
+    Environment,
     FileSystemLoader,
     StrictUndefined,
+    TemplateNotFound,
     TemplateSyntaxError,
     meta,
     nodes,
@@ -20,6 +21,7 @@ from jinja2 import (
 from jinja2.sandbox import SandboxedEnvironment
 
 from monitor.config_types import Language
+from monitor.timebounds import moment
 
 TEMPLATES = Path(__file__).parent / "templates" / "email"
 LANGUAGES = frozenset(get_args(Language))
@@ -30,7 +32,7 @@ _REFERENCES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
 
 def format_time(at: float, *, zone: ZoneInfo, language: str) -> str:
     """A local time as a customer reads it: ``21/11/2026 à 13:02 (Europe/Paris)``."""
-    local = datetime.fromtimestamp(at, zone)
+    local = moment(at, zone)
     if language == "fr":
         return f"{local:%d/%m/%Y} à {local:%H:%M} ({zone.key})"
     return f"{local.day} {_MONTHS_EN[local.month - 1]} {local.year}, {local:%H:%M} ({zone.key})"
@@ -57,11 +59,32 @@ def _environment(overrides: Path | None) -> SandboxedEnvironment:
     # variable into an error instead of a silently empty sentence in a customer's email.
     search = [str(overrides)] if overrides is not None else []
     return SandboxedEnvironment(
-        loader=FileSystemLoader([*search, str(TEMPLATES)]),
+        loader=_ContainedLoader([*search, str(TEMPLATES)]),
         autoescape=select_autoescape(enabled_extensions=("html",), default=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
+
+
+class _ContainedLoader(FileSystemLoader):
+    """A FileSystemLoader that refuses a file whose real path leaves its search folders.
+
+    A link inside ``templates_dir`` to a file elsewhere (a key, a token file) would otherwise
+    be rendered into an email verbatim.
+    """
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        if not any(_inside(Path(filename), Path(root)) for root in self.searchpath):
+            raise TemplateNotFound(template)
+        return source, filename, uptodate
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """True when ``path``, links resolved, lies within ``root`` (links resolved too)."""
+    return path.resolve().is_relative_to(root.resolve())
 
 
 class Renderer:
@@ -157,6 +180,9 @@ def check_templates(overrides: Path | None) -> list[str]:
         return [f"{overrides}:1: template directory does not exist (notices.templates_dir)"]
     env = _environment(overrides)
     checked = _files(overrides if overrides is not None else TEMPLATES)
+    escaping = [p for p in checked.values() if overrides and not _inside(p, overrides)]
+    # Never read, so no error can quote what they lead to.
+    checked = {name: path for name, path in checked.items() if path not in escaping}
     # What the loader would actually use: overrides shadow packaged files of the same name, and
     # packaged templates may extend an overridden helper, so both count as referrers.
     effective = {**_files(TEMPLATES), **checked}
@@ -168,7 +194,7 @@ def check_templates(overrides: Path | None) -> list[str]:
 
     kinds = {str(kind) for kind in CUSTOMER_KINDS}
     known = ", ".join(sorted(TEMPLATE_VARIABLES))
-    errors: list[str] = []
+    errors = [f"{p}:1: a link leading outside notices.templates_dir (refused)" for p in escaping]
     for name, path in checked.items():
         item = parsed[name]
         errors.extend(item.errors)

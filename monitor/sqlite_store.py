@@ -20,6 +20,7 @@ from monitor.maintenance import Window, WindowProgress
 from monitor.migrations import DATA_STEPS, MIGRATIONS
 from monitor.notices import Notice, NoticeKind
 from monitor.operations import IncidentUpdate
+from monitor.private import private_dir, private_file
 from monitor.probes.base import ProbeResult
 from monitor.store import OutboxItem, Store
 
@@ -64,8 +65,9 @@ class SqliteStore(Store):
     @classmethod
     def open(cls, state_dir: Path, zone: ZoneInfo = UTC) -> SqliteStore:
         """Open (creating if needed) ``state_dir/forewarn.db`` and bring its schema up to date."""
-        state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(state_dir)
         path = state_dir / DB_NAME
+        private_file(path)  # SQLite gives its -wal and -shm files the database's mode
         # isolation_level=None: the module never opens transactions behind our back; every
         # write says BEGIN IMMEDIATE itself, so a writer waits for the lock up front instead
         # of failing on upgrade from a read lock.

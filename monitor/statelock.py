@@ -13,6 +13,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from monitor.private import private_dir
+
 LOCK_NAME = "forewarn.lock"
 
 
@@ -43,8 +45,8 @@ class StateLock:
         """Take the lock without waiting; raise StateLocked when another process has it."""
         if self._fd is not None:
             return
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        private_dir(self.state_dir)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

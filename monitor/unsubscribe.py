@@ -18,6 +18,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from monitor.private import private_dir
+
 KEY_FILE = "unsubscribe.key"
 KEY_BYTES = 32
 _MIN_KEY_BYTES = 16
@@ -77,7 +79,7 @@ class UnsubscribeSigner:
 
 def _create_key(path: Path) -> None:
     """Write a new random key, never replacing one another process wrote meanwhile."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     # Written in full under a temporary name, then linked: link() fails when the name exists,
     # so of two daemons starting at once exactly one key wins, and no reader sees it half-written.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{KEY_FILE}.")

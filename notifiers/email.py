@@ -19,6 +19,7 @@ import aiosmtplib
 
 from monitor.config import NoticesConfig
 from monitor.notices import Notice
+from monitor.private import private_dir
 from notifiers.base import NotifierError
 from notifiers.message import build_email, clean_header, key_digest, valid_mailbox, wire_bytes
 
@@ -76,7 +77,7 @@ class EmailNotifier:
 
     def _write_eml(self, digest: str, data: bytes) -> None:
         """Write atomically under a name fixed by the key, so a retry replaces, never adds."""
-        self._mail_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self._mail_dir)
         fd, tmp = tempfile.mkstemp(dir=self._mail_dir, prefix=f".{digest}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -172,16 +173,18 @@ async def test_a_read_only_token_cannot_write(url: str) -> None:
 async def test_five_bad_tokens_from_one_address_get_429_until_a_minute_passes(
     url: str, clock: Clock
 ) -> None:
-    """After 5 bad tokens even the right one waits, with Retry-After; then it works again."""
+    """After 5 bad tokens more bad ones wait, with Retry-After; the right one never does."""
+    guess = "guess-0123456789abcdefgh"
     for _ in range(5):
-        assert (await call(url, "guess-0123456789abcdefgh"))[0] == 401
+        assert (await call(url, guess))[0] == 401
         clock.now += 1
-    status, _, headers = await call(url, WRITE)
+    status, _, headers = await call(url, guess)
     assert status == 429
     assert headers["Retry-After"] == "55"
-    assert (await call(url, WRITE, source="127.0.0.2"))[0] == 200  # another address is fine
+    assert (await call(url, WRITE))[:2] == (200, "ops")  # no lock-out of the operator
+    assert (await call(url, guess, source="127.0.0.2"))[0] == 401  # another address is fine
     clock.now += 55
-    assert (await call(url, WRITE))[:2] == (200, "ops")
+    assert (await call(url, guess))[0] == 401
 
 
 async def test_the_failure_book_stays_bounded(url: str, auth: BearerAuth) -> None:
@@ -204,3 +207,45 @@ async def test_the_failure_book_stays_bounded(url: str, auth: BearerAuth) -> Non
 def test_ipv6_clients_are_throttled_by_their_64(remote: Any, key: str) -> None:
     """One host usually owns a whole /64, so its addresses share one failure count."""
     assert client_key(remote) == key
+
+
+async def _proxied(auth: BearerAuth, source: str, forwarded: str, token: str) -> int:
+    """Send one request from ``source`` with ``X-Forwarded-For: forwarded``; its status."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text=auth.check(request, write=False))
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    async with TestServer(app, host="127.0.0.1") as server:
+        headers = {"Authorization": f"Bearer {token}", "X-Forwarded-For": forwarded}
+        connector = aiohttp.TCPConnector(local_addr=(source, 0))
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.get(server.make_url("/x"), headers=headers) as response,
+        ):
+            return response.status
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_is_throttled_on_its_own(
+    tokens: Tokens, clock: Clock
+) -> None:
+    """From a trusted proxy, X-Forwarded-For names the client: one guesser locks out no one."""
+    auth = BearerAuth(tokens, clock, proxies=[ip_network("127.0.0.9/32")])
+    guess = "guess-0123456789abcdefgh"
+    for _ in range(6):
+        await _proxied(auth, "127.0.0.9", "198.51.100.7", guess)
+    assert await _proxied(auth, "127.0.0.9", "198.51.100.7", guess) == 429
+    assert await _proxied(auth, "127.0.0.9", "203.0.113.5", guess) == 401  # another client
+    assert await _proxied(auth, "127.0.0.9", "198.51.100.7", WRITE) == 200  # a valid token
+    assert list(auth.failures) == ["198.51.100.7", "203.0.113.5"]
+
+
+async def test_x_forwarded_for_from_an_untrusted_address_is_ignored(
+    tokens: Tokens, clock: Clock
+) -> None:
+    """A client cannot pick its own identity: only trusted proxies' X-Forwarded-For counts."""
+    auth = BearerAuth(tokens, clock, proxies=[ip_network("127.0.0.9/32")])
+    for forwarded in ("198.51.100.1", "198.51.100.2", "127.0.0.9, 198.51.100.3"):
+        await _proxied(auth, "127.0.0.8", forwarded, "guess-0123456789abcdefgh")
+    assert list(auth.failures) == ["127.0.0.8"]

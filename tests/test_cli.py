@@ -161,3 +161,23 @@ def test_run_serves_health_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     events = [json.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
     assert events[0] == "started" and events[-1] == "stopped"
     assert (tmp_path / "state" / "forewarn.db").exists()
+
+
+def test_check_config_warns_when_everything_listens_on_a_public_address(tmp_path: Path) -> None:
+    """A non-loopback listen without admin_listen is valid but warned about; loopback is not."""
+    base = (
+        "services: [{id: web, name: {en: Web}}]\n"
+        "checks: [{id: web, service: web, type: tcp, host: 127.0.0.1, port: 9}]\n"
+    )
+    daemons = {
+        "0.0.0.0:9470": True,
+        "127.0.0.1:9470": False,
+        "[::1]:9470": False,
+        "0.0.0.0:9470', admin_listen: '127.0.0.1:9471": False,
+    }
+    for listen, warned in daemons.items():
+        config = tmp_path / "checks.yaml"
+        config.write_text(f"daemon: {{listen: '{listen}'}}\n" + base, encoding="utf-8")
+        done = forewarn("check-config", "-c", str(config))
+        assert done.returncode == 0, done.stderr
+        assert ("daemon.admin_listen" in done.stderr) is warned, (listen, done.stderr)

@@ -295,3 +295,16 @@ def test_no_token_anywhere_says_where_to_put_one(
     assert main(["maintenance", "list", "-c", str(config)]) == 1
     err = capsys.readouterr().err
     assert "no daemon.api_tokens_file" in err and "--token-file" in err
+
+
+def test_incidents_show_escapes_control_characters_in_messages(
+    capsys: pytest.CaptureFixture[str], daemon: Daemon
+) -> None:
+    """Another operator's ESC, NUL and bidi override reach the terminal escaped, not raw."""
+    incident_id = open_id(daemon)
+    hostile = "fixed\x1b[2J\x1b]0;owned\x07 by\x00 ops \u202eevil"
+    assert forewarn(capsys, daemon, "incidents", "identify", incident_id, "-m", hostile)[0] == 0
+    status, out, _ = forewarn(capsys, daemon, "incidents", "show", incident_id)
+    assert status == 0
+    assert "fixed\\x1b[2J\\x1b]0;owned\\x07 by\\x00 ops \\u202eevil" in out
+    assert not any(c in out for c in "\x1b\x00\x07\u202e")

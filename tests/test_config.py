@@ -321,7 +321,7 @@ CSV_COLUMNS = "(columns: id, name, email, language, services, timezone, detail)"
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"id,name,mail\n", [f"1: unknown column 'mail' {CSV_COLUMNS}",
+        (b"id,name,mail\n", [f"1: unknown column 3 {CSV_COLUMNS}",
                               f"1: missing column 'email' {CSV_COLUMNS}"]),
         (b"id,name,email,id\n", [f"1: column 'id' appears twice {CSV_COLUMNS}"]),
         (b"", [f"1: missing column 'id' {CSV_COLUMNS}", f"1: missing column 'name' {CSV_COLUMNS}",
@@ -640,3 +640,13 @@ def test_credentials_in_the_url_and_an_auth_block_are_refused_for_every_kind(
     assert errors_of(path) == [
         f"{path}:2: checks[0].auth: cannot be used with user:pass@ in the url: keep one of them"
     ]
+
+
+def test_a_secret_file_named_as_customers_is_never_quoted(tmp_path: Path) -> None:
+    """A token file given as customers: the errors name columns by position, not content."""
+    secret = "WWWWWWWWWWWWWWWWWWWWWWWWWW"
+    (tmp_path / "tokens.txt").write_text(f"ops:{secret}\ngrafana:{secret}X:read\n")
+    path = write(tmp_path, S + C + "customers: {file: tokens.txt}\n")
+    errors = errors_of(path)
+    assert errors and f"{tmp_path / 'tokens.txt'}:1: unknown column 1 {CSV_COLUMNS}" in errors
+    assert not [e for e in errors if secret in e]

@@ -60,6 +60,7 @@ async def test_smtp_down_for_a_while_is_told_once_and_shows_in_healthz(
         notices_extra="  delivery_alarm_after: 500ms\n",
     )
     daemon = await running(config)
+    await until(lambda: daemon.engine.states["tracking-ws"].seen_up)
     target.broken.add("tracking")
     await until(lambda: any("DOWN" in b["text"] for b in receiver.bodies))
     assert (await health(daemon))["status"] == "ok"  # failing, but not for long yet

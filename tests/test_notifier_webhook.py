@@ -94,12 +94,13 @@ async def test_an_ops_text_that_starts_with_its_title_says_it_once(
 ) -> None:
     """The ops lines open with their subject: the webhook does not repeat it above them."""
     channel = WebhookChannel(type="webhook", name="slack", url=receiver.url)  # type: ignore[arg-type]
-    [alert] = delivery_alerts([channel], "email", "connection refused", 0.0, ZoneInfo("UTC"))
+    at = 1_795_348_800.0  # 2026-11-22 12:00 UTC
+    [alert] = delivery_alerts([channel], "email", "connection refused", at, ZoneInfo("UTC"))
     await notifier.send(alert)
     [body] = receiver.bodies
     assert body["text"].startswith(alert.subject + "\n")
     assert body["text"].count(alert.subject) == 1
-    assert "Since 1970-01-01 00:00:00+00:00 every email notice fails" in body["text"]
+    assert "Since 2026-11-22 12:00:00+00:00 every email notice fails" in body["text"]
 
 
 @pytest.mark.parametrize(

@@ -314,3 +314,30 @@ async def test_many_failures_leak_no_file_descriptors(probe: HttpProbe) -> None:
     assert {result.reason for result in results} == {Reason.CONNECT_REFUSED, Reason.TIMEOUT}
     assert abs(after - before) <= 3
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+async def test_custom_headers_never_follow_a_redirect_to_another_origin(
+    probe: HttpProbe,
+) -> None:
+    """X-Api-Key goes to the check's origin, and again when it comes back, never elsewhere."""
+    seen: list[tuple[str, str | None]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((f"{request.host}{request.path}", request.headers.get("X-Api-Key")))
+        target = request.query.get("to")
+        if target:
+            raise web.HTTPFound(target)
+        return web.Response(text="ok")
+
+    elsewhere = web.Application()
+    elsewhere.router.add_get("/{tail:.*}", record)
+    home = web.Application()
+    home.router.add_get("/{tail:.*}", record)
+    async with serve(elsewhere) as other, serve(home) as base:
+        back = f"{base}/back"
+        hop = f"{other}/away?to={back}"
+        check = http_check(f"{base}/start?to={hop}", headers={"X-Api-Key": "s3cret-key"})
+        result = await probe.run(check, NOW)
+    assert result.ok, result.detail
+    assert [key for _, key in seen] == ["s3cret-key", None, "s3cret-key"]
+    assert seen[1][0].endswith("/away")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, TemplateNotFound
 
 from monitor.render import TEMPLATES, Renderer, check_templates
 
@@ -122,3 +122,21 @@ def test_packaged_templates_are_checked_when_there_is_no_override(tmp_path: Path
     """Without overrides, every problem reported is in a packaged template file."""
     errors = check_templates(None)
     assert all(error.startswith(str(TEMPLATES)) for error in errors)
+
+
+def test_a_link_leading_outside_the_override_dir_is_refused(tmp_path: Path) -> None:
+    """A link to a file elsewhere is reported by check_templates and never rendered."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-{{ 1 }", encoding="utf-8")  # not even valid Jinja
+    overrides = write(tmp_path / "t", CLEAN)
+    (overrides / "fr" / "first.txt").unlink()
+    (overrides / "fr" / "first.txt").symlink_to(secret)
+    errors = check_templates(overrides)
+    link = overrides / "fr" / "first.txt"
+    assert errors[0] == f"{link}:1: a link leading outside notices.templates_dir (refused)"
+    assert not [e for e in errors if "TOP-SECRET" in e]
+    with pytest.raises(TemplateNotFound):
+        Renderer(overrides).render("first", "fr", CONTEXT)
+    inside = overrides / "fr" / "alias.txt"
+    inside.symlink_to(overrides / "fr" / "footer.txt")  # a link that stays inside is fine
+    assert Renderer(overrides).env.get_template("fr/alias.txt").render(CONTEXT) == "Support\n"

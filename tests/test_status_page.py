@@ -448,3 +448,12 @@ async def test_each_uptime_names_the_days_it_was_measured_over(client: Client) -
         wide, narrow = (text(legend.find_class(side)[0]) for side in ("wide", "narrow"))
         assert wide.endswith(words) and narrow.endswith(words)
         assert "90" not in wide
+
+
+def test_refresh_values_fall_on_a_few_steps() -> None:
+    """Any asked refresh lands on one of a handful of values: a bounded number of renders."""
+    from monitor.web.status import REFRESH_STEPS, refresh_of
+
+    seen = {refresh_of(str(n)) for n in range(-5, 5000)} | {refresh_of("9" * 5000)}
+    assert seen <= {0, *REFRESH_STEPS} and len(seen) <= len(REFRESH_STEPS) + 1
+    assert refresh_of("120") == 120 and refresh_of("299") == 120

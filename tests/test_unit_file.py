@@ -84,3 +84,6 @@ def test_the_unit_has_what_the_daemon_relies_on() -> None:
     assert settings["RestrictAddressFamilies"].split() == ["AF_INET", "AF_INET6", "AF_UNIX"]
     assert "ProcSubset" not in settings, "process metrics read /proc/stat"
     assert "PrivateNetwork" not in settings and "IPAddressDeny" not in settings
+    # One value sets soft and hard: the daemon may not call setrlimit (~@resources).
+    assert int(settings["LimitNOFILE"]) >= 65536 and ":" not in settings["LimitNOFILE"]
+    assert "@resources" in settings["SystemCallFilter"]

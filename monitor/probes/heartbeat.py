@@ -68,7 +68,7 @@ class HeartbeatCheck(CheckBase):
         if (self.token is None) == (self.token_file is None):
             raise ValueError("set exactly one of token (from ${ENV}) or token_file")
         secret = self.token.get_secret_value() if self.token else read_secret(str(self.token_file))
-        if not _TOKEN.match(secret):
+        if not _TOKEN.fullmatch(secret):
             raise ValueError("the token must be 16 to 256 characters among A-Z a-z 0-9 . _ ~ -")
         self._token = SecretStr(secret)
         return self

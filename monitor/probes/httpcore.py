@@ -23,6 +23,7 @@ from multidict import CIMultiDictProxy
 from monitor.probes.base import Reason
 from monitor.probes.certs import peer_not_after, verifying_context
 from monitor.probes.local import local_failure
+from monitor.probes.redirects import same_origin_headers
 from monitor.probes.resolver import chosen
 
 _USER_AGENT = "forewarn (synthetic monitoring)"
@@ -233,6 +234,7 @@ class HttpClient:
             data=request.body,
             allow_redirects=request.follow_redirects,
             max_redirects=request.max_redirects,
+            middlewares=(same_origin_headers(request.url, request.headers),),
             ssl=self._ssl(request.ca_file),
             trace_request_ctx=line,
         ) as resp:

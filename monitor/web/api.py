@@ -12,20 +12,21 @@ one gets a 401 rather than the API being open. Errors are ``{"error": "…"}``.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
 from aiohttp import web
 
+from monitor import timebounds
 from monitor.config_types import ID_PATTERN, parse_delay
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import OperationError, Operations, OperatorAction
 from monitor.web.auth import BearerAuth, client_key, json_error, unauthorized
+from monitor.web.jsonbody import read_object
 from monitor.web.public_api import OPERATOR_READS_KEY, OperatorReads, add_incident_reads
 from monitor.web.views import (
     incident_json,
@@ -63,7 +64,10 @@ def parse_time(value: Any, key: str) -> float:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise _bad(f"{key}: expected an ISO 8601 time with an offset, such as {EXAMPLE_TIME}")
-    return moment.timestamp()
+    try:
+        return timebounds.check_moment(moment).timestamp()
+    except (ValueError, OverflowError):
+        raise _bad(f"{key}: must be {timebounds.SPAN_TEXT}") from None
 
 
 def _bad(message: str) -> web.HTTPException:
@@ -73,20 +77,6 @@ def _bad(message: str) -> web.HTTPException:
 def reply(data: Mapping[str, Any], status: int = 200) -> web.Response:
     """A JSON answer that no cache keeps."""
     return web.json_response(data, status=status, headers={"Cache-Control": "no-store"})
-
-
-async def read_body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
-    """The request's JSON object, with no keys outside ``allowed``."""
-    try:
-        data = json.loads(await request.read())
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # [[[[… nested too deep
-        raise _bad("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise _bad("the body must be a JSON object")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise _bad(f"unknown key {unknown[0][:40]!r}")
-    return data
 
 
 def operator_endpoint(
@@ -186,7 +176,7 @@ async def act_on_incident(request: web.Request, api: OperatorApi, who: str) -> w
         action = OperatorAction(request.match_info["action"])
     except ValueError:
         raise json_error(web.HTTPNotFound, "unknown action") from None
-    body = await read_body(request, {"message", "review", "force"})
+    body = await read_object(request, {"message", "review", "force"})
     try:
         message = Words.from_json(body.get("message"))
     except ValueError as exc:
@@ -214,7 +204,7 @@ async def list_windows(request: web.Request, api: OperatorApi, _: str) -> web.Re
 
 def _new_id(api: OperatorApi, start: float) -> str:
     """``mw-20261122-1200`` (UTC start), with a suffix if another window has it."""
-    base = "mw-" + datetime.fromtimestamp(start, UTC).strftime("%Y%m%d-%H%M")
+    base = "mw-" + timebounds.moment(start).strftime("%Y%m%d-%H%M")
     taken = {w.id for w, _ in api.operations.windows()}
     candidate, n = base, 1
     while candidate in taken:
@@ -251,14 +241,15 @@ def _window(data: Mapping[str, Any], api: OperatorApi) -> Window:
 
 
 def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and re.match(ID_PATTERN, value) is not None
+    # Whole: re.match's $ also matches before a final newline ("release-42\n").
+    return isinstance(value, str) and re.fullmatch(ID_PATTERN, value) is not None
 
 
 @operator_endpoint(write=True, action="maintenance.add")
 async def add_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """Plan a maintenance window; 201 with the window."""
     keys = {"id", "services", "start", "end", "announce_before", "summary"}
-    wanted = _window(await read_body(request, keys), api)
+    wanted = _window(await read_object(request, keys), api)
     request[AUDIT_TARGET] = wanted.id
     window = api.operations.add_window(wanted)
     log.info("maintenance_added", operator=who, window=window.id)
@@ -271,7 +262,7 @@ async def add_window(request: web.Request, api: OperatorApi, who: str) -> web.Re
 @operator_endpoint(write=True, action="maintenance.extend")
 async def extend_window(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """Move a window's end."""
-    end = parse_time((await read_body(request, {"end"})).get("end"), "end")
+    end = parse_time((await read_object(request, {"end"})).get("end"), "end")
     if end <= api.clock():
         raise _bad("end: already in the past")
     window = api.operations.extend_window(request.match_info["id"], end)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from aiohttp import web
@@ -24,18 +24,40 @@ HEALTH_KEY: web.AppKey[Health] = web.AppKey("health")
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics")
 
 
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+}
+SERVER = "forewarn"  # no version: it only helps someone matching known flaws
+
+
+def _secure(headers: MutableMapping[str, str]) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
+
+
 @web.middleware
 async def security_headers(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Add headers that keep browsers from sniffing, framing or leaking referrers."""
-    response = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
-    )
+    """Add headers that keep browsers from sniffing, framing or leaking referrers.
+
+    Raised errors (404, 405, 401, 413, …) get them too: they are responses like any other.
+    """
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        _secure(exc.headers)
+        raise
+    _secure(response.headers)
     return response
+
+
+async def _scrub_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The last word on every response's headers: security headers, and no versions."""
+    _secure(response.headers)
+    response.headers["Server"] = SERVER
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
@@ -55,19 +77,33 @@ async def healthz_handler(request: web.Request) -> web.Response:
     return web.json_response(health, status=status)
 
 
-def build_app(
-    metrics: Metrics, health: Health, heartbeats: HeartbeatBook | None = None
-) -> web.Application:
-    """The aiohttp application the daemon serves on ``daemon.listen``."""
+def new_app() -> web.Application:
+    """An aiohttp application with the daemon's body limit and headers, and no routes."""
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[security_headers],
         handler_args={"lingering_time": LINGER_S},
     )
+    app.on_response_prepare.append(_scrub_headers)
+    return app
+
+
+def build_app(
+    metrics: Metrics, health: Health, heartbeats: HeartbeatBook | None = None
+) -> web.Application:
+    """An application serving /metrics, /healthz and (given ``heartbeats``) the hooks."""
+    app = new_app()
+    add_admin_routes(app, metrics, health, heartbeats)
+    return app
+
+
+def add_admin_routes(
+    app: web.Application, metrics: Metrics, health: Health, heartbeats: HeartbeatBook | None
+) -> None:
+    """/metrics, /healthz and the heartbeat hooks: the daemon's own face, not the public's."""
     app[METRICS_KEY] = metrics
     app[HEALTH_KEY] = health
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", healthz_handler)
     if heartbeats is not None:
         add_hook_routes(app, heartbeats)
-    return app

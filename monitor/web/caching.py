@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
@@ -11,6 +11,7 @@ from aiohttp import web
 
 from monitor.board import Snapshot
 from monitor.status_board import StatusBoard
+from monitor.timebounds import clamp
 
 BOARD_KEY: web.AppKey[StatusBoard] = web.AppKey("status_board", StatusBoard)
 MAX_AGE_S = 30  # how long browsers and proxies may reuse a public document unasked
@@ -22,11 +23,14 @@ def snapshot(request: web.Request) -> Snapshot:
 
 
 def rendered(
-    request: web.Request, snap: Snapshot, language: str, make: Callable[[], bytes]
+    request: web.Request, snap: Snapshot, variant: Hashable, make: Callable[[], bytes]
 ) -> bytes:
-    """The document at this URL in ``language``, rendered once per snapshot."""
-    key = (request.path, request.query_string, language)
-    return request.app[BOARD_KEY].rendered(snap, key, make)
+    """The document at this path in ``variant`` (its language, …), rendered once per snapshot.
+
+    The key is the path and what the handler made of the request, never the raw query
+    string: a client adding ``?w=1``, ``?w=2``, … must not make each request a render.
+    """
+    return request.app[BOARD_KEY].rendered(snap, (request.path, variant), make)
 
 
 def etag_of(body: bytes) -> str:
@@ -65,7 +69,7 @@ def respond(
     ``cors`` lets other sites (a shop's help page) fetch the document from their scripts;
     public documents carry nothing that needs the same-origin policy's protection.
     """
-    etag, seconds = etag_of(body), int(modified)
+    etag, seconds = etag_of(body), int(clamp(modified))
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(datetime.fromtimestamp(seconds, UTC), usegmt=True),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -22,15 +21,17 @@ from monitor.config_types import LANGUAGES
 from monitor.operations import IncidentUpdate
 from monitor.render import format_duration, format_time
 from monitor.status_text import entry_text, pick_language, shown, state_word, status_word
+from monitor.timebounds import clamp, moment
 from monitor.web import page_text
 from monitor.web.badge import badge_handler
-from monitor.web.caching import etag_of, rendered, respond, snapshot
+from monitor.web.caching import BOARD_KEY, etag_of, rendered, respond, snapshot
 from monitor.words import Words
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "status"
 STYLESHEET = Path(__file__).parent / "static" / "status.css"
 REFRESH_S = 60  # the page reloads itself this often unless ?refresh= says otherwise
 REFRESH_BOUNDS = (30, 3600)
+REFRESH_STEPS = (30, 60, 120, 300, 600, 900, 1800, 3600)
 STATIC_MAX_AGE_S = 7 * 86400  # the stylesheet's URL changes with its content
 
 _BANNERS = (
@@ -79,9 +80,13 @@ _ENV = _environment()
 
 
 def refresh_of(raw: str | None) -> int:
-    """Seconds between automatic reloads from ``?refresh=``: 0 (off) or within the bounds."""
+    """Seconds between automatic reloads from ``?refresh=``: 0 (off) or a step of the ladder.
+
+    The asked value is held within the bounds and rounded down to a step of ``REFRESH_STEPS``,
+    so that a client cannot make one page into thousands of distinct renders.
+    """
     try:
-        asked = int(raw) if raw is not None else REFRESH_S
+        asked = int(raw) if raw is not None and len(raw) <= 12 else REFRESH_S
     except ValueError:
         return REFRESH_S
     if asked == 0:
@@ -89,7 +94,8 @@ def refresh_of(raw: str | None) -> int:
     if asked < 0:
         return REFRESH_S
     low, high = REFRESH_BOUNDS
-    return min(max(asked, low), high)
+    held = min(max(asked, low), high)
+    return max(step for step in REFRESH_STEPS if step <= held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +144,7 @@ class Page:
 
     def iso(self, at: float) -> str:
         """A time for ``<time datetime>``."""
-        return datetime.fromtimestamp(int(at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return moment(int(clamp(at))).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def state(self, state: PublicState) -> str:
         """A service state in words."""
@@ -224,7 +230,8 @@ def _render(name: str, page: Page, **extra: Any) -> bytes:
 
 
 def _html(request: web.Request, page: Page, name: str, **extra: Any) -> web.Response:
-    body = rendered(request, page.snap, page.language, lambda: _render(name, page, **extra))
+    variant = (page.language, page.chosen, page.refresh)
+    body = rendered(request, page.snap, variant, lambda: _render(name, page, **extra))
     response = respond(request, body, "text/html; charset=utf-8", page.updated())
     response.headers["Content-Language"] = page.language
     return response
@@ -244,7 +251,11 @@ async def incident_page(request: web.Request) -> web.Response:
     if incident is None:
         # Nothing will appear at this address by waiting, so the 404 does not reload itself.
         page = replace(_page(request, snap, root="../", path=""), refresh=0)
-        body = _render("not_found.html", page)
+        # One render per language and snapshot, whatever ids a client makes up.
+        variant = ("not_found", page.language, page.chosen)
+        body = request.app[BOARD_KEY].rendered(
+            snap, variant, lambda: _render("not_found.html", page)
+        )
         headers = {"Content-Type": "text/html; charset=utf-8", "Content-Language": page.language}
         return web.Response(status=404, body=body, headers=headers)
     page = _page(request, snap, root="../", path=f"/incidents/{quote(incident.id, safe='')}")

@@ -7,8 +7,9 @@ from typing import Any
 from aiohttp import web
 
 from monitor.operations import Suppression
-from monitor.web.api import AUDIT_TARGET, OperatorApi, operator_endpoint, read_body, reply
+from monitor.web.api import AUDIT_TARGET, OperatorApi, operator_endpoint, reply
 from monitor.web.auth import json_error
+from monitor.web.jsonbody import read_object
 from monitor.web.views import iso
 
 
@@ -27,7 +28,7 @@ async def list_suppressions(request: web.Request, api: OperatorApi, _: str) -> w
 @operator_endpoint(write=True, action="suppression.lift")
 async def lift_suppression(request: web.Request, api: OperatorApi, who: str) -> web.Response:
     """Email an address again (after its owner asked to be told once more)."""
-    address = (await read_body(request, {"address"})).get("address")
+    address = (await read_object(request, {"address"})).get("address")
     if not isinstance(address, str) or "@" not in address:
         raise json_error(web.HTTPBadRequest, "address: expected an email address")
     lifted = api.operations.lift(address)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
 from monitor.incidents import Incident
 from monitor.maintenance import Window, WindowProgress
 from monitor.operations import IncidentUpdate
+from monitor.timebounds import clamp, moment
 
 # What anyone may see of an incident; the operator view shows every field.
 PUBLIC_INCIDENT_FIELDS = (
@@ -21,7 +21,7 @@ PUBLIC_INCIDENT_FIELDS = (
 
 def iso(timestamp: float) -> str:
     """A Unix time as ISO 8601 UTC to the second: ``2026-11-22T12:00:00Z``."""
-    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment(int(clamp(timestamp))).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def duration_text(seconds: float) -> str:

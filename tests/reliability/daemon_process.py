@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -27,11 +28,15 @@ class DaemonProcess:
     so a failing test never leaves a daemon behind.
     """
 
-    def __init__(self, config: Path, log_dir: Path) -> None:
+    def __init__(
+        self, config: Path, log_dir: Path, *, nofile: tuple[int, int] | None = None
+    ) -> None:
         self.config = config
         self.log_dir = log_dir
+        self.nofile = nofile  # (soft, hard) open-file limits the daemon starts with
         self.process: asyncio.subprocess.Process | None = None
         self.port = 0
+        self.admin_port = 0  # /healthz and the operator API: port itself without admin_listen
         self.starts = 0
         self.log_path = log_dir / "daemon-0.log"
 
@@ -60,7 +65,13 @@ class DaemonProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                preexec_fn=None if self.nofile is None else self._limit,
             )
+
+    def _limit(self) -> None:
+        """In the child before exec: the open-file limits the test asked for."""
+        assert self.nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
 
     async def ready(self, timeout_s: float = 30.0) -> None:
         """Wait for the spawned daemon's 'started' event and a 200 from its /healthz."""
@@ -88,7 +99,7 @@ class DaemonProcess:
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session,
-                session.get(f"http://127.0.0.1:{self.port}/healthz") as response,
+                session.get(f"http://127.0.0.1:{self.admin_port}/healthz") as response,
             ):
                 if response.status != 200:
                     return None
@@ -137,6 +148,7 @@ class DaemonProcess:
     def _started_port(self) -> int:
         for event in self.log_events():
             if event.get("event") == "started":
+                self.admin_port = int(event.get("admin_port") or event["port"])
                 return int(event["port"])
         return 0
 

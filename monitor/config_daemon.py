@@ -1,0 +1,85 @@
+"""The ``daemon:`` section: where forewarn keeps its state and how it is reached."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, IPvAnyNetwork, field_validator
+
+from monitor.config_types import Duration, StrictModel, check_zone, http_url
+
+
+class DaemonConfig(StrictModel):
+    """Where the daemon keeps its state and how it is reached."""
+
+    state_dir: Path = Path("./state")
+    listen: str = "127.0.0.1:9470"
+    # With it, `listen` serves only the public face and this one /metrics, /healthz, the
+    # operator API and heartbeats; without it, everything stays on `listen`.
+    admin_listen: str | None = None
+    public_url: str = "http://127.0.0.1:9470"
+    timezone: str = "Europe/Paris"
+    max_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 500
+    # Probe worker processes: "auto" runs one per core once checks need ≥ 200 probes/s.
+    probe_workers: Literal["auto"] | Annotated[int, Field(ge=0, le=256)] = "auto"
+    api_tokens_file: Path | None = None  # operator API bearer tokens; no file, no API
+    retention: Duration = 7 * 86400.0  # raw results kept; aggregates outlive them
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks).
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list, max_length=256)
+    # Connections a listener holds at once, in all and per client address; the open-file
+    # limit lowers both so that probes always keep descriptors (monitor/fdlimit.py).
+    max_connections: Annotated[int, Field(ge=8, le=1_000_000)] = 1000
+    max_connections_per_address: Annotated[int, Field(ge=1, le=1_000_000)] = 64
+    # A connection must send a whole request head within this, and is closed when idle
+    # this long between requests.
+    header_timeout: Duration = 10.0
+
+    @field_validator("listen", "admin_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not (sep and host and port.isascii() and port.isdigit() and int(port) <= 65535):
+            raise ValueError("must be host:port, such as 127.0.0.1:9470")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_zone(value)
+
+    @field_validator("retention")
+    @classmethod
+    def _keeps_an_hour(cls, value: float) -> float:
+        # Raw results are what an operator reads to investigate a fresh incident.
+        if value < 3600:
+            raise ValueError("must be at least 1h")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return http_url(value).rstrip("/")
+
+    @property
+    def listen_host(self) -> str:
+        """The host part of ``listen``."""
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def listen_port(self) -> int:
+        """The port part of ``listen``."""
+        return int(self.listen.rpartition(":")[2])
+
+    def is_exposed(self) -> bool:
+        """True when ``listen`` may be reached from other hosts (not a loopback address)."""
+        host = self.listen_host
+        if host == "localhost":
+            return False
+        try:
+            return not ip_address(host).is_loopback
+        except ValueError:
+            return True  # a name, or "" (every address)
