@@ -20,6 +20,7 @@ from notifiers.email import EmailNotifier
 from notifiers.message import build_email
 from tests import builders
 from tests.smtp_server import FailingSmtpServer
+from tests.waiting import LoopLateness
 
 NOW = 1_700_000_000.0
 SENDER = "Support <support@example.net>"
@@ -201,10 +202,13 @@ async def test_whole_send_has_one_deadline(smtp: FailingSmtpServer, tmp_path: Pa
     smtp.slow_s = 0.05  # greeting + EHLO + MAIL + RCPT + DATA alone exceed 0.12 s
     sender = EmailNotifier(notices_config(smtp.port, timeout="120ms"), tmp_path)
     loop = asyncio.get_running_loop()
-    started = loop.time()
-    error = await send_error(sender, make_notice())
-    await sender.close()
-    assert loop.time() - started < 0.5
+    async with LoopLateness() as lateness:  # the server shares this loop: it is as late
+        started = loop.time()
+        error = await send_error(sender, make_notice())
+        await sender.close()
+        elapsed = loop.time() - started
+    # Each reply alone is within 120 ms: only one deadline for the whole send ends it there.
+    assert 0.12 <= elapsed < 0.5 + lateness.worst
     assert error.permanent is False
 
 

@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 from monitor.config import load_config
 from monitor.daemon import Daemon
 from monitor.detector import CheckStatus
+from monitor.lag import QUIET_S
 from monitor.metrics import Metrics
 from monitor.web.app import build_app
 from tests.waiting import until
@@ -139,7 +140,8 @@ async def test_a_stalled_daemon_sets_timeouts_aside_and_still_sees_real_ones(
             assert len(lag_events) == 1  # one episode, not one event per block or per tick
 
             state.hanging = True  # the hog is gone: a real timeout must be believed
-            await until(lambda: len(down(daemon)) == CHECKS, timeout_s=3)
+            # At once, not once the lag episode has been quiet for QUIET_S (10 s).
+            await until(lambda: len(down(daemon)) == CHECKS, timeout_s=QUIET_S / 2)
             assert len(daemon.engine.open) == CHECKS // 10
         finally:
             state.released.set()

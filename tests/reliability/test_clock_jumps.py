@@ -25,13 +25,14 @@ from monitor.incidents import Incident, IncidentStatus
 from monitor.smtpsink import ReceivedMessage
 from tests.conftest import ConfigFactory
 from tests.smtp_server import FailingSmtpServer
-from tests.waiting import until
+from tests.waiting import LoopLateness, until
 
 HOUR = 3600.0
 INTERVAL_S = 0.1
 UPDATE_EVERY_S = 1.0
 STABLE_FOR_S = 1.0
 TRACKING_CUSTOMERS = 2  # acme and globex: every tracking notice is two messages
+DRIFT_S = 0.05  # NTP slews the wall clock 0.5 ms per second at most
 
 
 class SteppedClock:
@@ -120,31 +121,31 @@ async def test_a_clock_step_keeps_the_probe_rate_the_cadence_and_the_outage_leng
     daemon = Daemon(config, clock=clock)
     await daemon.start()
     try:
-        await until(lambda: daemon.engine.states["tracking-ws"].status is CheckStatus.UP)
-        target.broken = True
-        broke_at = time.monotonic()
-        await until(lambda: mailbox.count("first") == 1)
-        await until(lambda: mailbox.count("update") == 1, timeout_s=3)
-        steady_rate = target.rate(time.monotonic() - 1.0, time.monotonic())
+        async with LoopLateness() as lateness:  # the daemon, target and sink share this loop
+            await until(lambda: daemon.engine.states["tracking-ws"].status is CheckStatus.UP)
+            last_up = target.hits[-1]  # the first failing run starts after this request
+            target.broken = True
+            await until(lambda: mailbox.count("first") == 1)
+            await until(lambda: mailbox.count("update") == 1, timeout_s=3)
+            steady_rate = target.rate(time.monotonic() - 1.0, time.monotonic())
 
-        clock.offset += HOUR  # right after an update: an early one would show at once
-        stepped = time.monotonic()
-        await until(lambda: mailbox.count("update") == 2, timeout_s=3)
-        forward_rate = target.rate(stepped, time.monotonic())
+            clock.offset += HOUR  # right after an update: an early one would show at once
+            stepped = time.monotonic()
+            await until(lambda: mailbox.count("update") == 2, timeout_s=3)
+            forward_rate = target.rate(stepped, time.monotonic())
 
-        clock.offset -= HOUR  # back: the next update must not wait an hour
-        stepped = time.monotonic()
-        await until(lambda: mailbox.count("update") == 3, timeout_s=3)
-        backward_rate = target.rate(stepped, time.monotonic())
+            clock.offset -= HOUR  # back: the next update must not wait an hour
+            stepped = time.monotonic()
+            await until(lambda: mailbox.count("update") == 3, timeout_s=3)
+            backward_rate = target.rate(stepped, time.monotonic())
 
-        target.broken = False
-        await until(lambda: _open(daemon).status is IncidentStatus.MONITORING, timeout_s=3)
-        clock.offset += HOUR  # while monitoring: stable_for must still be waited out in full
-        monitoring_from = time.monotonic()
-        await until(lambda: mailbox.count("resolved") == 1, timeout_s=5)
-        resolved_after = time.monotonic() - monitoring_from
-        outage_s = time.monotonic() - broke_at
-        (incident,) = daemon.store.resolved_since(0.0)
+            target.broken = False
+            await until(lambda: _open(daemon).status is IncidentStatus.MONITORING, timeout_s=3)
+            clock.offset += HOUR  # while monitoring: stable_for must still be waited out in full
+            monitoring_from = time.monotonic()
+            await until(lambda: mailbox.count("resolved") == 1, timeout_s=5)
+            resolved_after = time.monotonic() - monitoring_from
+            (incident,) = daemon.store.resolved_since(0.0)
     finally:
         await daemon.stop(deadline_s=1.0)
 
@@ -163,14 +164,21 @@ async def test_a_clock_step_keeps_the_probe_rate_the_cadence_and_the_outage_leng
         assert 0.5 * expected <= rate <= 1.5 * expected
     # The promise: each update comes update_every after the last (the tick is 250 ms), neither
     # at once after a step forward nor an hour late after a step back.
-    assert all(0.8 * UPDATE_EVERY_S <= gap <= UPDATE_EVERY_S + 0.8 for gap in gaps)
+    # A mail delivered late (by as much as a busy machine delayed the loop) shortens the gap
+    # before it and stretches the one after.
+    late = lateness.worst
+    assert all(0.8 * UPDATE_EVERY_S - late <= gap <= UPDATE_EVERY_S + 0.8 + late for gap in gaps)
     # No more updates than the cadence allows over the incident (the last may fall while
     # monitoring, which keeps the cadence until resolved).
     told_for = mailbox.times("resolved")[0] - mailbox.times("first")[0]
     assert mailbox.count("update") <= told_for // UPDATE_EVERY_S
     assert mailbox.count("first") == 1
     assert resolved_after >= 0.7 * STABLE_FOR_S  # no resolution on the step itself
-    _assert_real_length(incident, outage_s)
+    # The outage as the test saw it: at most from the last good request to the "resolved"
+    # mail, at least from the "first" mail to the moment monitoring began.
+    outer = (last_up, mailbox.times("resolved")[0])
+    inner = (mailbox.times("first")[0], monitoring_from)
+    _assert_real_length(incident, inner, outer)
 
 
 def _open(daemon: Daemon) -> Incident:
@@ -178,15 +186,23 @@ def _open(daemon: Daemon) -> Incident:
     return incident
 
 
-def _assert_real_length(incident: Incident, outage_s: float) -> None:
-    """The stored times are ordered and span the outage as measured on the monotonic clock."""
+def _assert_real_length(
+    incident: Incident, inner: tuple[float, float], outer: tuple[float, float]
+) -> None:
+    """The stored times are ordered and span the outage as bracketed on the monotonic clock.
+
+    ``inner`` starts after the first failure and ends before the resolution, ``outer`` starts
+    before the one and ends after the other: a busy machine widens the bracket, never breaks it.
+    """
     assert incident.resolved_at is not None
     assert incident.recovered_at is not None
     assert incident.customers_told_at is not None
     assert incident.first_failure_at <= incident.opened_at <= incident.customers_told_at
     assert incident.customers_told_at <= incident.recovered_at <= incident.resolved_at
     recorded = incident.resolved_at - incident.first_failure_at
-    assert abs(recorded - outage_s) < 1.0, (recorded, outage_s)  # not an hour more, nor less
+    shortest, longest = inner[1] - inner[0], outer[1] - outer[0]
+    # Not an hour more, nor less; DRIFT_S for wall and monotonic clocks ticking apart.
+    assert shortest - DRIFT_S <= recorded <= longest + DRIFT_S, (shortest, recorded, longest)
 
 
 @pytest.mark.parametrize(

@@ -28,11 +28,12 @@ from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult, Reason
 from monitor.probes.resolver import SystemResolver
 from monitor.scheduler import Scheduler, phase_offset
+from tests.waiting import LoopLateness
 
 INTERVAL_S = 0.5
 STALL_TIMEOUT_S = 0.3
 HEALTHY_TIMEOUT_S = 1.0
-ON_TIME_S = 0.1  # how late a run may start, on a loop shared by 40 checks (and CI)
+ON_TIME_S = 0.1  # how late a run may start on a loop shared by 40 checks, plus the loop lateness
 
 
 class StallingResolver(AbstractResolver):
@@ -135,6 +136,17 @@ def stall_verdict(check: CheckBase) -> tuple[Reason, str]:
     return Reason.DNS, f"no DNS answer for {host} within {limit}"
 
 
+def started_within(metrics: Metrics, seconds: float) -> float:
+    """How many runs the scheduler started at most ``seconds`` late (to its next bucket edge)."""
+    (histogram,) = (
+        family
+        for family in metrics.registry.collect()
+        if family.name == "forewarn_scheduler_lag_seconds"
+    )
+    buckets = [sample for sample in histogram.samples if sample.name.endswith("_bucket")]
+    return next(b.value for b in buckets if float(b.labels["le"]) >= seconds)
+
+
 @pytest.mark.parametrize("edge", ["name service", "system getaddrinfo"])
 async def test_checks_keep_their_schedule_while_dns_never_answers_for_others(edge: str) -> None:
     """20 checks stalled in DNS fail with dns or timeout in time; 20 healthy ones stay on time.
@@ -169,22 +181,30 @@ async def test_checks_keep_their_schedule_while_dns_never_answers_for_others(edg
 
         tasks_before = len(asyncio.all_tasks())
         metrics = Metrics()
-        started = time.monotonic()
-        scheduler = Scheduler([*healthy, *stalled], probes, record, metrics, clock=time.monotonic)
-        running = asyncio.create_task(scheduler.run())
-        try:
-            await asyncio.wait_for(enough.wait(), 10)
-            ended = time.monotonic()
-        finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
-            stalling.release.set()  # the system gives up: the blocked threads end
-            for probe in probes.values():
-                await probe.close()
+        async with LoopLateness() as lateness:
+            started = time.monotonic()
+            scheduler = Scheduler(
+                [*healthy, *stalled], probes, record, metrics, clock=time.monotonic
+            )
+            running = asyncio.create_task(scheduler.run())
+            try:
+                await asyncio.wait_for(enough.wait(), 10)
+                ended = time.monotonic()
+            finally:
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
+                stalling.release.set()  # the system gives up: the blocked threads end
+                for probe in probes.values():
+                    await probe.close()
         tasks_after = len(asyncio.all_tasks())
+    # How late a run may start: ON_TIME_S, and what a busy machine delayed the loop by. A run
+    # queued behind a stalled lookup would wait for its 300 ms timeout: the loop, free, would
+    # not be late meanwhile.
+    on_time_s = ON_TIME_S + lateness.worst
 
     stalled_s = [r.duration_s for check in stalled for r in results[check.id]]
-    lateness = [
+    loop_late = lateness.worst
+    starts_late = [
         r.at - (started + phase_offset(check.id, INTERVAL_S) + k * INTERVAL_S)
         for check in healthy
         for k, r in enumerate(results[check.id])
@@ -192,22 +212,24 @@ async def test_checks_keep_their_schedule_while_dns_never_answers_for_others(edg
     counts = sorted({len(results[check.id]) for check in healthy})
     print(  # the figures, for `pytest -s`
         f"{edge}: {ended - started:.2f}s, healthy runs {counts} per check,"
-        f" lateness max {max(lateness) * 1000:.1f}ms; stalled runs {len(stalled_s)},"
+        f" lateness max {max(starts_late) * 1000:.1f}ms (loop {loop_late * 1000:.1f}ms);"
+        f" stalled runs {len(stalled_s)},"
         f" {min(stalled_s):.3f}-{max(stalled_s):.3f}s each"
     )
     for check in stalled:
         for result in results[check.id]:
             assert (result.reason, result.detail) == stall_verdict(check), check.id
-            assert STALL_TIMEOUT_S <= result.duration_s < STALL_TIMEOUT_S + 1
+            assert STALL_TIMEOUT_S <= result.duration_s < STALL_TIMEOUT_S + 1 + loop_late
     for check in healthy:
         runs = results[check.id]
         assert all(result.ok for result in runs), [r.detail for r in runs if not r.ok]
         first_due = started + phase_offset(check.id, INTERVAL_S)
         # result.at is the start of each run (clock=time.monotonic): it follows the grid.
         for k, result in enumerate(runs):
-            assert -0.01 <= result.at - (first_due + k * INTERVAL_S) < ON_TIME_S, (check.id, k)
+            assert -0.01 <= result.at - (first_due + k * INTERVAL_S) < on_time_s, (check.id, k)
         due = int((ended - first_due) / INTERVAL_S) + 1  # slots that came due before the end
-        assert due - 1 <= len(runs) <= due, (check.id, len(runs), due)
+        missed = int(on_time_s / INTERVAL_S)  # slots a run as late as allowed skips
+        assert due - 1 - missed <= len(runs) <= due, (check.id, len(runs), due)
     healthy_runs = sum(len(results[check.id]) for check in healthy)
     if isinstance(resolver, StallingResolver):
         # Resolved on every run (those in flight when the scheduler stopped were asked too).
@@ -219,9 +241,7 @@ async def test_checks_keep_their_schedule_while_dns_never_answers_for_others(edg
         assert all(stalling.asked[name] == 1 for name in stalled_names), stalling.asked
         assert stalling.asked["shop.healthy.test"] >= len(healthy)
     lag_count = metrics.registry.get_sample_value("forewarn_scheduler_lag_seconds_count")
-    on_time = metrics.registry.get_sample_value(
-        "forewarn_scheduler_lag_seconds_bucket", {"le": str(ON_TIME_S)}
-    )
     assert lag_count is not None and lag_count >= healthy_runs
-    assert on_time == lag_count  # no run of any check started more than 100 ms late
+    # No run of any check started later than on_time_s (100 ms on an idle machine).
+    assert started_within(metrics, on_time_s) == lag_count
     assert tasks_after == tasks_before  # the stalled lookups were all abandoned, none left

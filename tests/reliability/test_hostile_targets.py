@@ -38,8 +38,12 @@ from probe_servers import (
 from monitor.probes.base import Probe, ProbeResult, Reason
 from monitor.probes.http import HttpCheck, HttpProbe
 from monitor.probes.tls import TlsCheck, TlsProbe
+from tests.waiting import LoopLateness
 
 TIMEOUT_S = 0.5
+# The deadline of the kinds told apart by what they send, not by silence: they have no
+# deadline to race, which a busy machine would make them lose; a probe they held would last it.
+PATIENT_S = 30.0
 MIB = 1024 * 1024
 MEMORY_BOUND = 50 * MIB
 
@@ -59,8 +63,9 @@ class Hostile:
 def http_check(url: str, **values: Any) -> HttpCheck:
     """An http check that reads the body (it looks for a word in it), as most checks do."""
     values.setdefault("expect", {"body_contains": "parcelNumber"})
+    values.setdefault("timeout", TIMEOUT_S)
     return HttpCheck.model_validate(
-        settings(id="hostile", service="svc", type="http", url=url, timeout="500ms", **values)
+        settings(id="hostile", service="svc", type="http", url=url, **values)
     )
 
 
@@ -87,7 +92,7 @@ KINDS = [
     Hostile(
         "1 GiB body",
         "http",
-        lambda ports: http_check(url(ports, "huge")),
+        lambda ports: http_check(url(ports, "huge"), timeout=PATIENT_S),
         Reason.TOO_LARGE,
         lambda _: f"body of {GIB} bytes above {MIB}",
         fast=True,
@@ -95,7 +100,7 @@ KINDS = [
     Hostile(
         "endless chunked body",
         "http",
-        lambda ports: http_check(url(ports, "endless")),
+        lambda ports: http_check(url(ports, "endless"), timeout=PATIENT_S),
         Reason.TOO_LARGE,
         lambda _: f"body larger than {MIB} bytes",
         fast=False,
@@ -103,7 +108,7 @@ KINDS = [
     Hostile(
         "gzip bomb",
         "http",
-        lambda ports: http_check(url(ports, "gzip")),
+        lambda ports: http_check(url(ports, "gzip"), timeout=PATIENT_S),
         Reason.TOO_LARGE,
         lambda _: f"body larger than {MIB} bytes",
         fast=False,
@@ -111,7 +116,7 @@ KINDS = [
     Hostile(
         "100 KiB header line",
         "http",
-        lambda ports: http_check(url(ports, "header")),
+        lambda ports: http_check(url(ports, "header"), timeout=PATIENT_S),
         Reason.PROTOCOL,
         lambda _: "status or header line longer than 8190 bytes",
         fast=True,
@@ -143,7 +148,7 @@ KINDS = [
     Hostile(
         "redirect loop",
         "http",
-        lambda ports: http_check(url(ports, "loop")),
+        lambda ports: http_check(url(ports, "loop"), timeout=PATIENT_S),
         Reason.HTTP_STATUS,
         lambda _: "redirect loop: still redirected (302) after 5 redirects",
         fast=True,
@@ -222,24 +227,35 @@ async def settle_fds_exactly(before: int) -> int:
 async def test_hostile_target_fails_with_its_reason_in_time_and_bounded_memory(
     hostile: Hostile, ports: dict[str, int], probes: dict[str, Probe]
 ) -> None:
-    """Ten concurrent runs against one hostile kind fail with its reason within timeout + 1 s."""
+    """Ten concurrent runs against one hostile kind fail with its reason within 500 ms + 1 s.
+
+    That is, the silent kinds' deadline + 1 s, and what a busy machine delayed the event loop
+    by; the probes cannot hide their own blocking work in that allowance: it is CPU time, and
+    bounded apart. The other kinds have PATIENT_S, so that they end on what they send.
+    """
     check = hostile.check(ports)
     await timed_run(probes[hostile.kind], check)  # warm up: sessions, TLS contexts, imports
     tracemalloc.start()
     try:
-        outcomes = await asyncio.gather(
-            *(timed_run(probes[hostile.kind], check) for _ in range(10))
-        )
+        async with LoopLateness() as lateness:
+            cpu_s = time.process_time()
+            outcomes = await asyncio.gather(
+                *(timed_run(probes[hostile.kind], check) for _ in range(10))
+            )
+            cpu_s = time.process_time() - cpu_s
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    print(f"{hostile.name}: {cpu_s:.3f} s CPU, loop late by {lateness.worst:.3f} s at worst")
+    in_time = TIMEOUT_S + 1 + lateness.worst
     for result, elapsed in outcomes:
         assert not result.ok
         assert (result.reason, result.detail) == (hostile.reason, hostile.detail(ports))
-        assert result.duration_s < TIMEOUT_S + 1
-        assert elapsed < TIMEOUT_S + 1
+        assert result.duration_s < in_time
+        assert elapsed < in_time
         if hostile.fast:
-            assert elapsed < TIMEOUT_S  # it is told apart before the deadline
+            assert elapsed < TIMEOUT_S + lateness.worst  # told apart at the head, in 500 ms
+    assert cpu_s < TIMEOUT_S + 1  # reading, inflating or parsing a bomb would take seconds
     assert peak < MEMORY_BOUND, f"peak {peak / MIB:.1f} MiB"
 
 
@@ -287,7 +303,9 @@ def assert_sound(
     expected = {(kind.reason, kind.detail(ports)) for kind in kinds}
     assert len(outcomes) == total
     assert {(result.reason, result.detail) for result, _ in outcomes} == expected
-    assert max(elapsed for _, elapsed in outcomes) < TIMEOUT_S + 1
+    # In time: none held anywhere near PATIENT_S (a busy loop shared by `concurrency` runs
+    # and the servers can delay each of a run's steps: no tighter bound is fair here).
+    assert max(elapsed for _, elapsed in outcomes) < PATIENT_S / 2
     assert figures["fds_after"] == figures["fds_before"], figures
     assert figures["tasks_after"] == figures["tasks_before"], figures
     assert figures["rss_growth"] < MEMORY_BOUND, figures
