@@ -13,6 +13,7 @@ variant. Each scenario prints its figures; ``main`` returns them for docs/accura
 from __future__ import annotations
 
 import heapq
+import logging
 import random
 import statistics
 import tempfile
@@ -29,7 +30,6 @@ from monitor.config import Config, load_config
 from monitor.engine import Engine
 from monitor.flapping import FLAPPING_AT, WINDOW
 from monitor.incidents import Incident
-from monitor.logs import configure_logging
 from monitor.metrics import Metrics
 from monitor.notices import NoticeKind
 from monitor.planner import NoticePlanner
@@ -117,7 +117,12 @@ class Virtual:
 def simulate(checks: int, days: float, failure_rate: FailureRate, seed: int = 15) -> Outcome:
     """Run ``checks`` checks for ``days`` virtual days with the defaults; count what is told."""
     saved = structlog.get_config()
-    configure_logging("error")  # a month of transitions is not worth printing
+    # A month of transitions is not worth printing. Loggers are not cached meanwhile, so that
+    # restoring the caller's configuration afterwards restores what they log too.
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
+        cache_logger_on_first_use=False,
+    )
     try:
         return _simulate(checks, days, failure_rate, seed)
     finally:
