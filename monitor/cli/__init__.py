@@ -1,0 +1,1 @@
+"""The `forewarn` commands: run, check-config, demo and the operator's commands."""

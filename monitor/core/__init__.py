@@ -1,0 +1,1 @@
+"""Values every layer shares: typed config fields, notices, words, times, rendering."""

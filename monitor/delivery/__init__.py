@@ -1,0 +1,1 @@
+"""The outbox drained through the channels: retries, pacing, delivery episodes."""

@@ -1,0 +1,1 @@
+"""Who hears what, and in which words: audiences, notice plans, ops texts."""

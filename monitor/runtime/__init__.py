@@ -1,0 +1,1 @@
+"""The running process: scheduler loop, probe workers, metrics, logs, systemd, locks."""

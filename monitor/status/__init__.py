@@ -1,0 +1,1 @@
+"""The public snapshot behind the status page, badges, feed and public API."""
