@@ -26,17 +26,17 @@ from typing import Any
 
 import structlog
 
-from monitor.config import Config, load_config
+from monitor.config.load import Config, load_config
+from monitor.core.notice import NoticeKind
+from monitor.core.render import Renderer
+from monitor.domain.flapping import FLAPPING_AT, WINDOW
+from monitor.domain.incidents import Incident
 from monitor.engine import Engine
-from monitor.flapping import FLAPPING_AT, WINDOW
-from monitor.incidents import Incident
-from monitor.metrics import Metrics
-from monitor.notices import NoticeKind
-from monitor.planner import NoticePlanner
+from monitor.notices.planner import NoticePlanner
 from monitor.probes.base import ProbeResult, Reason
-from monitor.render import Renderer
-from monitor.scheduler import next_due, phase_offset
-from monitor.sqlite_store import SqliteStore
+from monitor.runtime.metrics import Metrics
+from monitor.runtime.scheduler import next_due, phase_offset
+from monitor.store.sqlite import SqliteStore
 
 START = 1_795_000_000.0  # a fixed virtual epoch (2026-11-18)
 DOC = Path(__file__).resolve().parent.parent / "docs" / "accuracy.md"

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 # Runnable without installing the package: the repository root holds monitor/.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.history import day_of
+from monitor.domain.availability import day_of
 from monitor.probes.base import ProbeResult
-from monitor.retention import prune_in_chunks
-from monitor.sqlite_store import SqliteStore
+from monitor.store.retention import prune_in_chunks
+from monitor.store.sqlite import SqliteStore
 
 ZONE = ZoneInfo("Europe/Paris")
 START = 1_795_000_000.0  # November 2026

@@ -42,16 +42,16 @@ from aiohttp.test_utils import make_mocked_request
 # Runnable without installing the package: the repository root holds monitor/.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.board import Inputs, build
-from monitor.config import Config, load_config
-from monitor.detector import CheckStatus
-from monitor.history import day_bounds, last_days
-from monitor.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
-from monitor.metrics import Metrics
-from monitor.operations import IncidentUpdate
+from monitor.config.load import Config, load_config
+from monitor.domain.availability import day_bounds, last_days
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
+from monitor.domain.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
-from monitor.sqlite_store import SqliteStore
-from monitor.status_board import StatusBoard
+from monitor.runtime.metrics import Metrics
+from monitor.status.board import Inputs, build
+from monitor.status.source import StatusBoard
+from monitor.store.sqlite import SqliteStore
 from monitor.web.app import build_app
 from monitor.web.badge import badge_handler
 from monitor.web.caching import BOARD_KEY

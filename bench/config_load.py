@@ -2,10 +2,10 @@
 
 A checks.yaml with 10,000 checks of mixed kinds (80 % http, the rest tcp, tls, dns and soap),
 1,000 services (nine in ten depend on a hub service) and a 1,000-row customers CSV is written
-to a temporary directory. Then it measures ``monitor.config.load_config`` on it: the first run
+to a temporary directory. Then it measures ``monitor.config.load.load_config`` on it: the first run
 in this process and the best of the next runs, the resident memory it adds, the tracemalloc
 peak of one run, and ``forewarn check-config`` as a subprocess (wall time, with the time a bare
-``import monitor.cli`` takes beside it). The goal is under 2 s; when a figure misses it, the
+``import monitor.cli.main`` takes beside it). The goal is under 2 s; when a figure misses it, the
 top of a cProfile of one load is printed. Nothing is probed and no port is opened.
 
 Run from the repository root: ``python -m bench.config_load [--quick] [--profile]``.
@@ -28,7 +28,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from monitor.config import Config, load_config
+from monitor.config.load import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_S = 2.0
@@ -235,9 +235,9 @@ def main(quick: bool = False, profile: bool = False) -> dict[str, Any]:
 
         command = forewarn_command()
         shown = "forewarn" if len(command) == 1 else "python -m monitor"
-        imports = command_wall([sys.executable, "-c", "import monitor.cli"], runs)
+        imports = command_wall([sys.executable, "-c", "import monitor.cli.main"], runs)
         walls = command_wall([*command, "check-config", "-c", str(path)], runs)
-        row("python -c 'import monitor.cli' (startup)", f"{min(imports):7.3f} s best")
+        row("python -c 'import monitor.cli.main' (startup)", f"{min(imports):7.3f} s best")
         row(
             f"{shown} check-config, subprocess wall",
             f"{min(walls):7.3f} s best, {walls[0]:.3f} s first",

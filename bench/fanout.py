@@ -40,8 +40,8 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from monitor.config import NoticesConfig
-from monitor.smtpsink import SmtpSink
+from monitor.cli.smtpsink import SmtpSink
+from monitor.config.load import NoticesConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_EMAILS, GOAL_S = 10_000, 30.0

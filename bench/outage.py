@@ -43,11 +43,11 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.config import Config, load_config
+from monitor.cli.smtpsink import SmtpSink
+from monitor.config.load import Config, load_config
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus
-from monitor.logs import configure_logging
-from monitor.smtpsink import SmtpSink
+from monitor.domain.detector import CheckStatus
+from monitor.runtime.logs import configure_logging
 
 _KIND = re.compile(rb"^X-Forewarn-Kind: *([a-z_]+)", re.MULTILINE | re.IGNORECASE)
 

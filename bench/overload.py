@@ -119,7 +119,7 @@ async def scraping(port: int, seen: list[tuple[float, int]]) -> None:
 
 async def first_round(daemon: Any) -> float:
     """Wait until every check has a status (or WARMUP_MAX_S); the seconds it took."""
-    from monitor.detector import CheckStatus
+    from monitor.domain.detector import CheckStatus
 
     started = time.monotonic()
     states = daemon.engine.states
@@ -134,10 +134,10 @@ async def run(url: str, window_s: float, guarded: bool, rate: float) -> dict[str
     """The real Daemon offered ``rate`` probes/s: a first round, then ``window_s`` measured."""
     import structlog
 
-    from monitor.config import load_config
+    from monitor.config.load import load_config
     from monitor.daemon import Daemon
-    from monitor.lag import loop_name
-    from monitor.logs import configure_logging
+    from monitor.runtime.lag import loop_name
+    from monitor.runtime.logs import configure_logging
 
     sink = Sink()
     configure_logging("info", json=True)
@@ -331,7 +331,7 @@ if __name__ == "__main__":
     )
     arguments = parser.parse_args()
     if arguments.child:
-        from monitor.lag import loop_factory
+        from monitor.runtime.lag import loop_factory
 
         # The loop ``forewarn run`` would use (uvloop with the ``fast`` extra), or asyncio's.
         factory = loop_factory() if arguments.loop == "auto" else None

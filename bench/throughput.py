@@ -146,7 +146,7 @@ def quiet_production_logging(sink: Sink) -> None:
     """forewarn's production logging (JSON, level info), written to ``sink``."""
     import structlog
 
-    from monitor.logs import configure_logging
+    from monitor.runtime.logs import configure_logging
 
     configure_logging("info", json=True)
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sink))  # type: ignore[arg-type]
@@ -323,7 +323,7 @@ def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     if loop == "asyncio":
         return None
     try:
-        from monitor.lag import loop_factory as production
+        from monitor.runtime.lag import loop_factory as production
     except ImportError:  # a daemon from before the choice existed ran on asyncio's loop
         return None
     return production()
@@ -341,7 +341,7 @@ async def point(
     checks: int, url: str, nginx_pid: int, options: Options, ca_file: Path | None = None
 ) -> dict[str, Any]:
     """Run the real Daemon on ``checks`` checks and measure one window; the figures."""
-    from monitor.config import load_config
+    from monitor.config.load import load_config
     from monitor.daemon import Daemon
 
     loop_name = type(asyncio.get_running_loop()).__module__.partition(".")[0]  # uvloop|asyncio

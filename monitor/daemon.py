@@ -14,31 +14,31 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from monitor import maintenance
-from monitor.config import Config, ConfigError, load_config
+from monitor.config.load import Config, ConfigError, load_config
+from monitor.config.reload import deferred_keys, restart_needed
+from monitor.core.render import Renderer
+from monitor.delivery.dispatcher import Dispatcher
 from monitor.desk import Desk
-from monitor.dispatcher import Dispatcher
+from monitor.domain import maintenance
 from monitor.engine import Engine
-from monitor.exhaustion import LocalExhaustion
-from monitor.lag import LagMonitor, loop_name
-from monitor.metrics import Metrics
-from monitor.planner import NoticePlanner
+from monitor.notices.exhaustion import LocalExhaustion
+from monitor.notices.planner import NoticePlanner
+from monitor.notices.unsubscribe import UnsubscribeSigner
 from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult
 from monitor.probes.heartbeat import HeartbeatBook
-from monitor.reloading import deferred_keys, restart_needed
-from monitor.render import Renderer
-from monitor.retention import retention_loop
-from monitor.scheduler import Scheduler
-from monitor.sqlite_store import SqliteStore
-from monitor.statelock import StateLock
-from monitor.status_board import StatusBoard
-from monitor.unsubscribe import UnsubscribeSigner
+from monitor.runtime.lag import LagMonitor, loop_name
+from monitor.runtime.metrics import Metrics
+from monitor.runtime.scheduler import Scheduler
+from monitor.runtime.statelock import StateLock
+from monitor.runtime.workers import ProbeWorkers, Settings, split, worker_count
+from monitor.status.source import StatusBoard
+from monitor.store.retention import retention_loop
+from monitor.store.sqlite import SqliteStore
 from monitor.web.auth import BearerAuth, load_tokens
 from monitor.web.listeners import install_accept_handler
 from monitor.web.serving import WebParts, build_apps, serve
 from monitor.web.views import iso
-from monitor.workers import ProbeWorkers, Settings, split, worker_count
 from notifiers import NOTIFIERS, Notifier
 
 log = structlog.get_logger("forewarn.daemon")

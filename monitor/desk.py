@@ -7,19 +7,19 @@ from dataclasses import replace
 
 import structlog
 
-from monitor.actions import ActionRefused, act
-from monitor.detector import CheckStatus
-from monitor.engine import Engine
-from monitor.incidents import ChangeKind, Incident
-from monitor.maintenance import Window, WindowProgress
-from monitor.operations import (
+from monitor.core.words import Words
+from monitor.domain.actions import ActionRefused, act
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import ChangeKind, Incident
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.domain.operations import (
     IncidentUpdate,
     OperationError,
     Operations,
     OperatorAction,
     Suppression,
 )
-from monitor.words import Words
+from monitor.engine import Engine
 
 log = structlog.get_logger("forewarn.desk")
 

@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import structlog
 
-from monitor import clockstep, maintenance
-from monitor.config import Config
-from monitor.detector import CheckState, CheckStatus, Transition, observe, rollup
-from monitor.incidents import (
+from monitor.config.load import Config
+from monitor.core.notice import Notice
+from monitor.domain import clockstep, maintenance
+from monitor.domain.detector import CheckState, CheckStatus, Transition, observe, rollup
+from monitor.domain.incidents import (
     ChangeKind,
     Incident,
     IncidentChange,
@@ -18,15 +19,14 @@ from monitor.incidents import (
     ServiceView,
     Timing,
 )
-from monitor.lifecycle import apply
-from monitor.maintenance import MaintenanceChange, Window, WindowProgress, overridden
-from monitor.metrics import Metrics
-from monitor.notices import Notice
-from monitor.operations import IncidentUpdate
-from monitor.planner import NoticePlanner
+from monitor.domain.lifecycle import apply
+from monitor.domain.maintenance import MaintenanceChange, Window, WindowProgress, overridden
+from monitor.domain.operations import IncidentUpdate
+from monitor.notices.planner import NoticePlanner
+from monitor.notices.setaside import plan_tick
 from monitor.probes.base import ProbeResult
-from monitor.setaside import plan_tick
-from monitor.store import Store, WriteFailures
+from monitor.runtime.metrics import Metrics
+from monitor.store.base import Store, WriteFailures
 
 log = structlog.get_logger("forewarn.engine")
 

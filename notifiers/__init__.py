@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from pathlib import Path
 
-from monitor.config import NoticesConfig
+from monitor.config.load import NoticesConfig
 from notifiers.base import Notifier, NotifierError
 from notifiers.email import EmailNotifier
 from notifiers.webhook import WebhookNotifier

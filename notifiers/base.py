@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from monitor.notices import Notice
+from monitor.core.notice import Notice
 
 
 class NotifierError(Exception):

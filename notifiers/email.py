@@ -17,9 +17,9 @@ from pathlib import Path
 
 import aiosmtplib
 
-from monitor.config import NoticesConfig
-from monitor.notices import Notice
-from monitor.private import private_dir
+from monitor.config.load import NoticesConfig
+from monitor.core.notice import Notice
+from monitor.core.private import private_dir
 from notifiers.base import NotifierError
 from notifiers.message import build_email, clean_header, key_digest, valid_mailbox, wire_bytes
 

@@ -10,8 +10,8 @@ import hashlib
 import re
 from email.message import EmailMessage
 
-from monitor.config_types import EMAIL_PATTERN
-from monitor.notices import Notice
+from monitor.core.fields import EMAIL_PATTERN
+from monitor.core.notice import Notice
 
 # refold_source="none" leaves the headers set with set_raw() (only List-Unsubscribe) as
 # written: folding a long URL would turn it into RFC 2047 encoded-words, which no mail client

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import aiohttp
 
-from monitor.config import NoticesConfig
-from monitor.notices import Notice
+from monitor.config.load import NoticesConfig
+from monitor.core.notice import Notice
 from notifiers.base import NotifierError
 
 _TIMEOUT_S = 10.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.notices import Notice, NoticeKind
+from monitor.core.notice import Notice, NoticeKind
 
 NOW = 1_700_000_000.0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Config, load_config
+from monitor.config.load import Config, load_config
 from tests.smtp_server import FailingSmtpServer
 
 MINIMAL = """\

@@ -17,26 +17,26 @@ from zoneinfo import ZoneInfo
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.config import Config
+from monitor.config.load import Config
+from monitor.core.render import Renderer
+from monitor.core.words import Words
 from monitor.desk import Desk
-from monitor.detector import CheckStatus
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
+from monitor.domain.maintenance import WindowProgress
+from monitor.domain.operations import IncidentUpdate
 from monitor.engine import Engine
-from monitor.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
-from monitor.maintenance import WindowProgress
-from monitor.metrics import Metrics
-from monitor.operations import IncidentUpdate
-from monitor.planner import NoticePlanner
+from monitor.notices.planner import NoticePlanner
 from monitor.probes.base import ProbeResult
-from monitor.render import Renderer
-from monitor.sqlite_store import SqliteStore
-from monitor.status_board import StatusBoard
+from monitor.runtime.metrics import Metrics
+from monitor.status.source import StatusBoard
+from monitor.store.sqlite import SqliteStore
 from monitor.web.api import add_api_routes
 from monitor.web.app import build_app
 from monitor.web.auth import BearerAuth, load_tokens
 from monitor.web.caching import BOARD_KEY
 from monitor.web.feed import add_feed_routes
 from monitor.web.public_api import add_public_api_routes
-from monitor.words import Words
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()  # 13:00 in Paris
 DAY = 86400.0

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
-from monitor.smtpsink import ReceivedMessage, SmtpSink
+from monitor.cli.smtpsink import ReceivedMessage, SmtpSink
 
 
 class FailingSmtpServer(SmtpSink):

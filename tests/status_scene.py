@@ -18,14 +18,14 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.config import load_config
+from monitor.config.load import load_config
+from monitor.core.words import NOTHING, Words
 from monitor.daemon import Daemon
-from monitor.history import day_bounds, last_days
-from monitor.incidents import ChangeKind, Incident, IncidentStatus
-from monitor.operations import IncidentUpdate, OperatorAction
+from monitor.domain.availability import day_bounds, last_days
+from monitor.domain.incidents import ChangeKind, Incident, IncidentStatus
+from monitor.domain.operations import IncidentUpdate, OperatorAction
 from monitor.probes.base import ProbeResult
-from monitor.sqlite_store import SqliteStore
-from monitor.words import NOTHING, Words
+from monitor.store.sqlite import SqliteStore
 from tests.waiting import until
 
 HOSTNAME = "db-master.internal.corp"

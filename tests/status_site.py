@@ -12,19 +12,19 @@ from zoneinfo import ZoneInfo
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.config import Config
-from monitor.detector import CheckStatus
-from monitor.incidents import Incident, IncidentStatus, ServiceView
-from monitor.maintenance import Window, WindowProgress
-from monitor.metrics import Metrics
-from monitor.operations import IncidentUpdate
+from monitor.config.load import Config
+from monitor.core.words import NOTHING, Words
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import Incident, IncidentStatus, ServiceView
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.domain.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
-from monitor.sqlite_store import SqliteStore
-from monitor.status_board import StatusBoard
+from monitor.runtime.metrics import Metrics
+from monitor.status.source import StatusBoard
+from monitor.store.sqlite import SqliteStore
 from monitor.web.app import build_app
 from monitor.web.caching import BOARD_KEY
 from monitor.web.status import add_status_routes
-from monitor.words import NOTHING, Words
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.actions import ActionRefused, act
-from monitor.incidents import ChangeKind, Incident, IncidentStatus, Timing
-from monitor.operations import OperatorAction
-from monitor.words import Words
+from monitor.core.words import Words
+from monitor.domain.actions import ActionRefused, act
+from monitor.domain.incidents import ChangeKind, Incident, IncidentStatus, Timing
+from monitor.domain.operations import OperatorAction
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -12,13 +12,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.incidents import Incident, IncidentStatus
-from monitor.maintenance import Window, WindowProgress
-from monitor.operations import IncidentUpdate, OperationError, OperatorAction
+from monitor.core.words import NOTHING, Words
+from monitor.domain.incidents import Incident, IncidentStatus
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.domain.operations import IncidentUpdate, OperationError, OperatorAction
 from monitor.web.api import add_api_routes, incident_json
 from monitor.web.app import MAX_BODY, security_headers
 from monitor.web.auth import BearerAuth, load_tokens
-from monitor.words import NOTHING, Words
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
 WRITE = "ops-token-0123456789abcdef"

@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.web.auth import BearerAuth, Tokens, client_key, load_tokens, read_token_lines
+from monitor.config.tokens import read_token_lines
+from monitor.web.auth import BearerAuth, Tokens, client_key, load_tokens
 
 WRITE = "ops-token-0123456789abcdef"
 READ = "grafana-token-0123456789abcd"

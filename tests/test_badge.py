@@ -10,8 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from lxml import etree
 
-from monitor.board import PublicState
-from monitor.sqlite_store import SqliteStore
+from monitor.status.board import PublicState
+from monitor.store.sqlite import SqliteStore
 from monitor.web.badge import COLOURS, render_badge
 from tests.conftest import ConfigFactory
 from tests.status_site import PARIS, World, outage_world, renamed, seed, serve

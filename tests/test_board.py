@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from monitor.board import Inputs, PublicState, Snapshot, build, public
-from monitor.config import Config
-from monitor.detector import CheckStatus
-from monitor.history import Tally
-from monitor.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
-from monitor.maintenance import Window, WindowProgress
-from monitor.operations import IncidentUpdate
-from monitor.sqlite_store import SqliteStore
-from monitor.status_board import CACHE_S, StatusBoard
-from monitor.words import Words
+from monitor.config.load import Config
+from monitor.core.words import Words
+from monitor.domain.availability import Tally
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.domain.operations import IncidentUpdate
+from monitor.status.board import Inputs, PublicState, Snapshot, build, public
+from monitor.status.source import CACHE_S, StatusBoard
+from monitor.store.sqlite import SqliteStore
 from tests.conftest import ConfigFactory
 
 # 2026-11-21 12:00 in Paris (UTC+1).

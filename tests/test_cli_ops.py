@@ -16,10 +16,10 @@ import structlog
 from aiohttp import web
 from test_api import NOW, READ, WRITE, DictOperations, operator_app, write_tokens
 
-from monitor.cli import main
-from monitor.incidents import IncidentStatus
+from monitor.cli.main import main
+from monitor.core.words import Words
+from monitor.domain.incidents import IncidentStatus
 from monitor.web.auth import BearerAuth, load_tokens
-from monitor.words import Words
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from test_cli_ops import Daemon, daemon, forewarn, no_env_token, open_id
 
-from monitor.cli import main
-from monitor.words import Words
+from monitor.cli.main import main
+from monitor.core.words import Words
 
 __all__ = ["daemon", "no_env_token"]  # fixtures, used by name
 

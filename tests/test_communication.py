@@ -19,10 +19,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.config import Config, load_config
+from monitor.cli.smtpsink import ReceivedMessage
+from monitor.config.load import Config, load_config
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus
-from monitor.smtpsink import ReceivedMessage
+from monitor.domain.detector import CheckStatus
 from tests.smtp_server import FailingSmtpServer
 from tests.waiting import holds, until
 

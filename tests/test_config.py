@@ -11,9 +11,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import Config, ConfigError, check_config, load_config
-from monitor.config_errors import MAX_ERRORS
-from monitor.config_types import parse_delay, parse_duration
+from monitor.config.errors import MAX_ERRORS
+from monitor.config.load import Config, ConfigError, check_config, load_config
+from monitor.core.fields import parse_delay, parse_duration
 from monitor.probes.dns import DnsCheck
 from monitor.probes.http import HttpCheck
 from monitor.probes.soap import SoapCheck

@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from monitor.config import Config
+from monitor.config.load import Config
 from monitor.daemon import Daemon
-from monitor.delivery_watch import DeliveryWatch, Outcome
+from monitor.delivery.watch import DeliveryWatch, Outcome
 from tests.smtp_server import FailingSmtpServer
 from tests.test_notifier_webhook import Receiver, receiver
 from tests.test_operator_e2e import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.demo import keep
-from monitor.smtpsink import ReceivedMessage, SmtpSink
+from monitor.cli.demo import keep
+from monitor.cli.smtpsink import ReceivedMessage, SmtpSink
 from notifiers.email import EmailNotifier
 from tests.test_notifier_email import make_notice, notices_config
 

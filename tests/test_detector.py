@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.detector import CheckState, CheckStatus, observe, rollup
+from monitor.domain.detector import CheckState, CheckStatus, observe, rollup
 from monitor.probes.base import ProbeResult, Reason
 
 UP, DOWN, DEGRADED, UNKNOWN, FLAPPING = (

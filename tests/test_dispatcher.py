@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from monitor.config import NoticesConfig
-from monitor.dispatcher import Dispatcher
-from monitor.metrics import Metrics
-from monitor.notices import Notice
-from monitor.sqlite_store import SqliteStore
+from monitor.config.load import NoticesConfig
+from monitor.core.notice import Notice
+from monitor.delivery.dispatcher import Dispatcher
+from monitor.runtime.metrics import Metrics
+from monitor.store.sqlite import SqliteStore
 from notifiers.base import Notifier, NotifierError
 from notifiers.email import EmailNotifier
 from tests import builders

@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from monitor.cli.smtpsink import ReceivedMessage
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus
-from monitor.smtpsink import ReceivedMessage
+from monitor.domain.detector import CheckStatus
 from tests.conftest import ConfigFactory
 from tests.smtp_server import FailingSmtpServer
 from tests.waiting import until

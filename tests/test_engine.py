@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Config, load_config
+from monitor.config.load import Config, load_config
+from monitor.core.notice import NoticeKind
+from monitor.core.render import Renderer
+from monitor.core.words import Words
 from monitor.desk import Desk
-from monitor.detector import CheckStatus
+from monitor.domain.detector import CheckStatus
+from monitor.domain.operations import OperationError, OperatorAction
 from monitor.engine import Engine
-from monitor.metrics import Metrics
-from monitor.notices import NoticeKind
-from monitor.operations import OperationError, OperatorAction
-from monitor.planner import NoticePlanner
+from monitor.notices.planner import NoticePlanner
 from monitor.probes.base import ProbeResult, Reason
-from monitor.render import Renderer
-from monitor.sqlite_store import SqliteStore
-from monitor.words import Words
+from monitor.runtime.metrics import Metrics
+from monitor.store.sqlite import SqliteStore
 
 T0 = 1795348800.0  # 2026-11-22 13:00 Europe/Paris
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from monitor.incidents import ChangeKind
-from monitor.operations import IncidentUpdate
+from monitor.core.words import Words
+from monitor.domain.incidents import ChangeKind
+from monitor.domain.operations import IncidentUpdate
 from monitor.web.feed import MAX_ENTRIES
-from monitor.words import Words
 from tests.conftest import ConfigFactory
 from tests.public_scene import (
     BLIP_ID,

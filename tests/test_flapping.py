@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from monitor.flapping import (
+from monitor.domain.flapping import (
     FLAPPING_AT,
     SETTLED_AT,
     WINDOW,

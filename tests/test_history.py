@@ -1,4 +1,4 @@
-"""monitor.history as tables: local days across midnight and DST, and availability ratios."""
+"""monitor.domain.availability as tables: local days across midnight and DST, and ratios."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.history import (
+from monitor.domain.availability import (
     DAYS_SHOWN,
     Tally,
     by_bucket,

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.history import Tally
+from monitor.domain.availability import Tally
 from monitor.probes.base import ProbeResult
-from monitor.sqlite_store import DB_NAME, MIGRATIONS, SqliteStore
+from monitor.store.sqlite import DB_NAME, MIGRATIONS, SqliteStore
 
 PARIS = ZoneInfo("Europe/Paris")
 # 2026-11-21 22:00:00 UTC, 23:00 in Paris: an hour before the Paris day ends.

@@ -12,12 +12,12 @@ import pydantic
 import pytest
 from probe_servers import serve, settings
 
-from monitor.config import load_config
+from monitor.config.load import load_config
 from monitor.daemon import Daemon
-from monitor.metrics import Metrics
 from monitor.probes import PROBES
 from monitor.probes.base import ProbeContext, Reason
 from monitor.probes.heartbeat import HeartbeatBook, HeartbeatCheck, HeartbeatProbe
+from monitor.runtime.metrics import Metrics
 from monitor.web.app import build_app
 
 TOKEN = "nightly-edi-export-7f3a9c"

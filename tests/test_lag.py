@@ -10,7 +10,8 @@ import time
 import pytest
 import structlog
 
-from monitor.lag import (
+from monitor.probes.base import ProbeResult, Reason
+from monitor.runtime.lag import (
     Episode,
     LagMonitor,
     Stall,
@@ -20,8 +21,7 @@ from monitor.lag import (
     stalled_time,
     track,
 )
-from monitor.metrics import Metrics
-from monitor.probes.base import ProbeResult, Reason
+from monitor.runtime.metrics import Metrics
 from tests.waiting import until
 
 

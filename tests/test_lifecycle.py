@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.detector import CheckStatus
-from monitor.incidents import (
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import (
     ChangeKind,
     Incident,
     IncidentChange,
@@ -29,7 +29,7 @@ from monitor.incidents import (
     Timing,
     incident_id,
 )
-from monitor.lifecycle import apply
+from monitor.domain.lifecycle import apply
 
 PARIS = ZoneInfo("Europe/Paris")
 CONFIRM = 20.0  # a check is confirmed down this long after its first failed probe

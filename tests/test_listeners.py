@@ -20,10 +20,10 @@ import pytest
 import structlog
 from aiohttp import web
 
-from monitor.config import load_config
+from monitor.config.load import load_config
 from monitor.daemon import Daemon
-from monitor.fdlimit import ConnectionLimits, split
-from monitor.metrics import Metrics
+from monitor.runtime.fdlimit import ConnectionLimits, split
+from monitor.runtime.metrics import Metrics
 from monitor.web.app import new_app
 from monitor.web.listeners import Guard, Listener
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.localtime import LocalTimeError, parse_local, show, show_iso
+from monitor.core.localtime import LocalTimeError, parse_local, show, show_iso
 
 PARIS = ZoneInfo("Europe/Paris")
 

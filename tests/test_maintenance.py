@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from monitor.detector import CheckStatus
-from monitor.incidents import ServiceView
-from monitor.maintenance import (
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import ServiceView
+from monitor.domain.maintenance import (
     MaintenanceKind,
     Window,
     WindowProgress,

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 import structlog
 
-from monitor.config import Config
+from monitor.config.load import Config
 from monitor.daemon import Daemon
 from tests.smtp_server import FailingSmtpServer
 from tests.test_operator_e2e import (

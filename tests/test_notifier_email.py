@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from monitor.config import NoticesConfig
-from monitor.notices import Notice
+from monitor.config.load import NoticesConfig
+from monitor.core.notice import Notice
 from notifiers import NOTIFIERS
 from notifiers.base import NotifierError
 from notifiers.email import EmailNotifier

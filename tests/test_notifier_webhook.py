@@ -13,10 +13,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.config import NoticesConfig
-from monitor.config_notices import WebhookChannel
-from monitor.notices import Notice, NoticeKind
-from monitor.ops_text import delivery_alerts
+from monitor.config.load import NoticesConfig
+from monitor.config.notices import WebhookChannel
+from monitor.core.notice import Notice, NoticeKind
+from monitor.notices.ops import delivery_alerts
 from notifiers import NOTIFIERS
 from notifiers.base import NotifierError
 from notifiers.webhook import WebhookNotifier

@@ -22,12 +22,12 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.cli import main
-from monitor.config import Config, load_config
+from monitor.cli.main import main
+from monitor.cli.smtpsink import ReceivedMessage
+from monitor.config.load import Config, load_config
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus
-from monitor.incidents import IncidentStatus
-from monitor.smtpsink import ReceivedMessage
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import IncidentStatus
 from tests.smtp_server import FailingSmtpServer
 from tests.waiting import holds, until
 

@@ -19,11 +19,11 @@ from aiohttp.test_utils import TestServer
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from monitor.config import load_config
+from monitor.config.load import load_config
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus
-from monitor.lag import QUIET_S
-from monitor.metrics import Metrics
+from monitor.domain.detector import CheckStatus
+from monitor.runtime.lag import QUIET_S
+from monitor.runtime.metrics import Metrics
 from monitor.web.app import build_app
 from tests.waiting import until
 

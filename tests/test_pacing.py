@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.pacing import TokenBucket
+from monitor.delivery.pacing import TokenBucket
 
 
 @pytest.mark.parametrize(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.config import Config
-from monitor.customers import affected
-from monitor.incidents import ChangeKind, Incident, IncidentChange, IncidentStatus
-from monitor.maintenance import MaintenanceChange, MaintenanceKind, Window, WindowProgress
-from monitor.notices import NoticeKind, one_line
-from monitor.planner import NoticePlanner
-from monitor.render import Renderer, format_duration
-from monitor.unsubscribe import UnsubscribeSigner
+from monitor.config.load import Config
+from monitor.core.notice import NoticeKind, one_line
+from monitor.core.render import Renderer, format_duration
+from monitor.domain.incidents import ChangeKind, Incident, IncidentChange, IncidentStatus
+from monitor.domain.maintenance import MaintenanceChange, MaintenanceKind, Window, WindowProgress
+from monitor.notices.audience import affected
+from monitor.notices.planner import NoticePlanner
+from monitor.notices.unsubscribe import UnsubscribeSigner
 from tests.conftest import ConfigFactory
 
 # 2026-11-22 12:02:00 UTC = 13:02 in Paris, 12:02 in London

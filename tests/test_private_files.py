@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from monitor.config import load_config
+from monitor.config.load import load_config
 from monitor.daemon import Daemon
 from tests.waiting import until
 

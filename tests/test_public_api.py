@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from monitor.board import PublicState, ServiceStatus
-from monitor.incidents import ChangeKind
-from monitor.operations import IncidentUpdate
-from monitor.status_text import entry_text
+from monitor.core.words import Words
+from monitor.domain.incidents import ChangeKind
+from monitor.domain.operations import IncidentUpdate
+from monitor.status.board import PublicState, ServiceStatus
+from monitor.status.words import entry_text
 from monitor.web.public_api import overall
-from monitor.words import Words
 from tests.conftest import ConfigFactory
 from tests.public_scene import (
     BLIP_ID,

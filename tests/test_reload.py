@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus, Transition
-from monitor.sqlite_store import SqliteStore
+from monitor.domain.detector import CheckStatus, Transition
+from monitor.store.sqlite import SqliteStore
 from tests.conftest import ConfigFactory
 from tests.waiting import until
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from jinja2.exceptions import SecurityError, TemplateNotFound
 
-from monitor.render import TEMPLATES, Renderer, check_templates
+from monitor.core.render import TEMPLATES, Renderer, check_templates
 
 CLEAN = {
     # A top-level helper: its title comes from the templates that extend it.

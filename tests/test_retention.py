@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import structlog
 
-from monitor.history import DAY_KEEP_S, MINUTE_KEEP_S, day_of
+from monitor.domain.availability import DAY_KEEP_S, MINUTE_KEEP_S, day_of
 from monitor.probes.base import ProbeResult
-from monitor.retention import prune_history, prune_in_chunks, retention_loop
-from monitor.sqlite_store import SqliteStore
+from monitor.store.retention import prune_history, prune_in_chunks, retention_loop
+from monitor.store.sqlite import SqliteStore
 from tests.waiting import until
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -9,10 +9,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.metrics import Metrics
 from monitor.probes.base import ProbeResult
 from monitor.probes.http import HttpCheck, HttpProbe
-from monitor.scheduler import Scheduler, next_due, next_on_grid, phase_offset
+from monitor.runtime.metrics import Metrics
+from monitor.runtime.scheduler import Scheduler, next_due, next_on_grid, phase_offset
 from tests.waiting import LoopLateness
 
 

@@ -18,11 +18,11 @@ from typing import Any
 import aiohttp
 import structlog
 
-from monitor.config import load_config
+from monitor.config.load import load_config
 from monitor.daemon import Daemon
-from monitor.maintenance import Window
+from monitor.domain.maintenance import Window
 from monitor.probes.base import ProbeResult
-from monitor.sqlite_store import SqliteStore
+from monitor.store.sqlite import SqliteStore
 from tests.waiting import holds, until
 
 CONFIG = """\

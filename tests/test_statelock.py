@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.statelock import LOCK_NAME, StateLock, StateLocked
+from monitor.runtime.statelock import LOCK_NAME, StateLock, StateLocked
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from monitor.statelock import StateLock
+from monitor.runtime.statelock import StateLock
 StateLock(Path(sys.argv[1])).acquire()
 print("locked", flush=True)
 time.sleep(60)

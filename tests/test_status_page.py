@@ -15,12 +15,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from lxml.html import HtmlElement
 
-from monitor.board import DayCell
-from monitor.maintenance import WindowProgress
-from monitor.operations import IncidentUpdate
-from monitor.sqlite_store import SqliteStore
+from monitor.core.words import Words
+from monitor.domain.maintenance import WindowProgress
+from monitor.domain.operations import IncidentUpdate
+from monitor.status.board import DayCell
+from monitor.store.sqlite import SqliteStore
 from monitor.web import page_text
-from monitor.words import Words
 from tests.conftest import ConfigFactory
 from tests.status_site import (
     NOW,

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from monitor.detector import CheckStatus, Transition
-from monitor.incidents import Incident, IncidentStatus
-from monitor.maintenance import Window, WindowProgress
-from monitor.operations import IncidentUpdate
+from monitor.core.words import NOTHING, Words
+from monitor.domain.detector import CheckStatus, Transition
+from monitor.domain.incidents import Incident, IncidentStatus
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.domain.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult, Reason
-from monitor.sqlite_store import DB_NAME, MIGRATIONS, SqliteStore
-from monitor.words import NOTHING, Words
+from monitor.store.sqlite import DB_NAME, MIGRATIONS, SqliteStore
 from tests.builders import NOW, make_notice
 
 

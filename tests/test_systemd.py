@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.logs import REDACTED, redact_secrets
-from monitor.systemd import (
+from monitor.runtime.logs import REDACTED, redact_secrets
+from monitor.runtime.systemd import (
     MIN_STALL_S,
     SystemdNotifier,
     one_line,

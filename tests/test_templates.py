@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from jinja2 import meta
 
-from monitor.render import TEMPLATES, Renderer
+from monitor.core.render import TEMPLATES, Renderer
 
 LANGUAGES = ("fr", "en")
 INCIDENT_KINDS = ("first", "update", "unstable", "resolved", "postmortem")

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.history import day_of
-from monitor.render import format_time
-from monitor.timebounds import EARLIEST, LATEST, check_moment, clamp
+from monitor.core.render import format_time
+from monitor.core.timebounds import EARLIEST, LATEST, check_moment, clamp
+from monitor.domain.availability import day_of
 from monitor.web.views import iso
 
 EXTREMES = [-1e20, -1.0, 0.0, 253402300799.0, 1e20, math.inf, -math.inf, math.nan]

@@ -14,8 +14,8 @@ import pytest
 from aiohttp import web
 from probe_servers import serve
 
-from monitor.sqlite_store import DB_NAME, SqliteStore
-from monitor.unsubscribe import KEY_FILE, UnsubscribeSigner, unsubscribe_url
+from monitor.notices.unsubscribe import KEY_FILE, UnsubscribeSigner, unsubscribe_url
+from monitor.store.sqlite import DB_NAME, SqliteStore
 from monitor.web.unsubscribe import add_unsubscribe_routes, choose_language, mask_address
 
 NOW = 1_790_000_000.0

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 import structlog
 
-from monitor.config import Config
+from monitor.config.load import Config
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus
+from monitor.domain.detector import CheckStatus
 from tests.smtp_server import FailingSmtpServer
 from tests.test_operator_e2e import (
     OPS_MAILBOX,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from monitor.words import NOTHING, Words
+from monitor.core.words import NOTHING, Words
 
 BOTH = Words.of({"fr": "Base en panne.", "en": "Database down."})
 FRENCH = Words.of({"fr": "Base en panne."})

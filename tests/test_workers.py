@@ -13,11 +13,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.config import load_config
-from monitor.config_types import CheckBase
+from monitor.config.load import load_config
+from monitor.core.fields import CheckBase
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus
-from monitor.workers import shard_of, split, worker_count
+from monitor.domain.detector import CheckStatus
+from monitor.runtime.workers import shard_of, split, worker_count
 from tests.waiting import until
 
 CHECKS = 12

@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor import yamlsource
-from monitor.yamlsource import Located, YamlSourceError, format_key, load_located, parse_located
+from monitor.config import yamlsource
+from monitor.config.yamlsource import (
+    Located,
+    YamlSourceError,
+    format_key,
+    load_located,
+    parse_located,
+)
 
 NAME = Path("conf.yaml")
 

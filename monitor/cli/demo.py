@@ -14,11 +14,11 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from monitor.config import Config, load_config
+from monitor.cli.smtpsink import ReceivedMessage, SmtpSink
+from monitor.config.load import Config, load_config
+from monitor.core.words import Words
 from monitor.daemon import Daemon
-from monitor.operations import OperatorAction
-from monitor.smtpsink import ReceivedMessage, SmtpSink
-from monitor.words import Words
+from monitor.domain.operations import OperatorAction
 
 DEMO_CONFIG = """\
 # Written by `forewarn demo`: a carrier's web services, simulated on 127.0.0.1.

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from monitor.cli_ops import OPS_COMMANDS, add_ops_commands, run_ops
-from monitor.config import Config, ConfigError, check_config
-from monitor.logs import configure_logging
+from monitor.cli.ops import OPS_COMMANDS, add_ops_commands, run_ops
+from monitor.config.load import Config, ConfigError, check_config
+from monitor.runtime.logs import configure_logging
 
 if TYPE_CHECKING:
     from monitor.daemon import Daemon
-    from monitor.systemd import SystemdNotifier
+    from monitor.runtime.systemd import SystemdNotifier
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(version_report()))
         return 0
     if args.command == "demo":
-        from monitor.demo import run_demo
+        from monitor.cli.demo import run_demo
 
         configure_logging("warning" if args.log_level == "info" else args.log_level)
         return asyncio.run(run_demo(args.dir, args.linger))
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level)
     for line in warnings:
         structlog.get_logger("forewarn.cli").warning("config_warning", warning=line)
-    from monitor.lag import loop_factory
+    from monitor.runtime.lag import loop_factory
 
     # uvloop when the ``fast`` extra is installed; the ``started`` event names the loop.
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
@@ -147,10 +147,10 @@ def _load(path: Path) -> tuple[Config, list[str]] | None:
 
 async def _run(config: Config, log_level: str) -> int:
     """The daemon under a service manager: 0 after a clean stop, 1 when it cannot run."""
+    from monitor.config.tokens import TokenFileError
     from monitor.daemon import Daemon
-    from monitor.statelock import StateLocked
-    from monitor.systemd import SystemdNotifier, supervise, watchdog_period
-    from monitor.web.auth import TokenFileError
+    from monitor.runtime.statelock import StateLocked
+    from monitor.runtime.systemd import SystemdNotifier, supervise, watchdog_period
 
     log = structlog.get_logger("forewarn.cli")
     daemon = Daemon(config, log_level=log_level)

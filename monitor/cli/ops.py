@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 from zoneinfo import ZoneInfo
 
-from monitor import timebounds
-from monitor.api_client import FAILED, Client, Failure
-from monitor.cli_config import OperatorSettings, operator_settings
-from monitor.cli_show import show_answer
-from monitor.config import ConfigError
-from monitor.config_types import LANGUAGES, parse_delay
-from monitor.localtime import LocalTimeError, parse_local
-from monitor.web.auth import read_token_lines
+from monitor.cli.api_client import FAILED, Client, Failure
+from monitor.cli.settings import OperatorSettings, operator_settings
+from monitor.cli.show import show_answer
+from monitor.config.load import ConfigError
+from monitor.config.tokens import read_token_lines
+from monitor.core import timebounds
+from monitor.core.fields import LANGUAGES, parse_delay
+from monitor.core.localtime import LocalTimeError, parse_local
 
 OK, USAGE = 0, 2
 OPS_COMMANDS = ("incidents", "maintenance", "customers")

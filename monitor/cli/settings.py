@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from monitor.config import ConfigError, DaemonConfig
-from monitor.config_errors import Problems
-from monitor.config_sources import customer_rows, expand_at
-from monitor.config_types import LANGUAGES
-from monitor.yamlsource import YamlSourceError, load_located
+from monitor.config.errors import Problems
+from monitor.config.load import ConfigError, DaemonConfig
+from monitor.config.sources import customer_rows, expand_at
+from monitor.config.yamlsource import YamlSourceError, load_located
+from monitor.core.fields import LANGUAGES
 
 
 @dataclass(frozen=True, slots=True)

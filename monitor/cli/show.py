@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.localtime import show_iso
+from monitor.core.localtime import show_iso
 
 
 def show_answer(args: argparse.Namespace, answer: dict[str, Any], zone: ZoneInfo) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, IPvAnyNetwork, field_validator
 
-from monitor.config_types import Duration, StrictModel, check_zone, http_url
+from monitor.core.fields import Duration, StrictModel, check_zone, http_url
 
 
 class DaemonConfig(StrictModel):

@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from monitor.config_types import EMAIL_PATTERN, ID_PATTERN
-from monitor.yamlsource import Located
+from monitor.config.yamlsource import Located
+from monitor.core.fields import EMAIL_PATTERN, ID_PATTERN
 
 MAX_ERRORS = 100  # past this, more lines help nobody: the file needs a systematic fix
 

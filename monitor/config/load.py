@@ -12,16 +12,18 @@ from pydantic import (
     field_validator,
 )
 
-from monitor.config_daemon import DaemonConfig as DaemonConfig
-from monitor.config_errors import ConfigError as ConfigError
-from monitor.config_errors import Problems
-from monitor.config_notices import EmailChannel as EmailChannel
-from monitor.config_notices import MaintenanceConfig as MaintenanceConfig
-from monitor.config_notices import NoticesConfig as NoticesConfig
-from monitor.config_notices import WebhookChannel as WebhookChannel
-from monitor.config_refs import check_references
-from monitor.config_sources import customer_rows, expand, tokens_file
-from monitor.config_types import (
+from monitor.config.daemon import DaemonConfig as DaemonConfig
+from monitor.config.errors import ConfigError as ConfigError
+from monitor.config.errors import Problems
+from monitor.config.notices import EmailChannel as EmailChannel
+from monitor.config.notices import MaintenanceConfig as MaintenanceConfig
+from monitor.config.notices import NoticesConfig as NoticesConfig
+from monitor.config.notices import WebhookChannel as WebhookChannel
+from monitor.config.refs import check_references
+from monitor.config.sources import customer_rows, expand, tokens_file
+from monitor.config.warnings import warnings
+from monitor.config.yamlsource import Located, YamlSourceError, load_located
+from monitor.core.fields import (
     EMAIL_PATTERN,
     FROM_FILE,
     CheckBase,
@@ -34,11 +36,9 @@ from monitor.config_types import (
     StrictModel,
     check_zone,
 )
-from monitor.config_types import parse_duration as parse_duration
-from monitor.config_warnings import warnings
+from monitor.core.fields import parse_duration as parse_duration
+from monitor.core.render import check_templates
 from monitor.probes import PROBES
-from monitor.render import check_templates
-from monitor.yamlsource import Located, YamlSourceError, load_located
 
 
 class Defaults(StrictModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from monitor.config_types import (
+from monitor.core.fields import (
     EMAIL_PATTERN,
     Delay,
     Duration,
@@ -18,7 +18,7 @@ from monitor.config_types import (
     LocalizedText,
     StrictModel,
 )
-from monitor.timebounds import SPAN_TEXT, check_moment
+from monitor.core.timebounds import SPAN_TEXT, check_moment
 
 
 class SmtpConfig(StrictModel):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from monitor.config_errors import Problems
-from monitor.yamlsource import Located
+from monitor.config.errors import Problems
+from monitor.config.yamlsource import Located
 
 _Items = list[tuple[int, dict[str, Any]]]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from operator import attrgetter
 from pathlib import Path
 
-from monitor.config import Config
+from monitor.config.load import Config
 
 # Keys that a running daemon keeps until its next restart (a reload logs them as deferred).
 DEFERRED = (

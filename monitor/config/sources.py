@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from monitor.config_errors import Problems
-from monitor.web.auth import TokenFileError, read_token_lines
-from monitor.yamlsource import MAX_BYTES, Located, format_key
+from monitor.config.errors import Problems
+from monitor.config.tokens import TokenFileError, read_token_lines
+from monitor.config.yamlsource import MAX_BYTES, Located, format_key
 
 CSV_COLUMNS = ("id", "name", "email", "language", "services", "timezone", "detail")
 _REQUIRED_COLUMNS = CSV_COLUMNS[:3]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from monitor.yamlsource import Located
+from monitor.config.yamlsource import Located
 
 if TYPE_CHECKING:
-    from monitor.config import Config
+    from monitor.config.load import Config
 
 UPDATE_EVERY_FLOOR_S = 300.0  # below this, a long outage floods each customer's inbox
 

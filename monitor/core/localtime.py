@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from monitor import timebounds
+from monitor.core import timebounds
 
 
 class LocalTimeError(ValueError):

@@ -20,10 +20,10 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
-from monitor.config_types import Language
-from monitor.timebounds import moment
+from monitor.core.fields import Language
+from monitor.core.timebounds import moment
 
-TEMPLATES = Path(__file__).parent / "templates" / "email"
+TEMPLATES = Path(__file__).parent.parent / "templates" / "email"
 LANGUAGES = frozenset(get_args(Language))
 EXTENSIONS = ("subject", "txt", "html")
 _MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -173,8 +173,8 @@ def _transitive(name: str, referrers: dict[str, set[str]]) -> set[str]:
 
 def check_templates(overrides: Path | None) -> list[str]:
     """Problems in the override templates (or the packaged ones), as ``path:line: message``."""
-    # Imported here: monitor.notices imports this module to render.
-    from monitor.notices import CUSTOMER_KINDS, TEMPLATE_VARIABLES
+    # Imported here: monitor.core.notice imports this module to render.
+    from monitor.core.notice import CUSTOMER_KINDS, TEMPLATE_VARIABLES
 
     if overrides is not None and not overrides.is_dir():
         return [f"{overrides}:1: template directory does not exist (notices.templates_dir)"]

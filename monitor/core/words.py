@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.config_types import LANGUAGES
+from monitor.core.fields import LANGUAGES
 
 MAX_TEXT = 5000  # characters in one language's text
 

@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from monitor.config_notices import OpsChannel
-from monitor.delivery_watch import DeliveryWatch, Episode, Outcome
-from monitor.metrics import Metrics
-from monitor.notices import Notice
-from monitor.ops_text import delivery_alerts
-from monitor.pacing import TokenBucket
-from monitor.store import OutboxItem, Store
+from monitor.config.notices import OpsChannel
+from monitor.core.notice import Notice
+from monitor.delivery.pacing import TokenBucket
+from monitor.delivery.watch import DeliveryWatch, Episode, Outcome
+from monitor.notices.ops import delivery_alerts
+from monitor.runtime.metrics import Metrics
+from monitor.store.base import OutboxItem, Store
 from notifiers.base import Notifier, NotifierError
 
 log = structlog.get_logger(__name__)

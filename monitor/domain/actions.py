@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from monitor.incidents import ChangeKind, Incident, IncidentChange, IncidentStatus, Timing, resolved
-from monitor.operations import OperatorAction
-from monitor.words import Words
+from monitor.core.words import Words
+from monitor.domain.incidents import (
+    ChangeKind,
+    Incident,
+    IncidentChange,
+    IncidentStatus,
+    Timing,
+    resolved,
+)
+from monitor.domain.operations import OperatorAction
 
 
 class ActionRefused(Exception):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from monitor.timebounds import moment
+from monitor.core.timebounds import moment
 
 DAYS_SHOWN = 90  # cells in a status-page bar, today included
 MINUTE_KEEP_S = 35 * 86400  # per-minute aggregates outlive raw results: a month of detail

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from monitor.detector import CheckState
-from monitor.incidents import Incident, ServiceView
+from monitor.domain.detector import CheckState
+from monitor.domain.incidents import Incident, ServiceView
 
 STEP_S = 2.0
 """A disagreement between wall and steady elapsed times this large is a step, not drift.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from monitor.flapping import push, still_flapping, suspect
+from monitor.domain.flapping import push, still_flapping, suspect
 from monitor.probes.base import ProbeResult, Reason
 
 

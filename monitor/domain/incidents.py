@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from monitor.detector import CheckStatus
-from monitor.words import NOTHING, Words
+from monitor.core.words import NOTHING, Words
+from monitor.domain.detector import CheckStatus
 
 
 class IncidentStatus(StrEnum):

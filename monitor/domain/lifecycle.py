@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from monitor.detector import CheckStatus
-from monitor.incidents import (
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import (
     ChangeKind,
     Incident,
     IncidentChange,

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from monitor.detector import CheckStatus
-from monitor.incidents import ServiceView
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import ServiceView
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from monitor.incidents import Incident
-from monitor.maintenance import Window, WindowProgress
-from monitor.words import Words
+from monitor.core.words import Words
+from monitor.domain.incidents import Incident
+from monitor.domain.maintenance import Window, WindowProgress
 
 
 class OperatorAction(StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from monitor.config import Customer
+from monitor.config.load import Customer
 
 
 def affected(

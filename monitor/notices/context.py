@@ -6,11 +6,11 @@ import re
 from functools import partial
 from typing import Any
 
-from monitor.config import Config, Customer
-from monitor.incidents import ChangeKind, IncidentChange
-from monitor.maintenance import Window
-from monitor.notices import one_line
-from monitor.render import format_duration, format_time
+from monitor.config.load import Config, Customer
+from monitor.core.notice import one_line
+from monitor.core.render import format_duration, format_time
+from monitor.domain.incidents import ChangeKind, IncidentChange
+from monitor.domain.maintenance import Window
 
 # Whatever looks like a credential in a probe's detail, for customers who read it.
 _SECRET = re.compile(

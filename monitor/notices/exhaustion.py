@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 
 import structlog
 
-from monitor.config_notices import OpsChannel
-from monitor.notices import Notice
-from monitor.ops_text import own_alerts
+from monitor.config.notices import OpsChannel
+from monitor.core.notice import Notice
+from monitor.notices.ops import own_alerts
 from monitor.probes.base import ProbeResult
-from monitor.scheduler import LOCAL
-from monitor.store import Store
+from monitor.runtime.scheduler import LOCAL
+from monitor.store.base import Store
 
 log = structlog.get_logger("forewarn.exhaustion")
 

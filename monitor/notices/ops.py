@@ -7,11 +7,11 @@ import html
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from monitor.config import Config, EmailChannel
-from monitor.config_notices import OpsChannel
-from monitor.incidents import ChangeKind, Incident, IncidentChange
-from monitor.localtime import show
-from monitor.notices import Notice, NoticeKind, one_line
+from monitor.config.load import Config, EmailChannel
+from monitor.config.notices import OpsChannel
+from monitor.core.localtime import show
+from monitor.core.notice import Notice, NoticeKind, one_line
+from monitor.domain.incidents import ChangeKind, Incident, IncidentChange
 
 _HEADLINES = {
     ChangeKind.OPENED: "DOWN",

@@ -6,15 +6,15 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.config import Config, Customer
-from monitor.customers import affected
-from monitor.incidents import ChangeKind, IncidentChange
-from monitor.maintenance import MaintenanceChange, MaintenanceKind
-from monitor.notice_context import ContextBuilder
-from monitor.notices import Notice, NoticeKind, notice_key, one_line
-from monitor.ops_text import OpsWriter
-from monitor.render import Renderer
-from monitor.unsubscribe import UnsubscribeSigner, unsubscribe_url
+from monitor.config.load import Config, Customer
+from monitor.core.notice import Notice, NoticeKind, notice_key, one_line
+from monitor.core.render import Renderer
+from monitor.domain.incidents import ChangeKind, IncidentChange
+from monitor.domain.maintenance import MaintenanceChange, MaintenanceKind
+from monitor.notices.audience import affected
+from monitor.notices.context import ContextBuilder
+from monitor.notices.ops import OpsWriter
+from monitor.notices.unsubscribe import UnsubscribeSigner, unsubscribe_url
 
 # The customer email each incident change calls for; JOINED is a first notice for the
 # customers of the services that joined.

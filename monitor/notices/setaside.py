@@ -15,11 +15,11 @@ from typing import TypeVar
 
 import structlog
 
-from monitor.config_notices import EmailChannel, OpsChannel
-from monitor.incidents import IncidentChange
-from monitor.maintenance import MaintenanceChange
-from monitor.notices import Notice, NoticeKind
-from monitor.planner import NoticePlanner
+from monitor.config.notices import EmailChannel, OpsChannel
+from monitor.core.notice import Notice, NoticeKind
+from monitor.domain.incidents import IncidentChange
+from monitor.domain.maintenance import MaintenanceChange
+from monitor.notices.planner import NoticePlanner
 
 log = structlog.get_logger("forewarn.setaside")
 

@@ -18,7 +18,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from monitor.private import private_dir
+from monitor.core.private import private_dir
 
 KEY_FILE = "unsubscribe.key"
 KEY_BYTES = 32

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from monitor.config_types import Duration, StrictModel
+from monitor.core.fields import Duration, StrictModel
 from monitor.probes.base import Reason
 from monitor.probes.jsonpath import json_equal, lookup, parse_path, show
 

@@ -14,7 +14,7 @@ import dns.nameserver
 import dns.resolver
 from pydantic import Field, field_validator, model_validator
 
-from monitor.config_types import CheckBase, StrictModel
+from monitor.core.fields import CheckBase, StrictModel
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.httpcore import Verdict, seconds, short
 from monitor.probes.local import local_failure

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from monitor.config_types import CheckBase, Delay, Duration
+from monitor.core.fields import CheckBase, Delay, Duration
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.files import ReadableFile, read_secret
 from monitor.probes.httpcore import seconds

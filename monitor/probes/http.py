@@ -17,7 +17,7 @@ from pydantic import (
 )
 from yarl import URL
 
-from monitor.config_types import CheckBase, HttpUrl, StrictModel
+from monitor.core.fields import CheckBase, HttpUrl, StrictModel
 from monitor.probes.assertions import (
     HttpExpect,
     judge_body,

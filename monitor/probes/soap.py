@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from lxml import etree
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from monitor.config_types import CheckBase, Duration, HttpUrl, StrictModel
+from monitor.core.fields import CheckBase, Duration, HttpUrl, StrictModel
 from monitor.probes.assertions import judge_status
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from aiohttp.abc import AbstractResolver
 from pydantic import Field, field_validator
 
-from monitor.config_types import CheckBase, StrictModel
+from monitor.core.fields import CheckBase, StrictModel
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.local import local_failure
 from monitor.probes.resolver import chosen

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from aiohttp.abc import AbstractResolver
 from pydantic import Field
 
-from monitor.config_types import CheckBase, StrictModel
+from monitor.core.fields import CheckBase, StrictModel
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile, der_summary, utc_text, verifying_context
 from monitor.probes.httpcore import Verdict, seconds, short

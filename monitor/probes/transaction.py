@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from monitor.config_types import CheckBase, HttpUrl, StrictModel
+from monitor.core.fields import CheckBase, HttpUrl, StrictModel
 from monitor.probes.assertions import HttpExpect, pattern
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile

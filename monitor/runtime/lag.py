@@ -13,8 +13,8 @@ from typing import Literal
 
 import structlog
 
-from monitor.metrics import Metrics
 from monitor.probes.base import ProbeResult, Reason
+from monitor.runtime.metrics import Metrics
 
 log = structlog.get_logger("forewarn.lag")
 

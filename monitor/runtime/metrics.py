@@ -6,7 +6,7 @@ import contextlib
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from monitor.detector import CheckStatus
+from monitor.domain.detector import CheckStatus
 from monitor.probes.base import ProbeResult
 
 # The phase names probes report (ProbeResult.phases keys).

@@ -18,10 +18,10 @@ from typing import Literal
 
 import structlog
 
-from monitor.config_types import CheckBase
-from monitor.lag import LagMonitor, conclusive
-from monitor.metrics import Metrics
+from monitor.core.fields import CheckBase
 from monitor.probes.base import Probe, ProbeResult, Reason
+from monitor.runtime.lag import LagMonitor, conclusive
+from monitor.runtime.metrics import Metrics
 
 log = structlog.get_logger("forewarn.scheduler")
 

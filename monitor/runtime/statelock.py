@@ -13,7 +13,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from monitor.private import private_dir
+from monitor.core.private import private_dir
 
 LOCK_NAME = "forewarn.lock"
 

@@ -11,7 +11,7 @@ import pickle
 import struct
 from dataclasses import dataclass, field
 
-from monitor.config_types import CheckBase
+from monitor.core.fields import CheckBase
 from monitor.probes.base import ProbeResult
 
 _LENGTH = struct.Struct(">I")

@@ -1,8 +1,8 @@
 """A probe worker process: its shard of checks on its own event loop, results sent to the daemon.
 
-Started by ``monitor.workers`` as ``python -m monitor.worker``. Frames come on stdin and go
-out on the original stdout; logs go to stderr. When stdin closes, the daemon has stopped or
-died, and the worker stops too.
+Started by ``monitor.runtime.workers`` as ``python -m monitor.runtime.worker``. Frames come
+on stdin and go out on the original stdout; logs go to stderr. When stdin closes, the daemon
+has stopped or died, and the worker stops too.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from typing import BinaryIO
 
 import structlog
 
-from monitor import wire
-from monitor.lag import LagMonitor, loop_factory
-from monitor.logs import configure_logging
-from monitor.metrics import Metrics
 from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult
 from monitor.probes.heartbeat import HeartbeatBook
-from monitor.scheduler import Cause, Scheduler
+from monitor.runtime import wire
+from monitor.runtime.lag import LagMonitor, loop_factory
+from monitor.runtime.logs import configure_logging
+from monitor.runtime.metrics import Metrics
+from monitor.runtime.scheduler import Cause, Scheduler
 
 log = structlog.get_logger("forewarn.worker")
 
@@ -153,7 +153,7 @@ async def _pulse(link: Link) -> None:
 
 
 def main() -> None:
-    """Entry point of ``python -m monitor.worker``."""
+    """Entry point of ``python -m monitor.runtime.worker``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--index", type=int, required=True)
     parser.add_argument("--log-level", default="info")

@@ -1,7 +1,7 @@
 """Probe worker processes, seen from the daemon: shard the checks, fold their results in.
 
 One Python process runs one event loop on one core. With many checks, probing moves to worker
-processes (``monitor.worker``), each running the checks whose id hashes to it; results come
+processes (``monitor.runtime.worker``), each running the checks whose id hashes to it; results come
 back here, where the detector, the store and the dispatcher live. Heartbeat checks stay in the
 daemon: their pings arrive at its web server.
 """
@@ -21,10 +21,10 @@ from typing import Literal
 
 import structlog
 
-from monitor import wire
-from monitor.config_types import CheckBase
-from monitor.metrics import Metrics
+from monitor.core.fields import CheckBase
 from monitor.probes.base import ProbeResult
+from monitor.runtime import wire
+from monitor.runtime.metrics import Metrics
 
 log = structlog.get_logger("forewarn.workers")
 
@@ -156,7 +156,7 @@ class ProbeWorkers:
         worker.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "monitor.worker",
+            "monitor.runtime.worker",
             f"--index={worker.index}",
             f"--log-level={self.settings.log_level}",
             f"--json={json}",

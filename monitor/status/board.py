@@ -13,15 +13,16 @@ from datetime import date
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from monitor import history, maintenance
-from monitor.config import Config, Service
-from monitor.config_types import LANGUAGES
-from monitor.detector import CheckStatus
-from monitor.history import Tally
-from monitor.incidents import Incident, ServiceView
-from monitor.maintenance import Window, WindowProgress
-from monitor.operations import IncidentUpdate
-from monitor.words import Words
+from monitor.config.load import Config, Service
+from monitor.core.fields import LANGUAGES
+from monitor.core.words import Words
+from monitor.domain import availability as history
+from monitor.domain import maintenance
+from monitor.domain.availability import Tally
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import Incident, ServiceView
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.domain.operations import IncidentUpdate
 
 RECENT_S = 14 * 86400  # resolved incidents listed on the page
 PHONE_DAYS = 30  # the bar's days on a narrow screen (the stylesheet hides the others)

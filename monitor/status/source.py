@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-from monitor import history
-from monitor.board import RECENT_S, Inputs, Snapshot, build, public
-from monitor.config import Config
-from monitor.incidents import Incident, ServiceView
-from monitor.maintenance import Window, WindowProgress
-from monitor.store import Store
+from monitor.config.load import Config
+from monitor.domain import availability as history
+from monitor.domain.incidents import Incident, ServiceView
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.status.board import RECENT_S, Inputs, Snapshot, build, public
+from monitor.store.base import Store
 
 CACHE_S = 2.0  # a snapshot serves every request within this many seconds
 MAX_BODIES = 64  # documents kept per snapshot; odd query strings cannot grow it further

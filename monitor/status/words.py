@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from monitor.board import PublicState
-from monitor.config_types import LANGUAGES
-from monitor.incidents import ChangeKind
-from monitor.operations import IncidentUpdate
+from monitor.core.fields import LANGUAGES
+from monitor.domain.incidents import ChangeKind
+from monitor.domain.operations import IncidentUpdate
+from monitor.status.board import PublicState
 
 STATE_WORDS: dict[str, dict[PublicState, str]] = {
     "fr": {

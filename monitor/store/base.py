@@ -9,12 +9,12 @@ from typing import Protocol
 
 import structlog
 
-from monitor.detector import Transition
-from monitor.history import Tally
-from monitor.incidents import Incident
-from monitor.maintenance import Window, WindowProgress
-from monitor.notices import Notice
-from monitor.operations import IncidentUpdate
+from monitor.core.notice import Notice
+from monitor.domain.availability import Tally
+from monitor.domain.detector import Transition
+from monitor.domain.incidents import Incident
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.domain.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
 
 _log = structlog.get_logger("forewarn.store")

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from monitor import sqlite_history
+from monitor.store import results as sqlite_history
 
 # DDL is per dialect (AUTOINCREMENT becomes an identity column on PostgreSQL); the types
 # are spelled so both accept them: DOUBLE PRECISION (REAL is float4 on PostgreSQL, too

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import astuple, fields
 from typing import Any
 
-from monitor.incidents import Incident, IncidentStatus
-from monitor.maintenance import Window, WindowProgress
-from monitor.operations import IncidentUpdate
-from monitor.words import Words
+from monitor.core.words import Words
+from monitor.domain.incidents import Incident, IncidentStatus
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.domain.operations import IncidentUpdate
 
 # Columns are named after the dataclass fields: a new field without its migration fails loudly.
 INCIDENT_COLUMNS = tuple(f.name for f in fields(Incident))

@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from monitor.history import Tally, day_bounds, day_of, minute_of
+from monitor.domain.availability import Tally, day_bounds, day_of, minute_of
 from monitor.probes.base import ProbeResult
 
 # Upserts add a batch's counts to what the bucket already holds; ON CONFLICT … excluded is

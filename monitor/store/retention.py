@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from monitor.history import DAY_KEEP_S, MINUTE_KEEP_S
-from monitor.store import Store, WriteFailures
+from monitor.domain.availability import DAY_KEEP_S, MINUTE_KEEP_S
+from monitor.store.base import Store, WriteFailures
 
 log = structlog.get_logger("forewarn.retention")
 

@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor import sqlite_history as aggregates
-from monitor import sqlite_records as records
-from monitor.detector import Transition
-from monitor.history import Tally
-from monitor.incidents import Incident
-from monitor.maintenance import Window, WindowProgress
-from monitor.migrations import DATA_STEPS, MIGRATIONS
-from monitor.notices import Notice, NoticeKind
-from monitor.operations import IncidentUpdate
-from monitor.private import private_dir, private_file
+from monitor.core.notice import Notice, NoticeKind
+from monitor.core.private import private_dir, private_file
+from monitor.domain.availability import Tally
+from monitor.domain.detector import Transition
+from monitor.domain.incidents import Incident
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.domain.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
-from monitor.store import OutboxItem, Store
+from monitor.store import records
+from monitor.store import results as aggregates
+from monitor.store.base import OutboxItem, Store
+from monitor.store.migrations import DATA_STEPS, MIGRATIONS
 
 DB_NAME = "forewarn.db"
 _BUSY_TIMEOUT_MS = 5000

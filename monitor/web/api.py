@@ -21,10 +21,11 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from monitor import timebounds
-from monitor.config_types import ID_PATTERN, parse_delay
-from monitor.maintenance import Window, WindowProgress
-from monitor.operations import OperationError, Operations, OperatorAction
+from monitor.core import timebounds
+from monitor.core.fields import ID_PATTERN, parse_delay
+from monitor.core.words import Words
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.domain.operations import OperationError, Operations, OperatorAction
 from monitor.web.auth import BearerAuth, client_key, json_error, unauthorized
 from monitor.web.jsonbody import read_object
 from monitor.web.public_api import OPERATOR_READS_KEY, OperatorReads, add_incident_reads
@@ -33,7 +34,6 @@ from monitor.web.views import (
     update_json,
     window_json,
 )
-from monitor.words import Words
 
 log = structlog.get_logger("forewarn.web.api")
 

@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from monitor.metrics import Metrics
 from monitor.probes.heartbeat import HeartbeatBook
+from monitor.runtime.metrics import Metrics
 from monitor.web.hooks import add_hook_routes
 
 Health = Callable[[], dict[str, Any]]

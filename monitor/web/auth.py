@@ -8,11 +8,9 @@ token file that fails to parse.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import math
-import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,18 +21,14 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from monitor.config.tokens import TOKEN_PATTERN, digest, read_token_lines
+
 log = structlog.get_logger("forewarn.web.auth")
 
-MIN_TOKEN_LENGTH = 20
 MAX_FAILURES = 5  # bad tokens one client may send per FAILURE_WINDOW_S before a 429
 FAILURE_WINDOW_S = 60.0
 MAX_CLIENTS = 10_000  # addresses remembered in the failure book; the oldest go first
 REALM = 'Bearer realm="forewarn"'
-
-# RFC 6750's b64token: what may follow "Bearer " in a header without quoting.
-_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
-_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
-_SCOPES = {"write": True, "read": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +40,6 @@ class Token:
 
 
 @dataclass(frozen=True, slots=True)
-class TokenLine:
-    """One parsed line of a token file, secret included: for the CLI that sends it."""
-
-    name: str
-    secret: str
-    write: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Tokens:
     """The API's known tokens, by SHA-256 digest of the secret."""
 
@@ -62,78 +47,17 @@ class Tokens:
 
     def lookup(self, secret: str) -> Token | None:
         """The token whose secret this is, or None."""
-        if not _TOKEN.fullmatch(secret):  # no known token looks like this; and it may not encode
+        if not TOKEN_PATTERN.fullmatch(secret):  # no known token looks so; it may not encode
             return None
-        return self.by_digest.get(_digest(secret))
+        return self.by_digest.get(digest(secret))
 
     def __len__(self) -> int:
         return len(self.by_digest)
 
 
-def _digest(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode("ascii")).digest()
-
-
-class TokenFileError(ValueError):
-    """A token file that cannot be used: ``<path>:<line>: <message>``, never its content."""
-
-    def __init__(self, path: Path, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}")
-        self.path = path
-        self.line = line
-
-
-def read_token_lines(path: Path) -> list[TokenLine]:
-    """Every token of a token file, in file order; TokenFileError naming the line if bad."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise TokenFileError(path, 1, f"cannot read ({exc.strerror or exc})") from None
-    lines: list[TokenLine] = []
-    seen: dict[bytes, int] = {}
-    for number, data in enumerate(raw.splitlines(), start=1):
-        try:
-            text = data.decode("utf-8").strip()
-        except UnicodeDecodeError:
-            raise TokenFileError(path, number, "not UTF-8 text") from None
-        if not text or text.startswith("#"):
-            continue
-        try:
-            entry = _parse_line(text)
-        except ValueError as exc:
-            raise TokenFileError(path, number, str(exc)) from None
-        digest = _digest(entry.secret)
-        if digest in seen:
-            raise TokenFileError(path, number, f"same token as line {seen[digest]}")
-        seen[digest] = number
-        lines.append(entry)
-    return lines
-
-
-def _parse_line(text: str) -> TokenLine:
-    """One ``name:token[:read|write]`` line; the message never quotes the token."""
-    parts = text.split(":")
-    if len(parts) not in (2, 3):
-        raise ValueError("expected name:token or name:token:read")
-    name, secret = parts[0].strip(), parts[1].strip()
-    scope = parts[2].strip() if len(parts) == 3 else "write"
-    if not _NAME.fullmatch(name):
-        raise ValueError("the name must be 1 to 64 of A-Z a-z 0-9 _ . @ -")
-    if scope not in _SCOPES:
-        # Not quoted: a token with a ':' in it would put part of the secret here.
-        raise ValueError("the scope must be read or write (a token has no ':')")
-    # Nothing of the line is quoted, not even the name: with name and token swapped by
-    # mistake, the "name" is the secret.
-    if len(secret) < MIN_TOKEN_LENGTH:
-        raise ValueError("the token is shorter than 20 characters")
-    if not _TOKEN.fullmatch(secret):
-        raise ValueError("the token has characters outside A-Z a-z 0-9 - . _ ~ + / =")
-    return TokenLine(name, secret, _SCOPES[scope])
-
-
 def load_tokens(path: Path) -> Tokens:
     """Read a token file into digests; ValueError("<path>:<line>: <message>") for a bad line."""
-    return Tokens({_digest(t.secret): Token(t.name, t.write) for t in read_token_lines(path)})
+    return Tokens({digest(t.secret): Token(t.name, t.write) for t in read_token_lines(path)})
 
 
 def json_error(error: type[web.HTTPException], message: str, **headers: str) -> web.HTTPException:

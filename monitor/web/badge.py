@@ -7,8 +7,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from monitor.board import PublicState
-from monitor.status_text import pick_language, state_word
+from monitor.status.board import PublicState
+from monitor.status.words import pick_language, state_word
 from monitor.web.caching import respond, snapshot
 
 COLOURS = {

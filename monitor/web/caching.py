@@ -9,9 +9,9 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 from aiohttp import web
 
-from monitor.board import Snapshot
-from monitor.status_board import StatusBoard
-from monitor.timebounds import clamp
+from monitor.core.timebounds import clamp
+from monitor.status.board import Snapshot
+from monitor.status.source import StatusBoard
 
 BOARD_KEY: web.AppKey[StatusBoard] = web.AppKey("status_board", StatusBoard)
 MAX_AGE_S = 30  # how long browsers and proxies may reuse a public document unasked

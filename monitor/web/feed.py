@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from aiohttp import hdrs, web
 from lxml import etree
 
-from monitor.board import PublicIncident, PublicWindow, Snapshot
-from monitor.render import format_time
-from monitor.status_text import entry_text, shown, status_word
+from monitor.core.render import format_time
+from monitor.status.board import PublicIncident, PublicWindow, Snapshot
+from monitor.status.words import entry_text, shown, status_word
 from monitor.web.caching import rendered, respond, snapshot
 from monitor.web.public_api import reader_language
 from monitor.web.views import iso

@@ -26,8 +26,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from monitor.fdlimit import ConnectionLimits
-from monitor.metrics import Metrics
+from monitor.runtime.fdlimit import ConnectionLimits
+from monitor.runtime.metrics import Metrics
 from monitor.web.app import LINGER_S, SECURITY_HEADERS, SERVER
 from monitor.web.auth import client_key
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
-from monitor.board import DayCell
+from monitor.status.board import DayCell
 
 LABELS: dict[str, dict[str, str]] = {
     "fr": {

@@ -15,10 +15,10 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from monitor.board import PublicIncident, PublicState, PublicWindow, ServiceStatus, Snapshot
-from monitor.config_types import LANGUAGES
-from monitor.operations import IncidentUpdate
-from monitor.status_text import entry_text, pick_language, shown
+from monitor.core.fields import LANGUAGES
+from monitor.domain.operations import IncidentUpdate
+from monitor.status.board import PublicIncident, PublicState, PublicWindow, ServiceStatus, Snapshot
+from monitor.status.words import entry_text, pick_language, shown
 from monitor.web.caching import BOARD_KEY, rendered, respond, snapshot
 from monitor.web.views import iso
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from monitor.config import DaemonConfig
-from monitor.fdlimit import raise_soft_limit, reserve_for, split
-from monitor.metrics import Metrics
-from monitor.operations import Operations
+from monitor.config.load import DaemonConfig
+from monitor.domain.operations import Operations
+from monitor.notices.unsubscribe import UnsubscribeSigner
 from monitor.probes.heartbeat import HeartbeatBook
-from monitor.sqlite_store import SqliteStore
-from monitor.status_board import StatusBoard
-from monitor.unsubscribe import UnsubscribeSigner
+from monitor.runtime.fdlimit import raise_soft_limit, reserve_for, split
+from monitor.runtime.metrics import Metrics
+from monitor.status.source import StatusBoard
+from monitor.store.sqlite import SqliteStore
 from monitor.web.api import add_api_routes
 from monitor.web.app import Health, add_admin_routes, new_app
 from monitor.web.auth import BearerAuth

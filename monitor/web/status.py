@@ -16,16 +16,16 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from monitor.board import PublicIncident, PublicState, PublicWindow, Snapshot
-from monitor.config_types import LANGUAGES
-from monitor.operations import IncidentUpdate
-from monitor.render import format_duration, format_time
-from monitor.status_text import entry_text, pick_language, shown, state_word, status_word
-from monitor.timebounds import clamp, moment
+from monitor.core.fields import LANGUAGES
+from monitor.core.render import format_duration, format_time
+from monitor.core.timebounds import clamp, moment
+from monitor.core.words import Words
+from monitor.domain.operations import IncidentUpdate
+from monitor.status.board import PublicIncident, PublicState, PublicWindow, Snapshot
+from monitor.status.words import entry_text, pick_language, shown, state_word, status_word
 from monitor.web import page_text
 from monitor.web.badge import badge_handler
 from monitor.web.caching import BOARD_KEY, etag_of, rendered, respond, snapshot
-from monitor.words import Words
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "status"
 STYLESHEET = Path(__file__).parent / "static" / "status.css"

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.operations import Suppression
+from monitor.domain.operations import Suppression
 from monitor.web.api import AUDIT_TARGET, OperatorApi, operator_endpoint, reply
 from monitor.web.auth import json_error
 from monitor.web.jsonbody import read_object

@@ -14,10 +14,10 @@ from html import escape
 
 from aiohttp import web
 
-from monitor.notices import one_line
-from monitor.render import LANGUAGES
-from monitor.store import Store
-from monitor.unsubscribe import UnsubscribeSigner
+from monitor.core.notice import one_line
+from monitor.core.render import LANGUAGES
+from monitor.notices.unsubscribe import UnsubscribeSigner
+from monitor.store.base import Store
 
 DEFAULT_LANGUAGE = "fr"
 REASON = "unsubscribed"

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
-from monitor.incidents import Incident
-from monitor.maintenance import Window, WindowProgress
-from monitor.operations import IncidentUpdate
-from monitor.timebounds import clamp, moment
+from monitor.core.timebounds import clamp, moment
+from monitor.domain.incidents import Incident
+from monitor.domain.maintenance import Window, WindowProgress
+from monitor.domain.operations import IncidentUpdate
 
 # What anyone may see of an incident; the operator view shows every field.
 PUBLIC_INCIDENT_FIELDS = (

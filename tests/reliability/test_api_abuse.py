@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import structlog
 
-from monitor.config import load_config
+from monitor.config.load import load_config
 from monitor.daemon import Daemon
 from monitor.web.app import MAX_BODY
 from monitor.web.auth import MAX_FAILURES

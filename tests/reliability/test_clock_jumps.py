@@ -18,11 +18,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor import clockstep
+from monitor.cli.smtpsink import ReceivedMessage
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus
-from monitor.incidents import Incident, IncidentStatus
-from monitor.smtpsink import ReceivedMessage
+from monitor.domain import clockstep
+from monitor.domain.detector import CheckStatus
+from monitor.domain.incidents import Incident, IncidentStatus
 from tests.conftest import ConfigFactory
 from tests.smtp_server import FailingSmtpServer
 from tests.waiting import LoopLateness, until

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from monitor.config import Config, ConfigError, load_config
+from monitor.config.load import Config, ConfigError, load_config
 from monitor.probes import PROBES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -37,8 +37,8 @@ import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP
 
-from monitor.dispatcher import Dispatcher, crash_window
-from monitor.smtpsink import ReceivedMessage, SmtpSink
+from monitor.cli.smtpsink import ReceivedMessage, SmtpSink
+from monitor.delivery.dispatcher import Dispatcher, crash_window
 from notifiers.message import message_id
 from tests.reliability.daemon_process import DaemonProcess
 from tests.waiting import until

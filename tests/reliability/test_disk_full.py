@@ -34,7 +34,7 @@ from typing import Any, Self
 
 import aiohttp
 
-from monitor.sqlite_store import DB_NAME
+from monitor.store.sqlite import DB_NAME
 from tests.reliability.target import Target
 from tests.smtp_server import FailingSmtpServer
 from tests.waiting import holds, until

@@ -22,12 +22,12 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from probe_servers import context, serve, settings
 
-from monitor.config_types import CheckBase
-from monitor.metrics import Metrics
+from monitor.core.fields import CheckBase
 from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult, Reason
 from monitor.probes.resolver import SystemResolver
-from monitor.scheduler import Scheduler, phase_offset
+from monitor.runtime.metrics import Metrics
+from monitor.runtime.scheduler import Scheduler, phase_offset
 from tests.waiting import LoopLateness
 
 INTERVAL_S = 0.5

@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.sqlite_store import DB_NAME
+from monitor.store.sqlite import DB_NAME
 from tests.reliability.daemon_process import DaemonProcess
 from tests.reliability.target import Target
 from tests.smtp_server import FailingSmtpServer

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config
-from monitor.config_errors import MAX_ERRORS
-from monitor.yamlsource import MAX_BYTES
+from monitor.config.errors import MAX_ERRORS
+from monitor.config.load import ConfigError, load_config
+from monitor.config.yamlsource import MAX_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"

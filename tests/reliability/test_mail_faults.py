@@ -20,13 +20,13 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from monitor.config import NoticesConfig, load_config
+from monitor.cli.smtpsink import ReceivedMessage
+from monitor.config.load import NoticesConfig, load_config
+from monitor.core.notice import Notice
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus
-from monitor.metrics import Metrics
-from monitor.notices import Notice
-from monitor.smtpsink import ReceivedMessage
-from monitor.sqlite_store import SqliteStore
+from monitor.domain.detector import CheckStatus
+from monitor.runtime.metrics import Metrics
+from monitor.store.sqlite import SqliteStore
 from notifiers.base import Notifier
 from notifiers.email import EmailNotifier
 from notifiers.message import clean_header, message_id

@@ -23,11 +23,11 @@ import aiohttp
 import pytest
 import structlog
 
-from monitor.cli import _reloads
-from monitor.config import ConfigError, load_config
+from monitor.cli.main import _reloads
+from monitor.config.load import ConfigError, load_config
+from monitor.config.yamlsource import MAX_BYTES
 from monitor.daemon import Daemon
-from monitor.systemd import SystemdNotifier
-from monitor.yamlsource import MAX_BYTES
+from monitor.runtime.systemd import SystemdNotifier
 from tests.conftest import ConfigFactory
 from tests.waiting import until
 

@@ -26,12 +26,12 @@ import aiohttp
 import pytest
 import structlog
 
-from monitor.config import load_config
+from monitor.config.load import load_config
 from monitor.daemon import Daemon
-from monitor.detector import CheckStatus
+from monitor.domain.detector import CheckStatus
 from monitor.probes.base import ProbeResult
-from monitor.retention import retention_loop
-from monitor.sqlite_store import (
+from monitor.store.retention import retention_loop
+from monitor.store.sqlite import (
     DB_NAME,
     WAL_AUTOCHECKPOINT_PAGES,
     WAL_SIZE_LIMIT_BYTES,
