@@ -22,7 +22,7 @@ from monitor.desk import Desk
 from monitor.domain import maintenance
 from monitor.engine import Engine
 from monitor.notices.exhaustion import LocalExhaustion
-from monitor.notices.planner import NoticePlanner
+from monitor.notices.planner import CUSTOMER_CHANNEL, NoticePlanner
 from monitor.notices.unsubscribe import UnsubscribeSigner
 from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult
@@ -237,11 +237,12 @@ class Daemon:
         return NoticePlanner(config, Renderer(overrides), self.signer)
 
     def _notifiers(self, config: Config) -> dict[str, Notifier]:
-        """The email notifier, and the webhook one when an ops channel needs it."""
-        notifiers = {"email": NOTIFIERS["email"](config.notices, config.daemon.state_dir)}
-        if any(c.type == "webhook" for c in config.notices.ops):
-            notifiers["webhook"] = NOTIFIERS["webhook"](config.notices, config.daemon.state_dir)
-        return notifiers
+        """The channels in use: the customers' (email) and those of the ops channels."""
+        in_use = dict.fromkeys([CUSTOMER_CHANNEL, *(c.type for c in config.notices.ops)])
+        return {
+            name: NOTIFIERS[name].factory(config.notices, config.daemon.state_dir)
+            for name in in_use
+        }
 
     @staticmethod
     def _auth(config: Config) -> BearerAuth | None:

@@ -1,16 +1,12 @@
-"""Delivery channels, registered by the ``channel`` name notices carry."""
+"""Delivery channels, registered by the ``channel`` name notices carry (an ops ``type:``)."""
 
-from collections.abc import Callable
-from pathlib import Path
+from notifiers import email, webhook
+from notifiers.base import ChannelKind, ChannelSettings, Message, Notifier, NotifierError
 
-from monitor.config.load import NoticesConfig
-from notifiers.base import Notifier, NotifierError
-from notifiers.email import EmailNotifier
-from notifiers.webhook import WebhookNotifier
+__all__ = ["NOTIFIERS", "ChannelKind", "ChannelSettings", "Message", "Notifier", "NotifierError"]
 
-__all__ = ["NOTIFIERS", "Notifier", "NotifierError"]
-
-NOTIFIERS: dict[str, Callable[[NoticesConfig, Path], Notifier]] = {
-    "email": EmailNotifier,
-    "webhook": WebhookNotifier,
+# One line per channel. The order is the order checks.yaml's errors list the types in.
+NOTIFIERS: dict[str, ChannelKind] = {
+    "webhook": webhook.KIND,
+    "email": email.KIND,
 }

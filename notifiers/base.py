@@ -1,10 +1,75 @@
-"""The delivery-channel contract: a Notifier sends one Notice or says why it could not."""
+"""The delivery-channel contract: a Notifier sends one Message or says why it could not.
+
+Channels depend on nothing of ``monitor``: what they read of a notice (``Message``) and of the
+``notices:`` settings (``DeliverySettings``) are protocols owned here, which monitor's
+``Notice`` and ``NoticesConfig`` satisfy. A channel is one module declaring its ops settings
+model and its factory as a ``ChannelKind``, plus one line in ``notifiers.NOTIFIERS``.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Protocol
 
-from monitor.core.notice import Notice
+from pydantic import BaseModel, ConfigDict, Field
+
+# The same rule as monitor's identifiers (a channel name is a recipient id and goes into
+# keys); tests/test_channels.py checks that the two stay equal.
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+ChannelName = Annotated[str, Field(pattern=NAME_PATTERN)]
+"""An ops channel's name: a short lowercase id."""
+
+
+class Message(Protocol):
+    """What a channel reads of one notice: one rendered message for one address."""
+
+    @property
+    def key(self) -> str:
+        """The idempotency key ``incident:sequence:recipient``, the Message-ID's seed."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """What the message is about (first, update, resolved, ops, …)."""
+        ...
+
+    @property
+    def address(self) -> str:
+        """Where it goes: an email address or a webhook URL."""
+        ...
+
+    @property
+    def language(self) -> str:
+        """The language it is written in."""
+        ...
+
+    @property
+    def subject(self) -> str:
+        """The subject line."""
+        ...
+
+    @property
+    def text(self) -> str:
+        """The plain-text body."""
+        ...
+
+    @property
+    def html(self) -> str:
+        """The HTML body."""
+        ...
+
+    @property
+    def created_at(self) -> float:
+        """When it was planned (UNIX seconds): the email's Date, the same on every retry."""
+        ...
+
+    @property
+    def unsubscribe_url(self) -> str:
+        """The one-click unsubscribe link; empty for ops channels."""
+        ...
 
 
 class NotifierError(Exception):
@@ -42,10 +107,92 @@ class NotifierError(Exception):
 class Notifier(Protocol):
     """One delivery channel (email, webhook); shared by every notice on that channel."""
 
-    async def send(self, notice: Notice) -> None:
+    async def send(self, notice: Message) -> None:
         """Deliver ``notice``; raise NotifierError when it was not (or may not have been)."""
         ...
 
     async def close(self) -> None:
         """Release connections and sessions."""
         ...
+
+
+class SmtpSettings(Protocol):
+    """How to reach the mail server (``notices.smtp``)."""
+
+    @property
+    def host(self) -> str:
+        """The server's name or address."""
+        ...
+
+    @property
+    def port(self) -> int:
+        """Its port."""
+        ...
+
+    @property
+    def starttls(self) -> bool:
+        """Upgrade the connection with STARTTLS."""
+        ...
+
+    @property
+    def tls(self) -> bool:
+        """Implicit TLS (port 465)."""
+        ...
+
+    @property
+    def username(self) -> str | None:
+        """The login, if the server wants one."""
+        ...
+
+    @property
+    def password_file(self) -> Path | None:
+        """The file holding the password."""
+        ...
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one send may take."""
+        ...
+
+
+class DeliverySettings(Protocol):
+    """What a channel's factory may read of the ``notices:`` section."""
+
+    @property
+    def from_(self) -> str:
+        """The sender, ``Support <support@example.net>``."""
+        ...
+
+    @property
+    def transport(self) -> str:
+        """``smtp``, or ``file`` (.eml files under state_dir/mail)."""
+        ...
+
+    @property
+    def smtp(self) -> SmtpSettings:
+        """The mail server."""
+        ...
+
+
+class ChannelSettings(BaseModel):
+    """One ops channel under ``notices.ops``: its ``type`` is its key in ``NOTIFIERS``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    name: ChannelName
+
+    @property
+    def address(self) -> str:
+        """Where this channel's notices go (a mailbox, a URL)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelKind:
+    """A channel: its ops settings model and how to build its notifier."""
+
+    settings: type[ChannelSettings]
+    factory: Callable[[DeliverySettings, Path], Notifier]  # (notices settings, state_dir)
+    # Bounced and unsubscribed addresses are never sent to on this channel.
+    suppressible: bool = False

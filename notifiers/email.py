@@ -14,14 +14,27 @@ import tempfile
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Annotated, Literal
 
 import aiosmtplib
+from pydantic import Field
 
-from monitor.config.load import NoticesConfig
-from monitor.core.notice import Notice
-from monitor.core.private import private_dir
-from notifiers.base import NotifierError
-from notifiers.message import build_email, clean_header, key_digest, valid_mailbox, wire_bytes
+from notifiers.base import (
+    ChannelKind,
+    ChannelName,
+    ChannelSettings,
+    DeliverySettings,
+    Message,
+    NotifierError,
+)
+from notifiers.message import (
+    EMAIL_PATTERN,
+    build_email,
+    clean_header,
+    key_digest,
+    valid_mailbox,
+    wire_bytes,
+)
 
 _ENHANCED = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})\b")
 # 5.1.7/5.1.8 name a bad *sender*; servers often report them at RCPT time (delayed reject).
@@ -36,10 +49,23 @@ class _Progress:
     phase: str = "connect"  # connect | mail | rcpt | data
 
 
+class EmailChannel(ChannelSettings):
+    """An ops mailbox."""
+
+    type: Literal["email"]
+    name: ChannelName = "email"
+    to: Annotated[str, Field(pattern=EMAIL_PATTERN)]
+
+    @property
+    def address(self) -> str:
+        """The mailbox."""
+        return self.to
+
+
 class EmailNotifier:
     """Sends notices as email: over SMTP (a small connection pool) or as .eml files."""
 
-    def __init__(self, config: NoticesConfig, state_dir: Path, *, pool_size: int = 4) -> None:
+    def __init__(self, config: DeliverySettings, state_dir: Path, *, pool_size: int = 4) -> None:
         if config.smtp.starttls and config.smtp.tls:
             raise ValueError("notices.smtp: starttls and tls cannot both be set")
         if pool_size < 1:
@@ -58,7 +84,7 @@ class EmailNotifier:
         self._idle: list[aiosmtplib.SMTP] = []
         self._closed = False
 
-    async def send(self, notice: Notice) -> None:
+    async def send(self, notice: Message) -> None:
         """Deliver ``notice`` by the configured transport; raise NotifierError otherwise."""
         if not valid_mailbox(notice.address):
             # Checked for .eml files too: a To header naming two addresses would reach both
@@ -77,7 +103,7 @@ class EmailNotifier:
 
     def _write_eml(self, digest: str, data: bytes) -> None:
         """Write atomically under a name fixed by the key, so a retry replaces, never adds."""
-        private_dir(self._mail_dir)
+        _private_folder(self._mail_dir)
         fd, tmp = tempfile.mkstemp(dir=self._mail_dir, prefix=f".{digest}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -238,3 +264,17 @@ def _reply_error(
         hard_bounce=hard_bounce,
         setup=setup,
     )
+
+
+def _private_folder(path: Path) -> None:
+    """Create ``path`` and its missing parents as 0700 whatever the umask: emails name customers.
+
+    monitor.core.private does the same for the daemon's state; channels import nothing of
+    monitor, hence these four lines.
+    """
+    for folder in reversed([p for p in (path, *path.parents) if not p.exists()]):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask; chmod is not
+
+
+KIND = ChannelKind(settings=EmailChannel, factory=EmailNotifier, suppressible=True)

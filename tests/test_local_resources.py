@@ -14,12 +14,13 @@ import dns.resolver
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
-from monitor.config.load import EmailChannel, WebhookChannel
 from monitor.notices.exhaustion import Episode, alerts, expire, seen
 from monitor.probes.base import ProbeResult, Reason
 from monitor.probes.httpcore import client_failure
 from monitor.probes.local import LOCAL_ERRNOS, local_errno, local_failure
 from monitor.runtime.scheduler import inconclusive_cause
+from notifiers.email import EmailChannel
+from notifiers.webhook import WebhookChannel
 
 KEY = ConnectionKey("ws.example.net", 443, True, True, None, None, None)
 

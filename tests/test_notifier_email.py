@@ -98,7 +98,7 @@ async def test_file_transport_writes_one_eml_per_key_and_a_retry_overwrites(
     tmp_path: Path,
 ) -> None:
     """Two keys give two .eml files; sending a key again replaces its file, leaving no temp."""
-    sender = NOTIFIERS["email"](notices_config(transport="file"), tmp_path)
+    sender = NOTIFIERS["email"].factory(notices_config(transport="file"), tmp_path)
     await sender.send(make_notice("inc-1:1:acme"))
     await sender.send(make_notice("inc-1:1:globex", address="it@globex.example"))
     await sender.send(make_notice("inc-1:1:acme"))

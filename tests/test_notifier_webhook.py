@@ -14,12 +14,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from monitor.config.load import NoticesConfig
-from monitor.config.notices import WebhookChannel
 from monitor.core.notice import Notice, NoticeKind
 from monitor.notices.ops import delivery_alerts
 from notifiers import NOTIFIERS
 from notifiers.base import NotifierError
-from notifiers.webhook import WebhookNotifier
+from notifiers.webhook import WebhookChannel, WebhookNotifier
 
 TOKEN = "T000/B000/sekr3t"
 
@@ -58,7 +57,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 @pytest.fixture
 async def notifier(tmp_path: Path) -> AsyncIterator[WebhookNotifier]:
     """A webhook notifier built through the registry, closed after the test."""
-    built = NOTIFIERS["webhook"](NoticesConfig(), tmp_path)
+    built = NOTIFIERS["webhook"].factory(NoticesConfig(), tmp_path)
     assert isinstance(built, WebhookNotifier)
     yield built
     await built.close()

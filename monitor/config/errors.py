@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from monitor.config.yamlsource import Located
-from monitor.core.fields import EMAIL_PATTERN, ID_PATTERN
+from monitor.core.fields import ID_PATTERN
+from notifiers.message import EMAIL_PATTERN
 
 MAX_ERRORS = 100  # past this, more lines help nobody: the file needs a systematic fix
 

@@ -15,16 +15,13 @@ from pydantic import (
 from monitor.config.daemon import DaemonConfig as DaemonConfig
 from monitor.config.errors import ConfigError as ConfigError
 from monitor.config.errors import Problems
-from monitor.config.notices import EmailChannel as EmailChannel
 from monitor.config.notices import MaintenanceConfig as MaintenanceConfig
 from monitor.config.notices import NoticesConfig as NoticesConfig
-from monitor.config.notices import WebhookChannel as WebhookChannel
 from monitor.config.refs import check_references
 from monitor.config.sources import customer_rows, expand, tokens_file
 from monitor.config.warnings import warnings
 from monitor.config.yamlsource import Located, YamlSourceError, load_located
 from monitor.core.fields import (
-    EMAIL_PATTERN,
     FROM_FILE,
     CheckBase,
     Delay,
@@ -39,6 +36,7 @@ from monitor.core.fields import (
 from monitor.core.fields import parse_duration as parse_duration
 from monitor.core.render import check_templates
 from monitor.probes import PROBES
+from notifiers.message import EMAIL_PATTERN
 
 
 class Defaults(StrictModel):

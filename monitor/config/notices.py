@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime
+from functools import reduce
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from monitor.core.fields import (
-    EMAIL_PATTERN,
     Delay,
     Duration,
-    HttpUrl,
     Identifier,
     Language,
     LocalizedText,
     StrictModel,
 )
 from monitor.core.timebounds import SPAN_TEXT, check_moment
+from notifiers import NOTIFIERS, ChannelSettings
 
 
 class SmtpConfig(StrictModel):
@@ -39,23 +40,15 @@ class SmtpConfig(StrictModel):
         return self
 
 
-class WebhookChannel(StrictModel):
-    """An ops channel receiving Slack-compatible ``{"text": …}`` JSON."""
-
-    type: Literal["webhook"]
-    name: Identifier = "webhook"
-    url: HttpUrl
-
-
-class EmailChannel(StrictModel):
-    """An ops mailbox."""
-
-    type: Literal["email"]
-    name: Identifier = "email"
-    to: Annotated[str, Field(pattern=EMAIL_PATTERN)]
-
-
-OpsChannel = Annotated[WebhookChannel | EmailChannel, Field(discriminator="type")]
+# The ops channels' settings, one model per registered channel, told apart by `type:`. The
+# type checker sees their common base; pydantic validates the registry's union.
+if TYPE_CHECKING:
+    OpsChannel = ChannelSettings
+else:
+    OpsChannel = Annotated[
+        reduce(operator.or_, (kind.settings for kind in NOTIFIERS.values())),
+        Field(discriminator="type"),
+    ]
 
 
 class NoticesConfig(StrictModel):

@@ -15,7 +15,6 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _LONGEST = 365 * 86400.0  # a ceiling keeps timers within what the event loop can schedule
 DURATION_HINT = "a duration such as 500ms, 30s, 5m, 2h or 1d"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$"
 
 
 FROM_FILE: dict[str, Any] = {"from_file": True}

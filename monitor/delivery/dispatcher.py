@@ -21,6 +21,7 @@ from monitor.delivery.watch import DeliveryWatch, Episode, Outcome
 from monitor.notices.ops import delivery_alerts
 from monitor.runtime.metrics import Metrics
 from monitor.store.base import OutboxItem, Store
+from notifiers import NOTIFIERS
 from notifiers.base import Notifier, NotifierError
 
 log = structlog.get_logger(__name__)
@@ -187,10 +188,16 @@ class Dispatcher:
             self._in_flight.pop(item.notice.key, None)
             self._wake.set()
 
+    @staticmethod
+    def _suppressible(channel: str) -> bool:
+        """Whether bounced and unsubscribed addresses are skipped on this channel (email)."""
+        kind = NOTIFIERS.get(channel)
+        return kind is not None and kind.suppressible
+
     async def _attempt(self, item: OutboxItem) -> None:
         notice = item.notice
         error: NotifierError | None = None
-        if notice.channel == "email" and self._store.suppressed([notice.address]):
+        if self._suppressible(notice.channel) and self._store.suppressed([notice.address]):
             at = self._clock()
             self._record(notice.key, partial(self._store.mark_failed, notice.key, at, "suppressed"))
             outcome = "suppressed"

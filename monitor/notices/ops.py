@@ -7,7 +7,7 @@ import html
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from monitor.config.load import Config, EmailChannel
+from monitor.config.load import Config
 from monitor.config.notices import OpsChannel
 from monitor.core.localtime import show
 from monitor.core.notice import Notice, NoticeKind, one_line
@@ -107,25 +107,10 @@ class OpsWriter:
         self, seed: str, reference: str, subject: str, lines: list[str], now: float
     ) -> list[Notice]:
         text = "\n".join(lines) + "\n"
-        notices = []
-        for channel in self.config.notices.ops:
-            email = isinstance(channel, EmailChannel)
-            notices.append(
-                Notice(
-                    key=f"{seed}:{channel.name}",
-                    incident_id=reference,
-                    kind=NoticeKind.OPS,
-                    channel="email" if email else "webhook",
-                    recipient=channel.name,
-                    address=channel.to if isinstance(channel, EmailChannel) else channel.url,
-                    language="en",
-                    subject=one_line(subject),
-                    text=text,
-                    html=f"<pre>{html.escape(text)}</pre>",
-                    created_at=now,
-                )
-            )
-        return notices
+        return [
+            ops_notice(channel, f"{seed}:{channel.name}", reference, one_line(subject), text, now)
+            for channel in self.config.notices.ops
+        ]
 
 
 def delivery_alerts(
@@ -152,25 +137,27 @@ def own_alerts(
     skip: str | None = None,
 ) -> list[Notice]:
     """One notice per ops channel (but those of kind ``skip``) about forewarn's own trouble."""
-    notices = []
-    for channel in ops:
-        kind, address = (
-            ("email", channel.to) if isinstance(channel, EmailChannel) else ("webhook", channel.url)
-        )
-        if kind != skip:
-            notices.append(
-                Notice(
-                    key=f"{seed}:ops:{channel.name}",
-                    incident_id=reference,
-                    kind=NoticeKind.OPS,
-                    channel=kind,
-                    recipient=channel.name,
-                    address=address,
-                    language="en",
-                    subject=one_line(subject),
-                    text=text,
-                    html=f"<pre>{html.escape(text)}</pre>",
-                    created_at=now,
-                )
-            )
-    return notices
+    return [
+        ops_notice(channel, f"{seed}:ops:{channel.name}", reference, one_line(subject), text, now)
+        for channel in ops
+        if channel.type != skip
+    ]
+
+
+def ops_notice(
+    channel: OpsChannel, key: str, reference: str, subject: str, text: str, now: float
+) -> Notice:
+    """The notice one ops channel gets: the same short English text on every channel type."""
+    return Notice(
+        key=key,
+        incident_id=reference,
+        kind=NoticeKind.OPS,
+        channel=channel.type,
+        recipient=channel.name,
+        address=channel.address,
+        language="en",
+        subject=subject,
+        text=text,
+        html=f"<pre>{html.escape(text)}</pre>",
+        created_at=now,
+    )

@@ -44,6 +44,9 @@ class _Told:
     services: list[str]
 
 
+CUSTOMER_CHANNEL = "email"  # customers are written to by email; ops choose their channels
+
+
 class NoticePlanner:
     """Turns incident and maintenance changes into rendered notices for each reader."""
 
@@ -168,7 +171,7 @@ class NoticePlanner:
             key=key,
             incident_id=reference,
             kind=kind,
-            channel="email",
+            channel=CUSTOMER_CHANNEL,
             recipient=customer.id,
             address=customer.email,
             language=language,

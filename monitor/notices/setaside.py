@@ -8,17 +8,17 @@ Now a failing plan is retried item by item and only the items that fail are set 
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import TypeVar
 
 import structlog
 
-from monitor.config.notices import EmailChannel, OpsChannel
-from monitor.core.notice import Notice, NoticeKind
+from monitor.config.notices import OpsChannel
+from monitor.core.notice import Notice
 from monitor.domain.incidents import IncidentChange
 from monitor.domain.maintenance import MaintenanceChange
+from monitor.notices.ops import ops_notice
 from monitor.notices.planner import NoticePlanner
 
 log = structlog.get_logger("forewarn.setaside")
@@ -100,22 +100,8 @@ def alerts(ops: Sequence[OpsChannel], aside: Sequence[SetAside], now: float) -> 
         + "\nEverything else carries on. Correct or cancel these; see the daemon's log.\n"
     )
     first = aside[0]
-    notices = []
-    for channel in ops:
-        email = isinstance(channel, EmailChannel)
-        notices.append(
-            Notice(
-                key=f"set-aside-{first.kind}-{first.ident}-{int(now)}:ops:{channel.name}",
-                incident_id="set-aside",
-                kind=NoticeKind.OPS,
-                channel="email" if email else "webhook",
-                recipient=channel.name,
-                address=channel.to if isinstance(channel, EmailChannel) else channel.url,
-                language="en",
-                subject=subject,
-                text=text,
-                html=f"<pre>{html.escape(text)}</pre>",
-                created_at=now,
-            )
-        )
-    return notices
+    key = f"set-aside-{first.kind}-{first.ident}-{int(now)}"
+    return [
+        ops_notice(channel, f"{key}:ops:{channel.name}", "set-aside", subject, text, now)
+        for channel in ops
+    ]
