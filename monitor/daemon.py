@@ -19,7 +19,6 @@ from monitor.config.reload import deferred_keys, restart_needed
 from monitor.core.render import Renderer
 from monitor.delivery.dispatcher import Dispatcher
 from monitor.desk import Desk
-from monitor.domain import maintenance
 from monitor.engine import Engine
 from monitor.notices.exhaustion import LocalExhaustion
 from monitor.notices.planner import CUSTOMER_CHANNEL, NoticePlanner
@@ -58,7 +57,6 @@ class Daemon:
         self.log_level = log_level  # handed to probe workers, which configure their own logs
         self.clock = clock
         self.metrics = Metrics()
-        self.results: list[ProbeResult] = []
         self.stopped = asyncio.Event()
         self.port = 0
         self.admin_port = 0  # /healthz and the operator API; port itself without admin_listen
@@ -67,12 +65,17 @@ class Daemon:
         self.advance_queued = False  # an advance is due at the end of this loop turn
 
     async def start(self) -> None:
-        """Open the state, bind the listen port, and start probing and delivering."""
-        config = self.config
+        """Open the state, build the parts, bind the listen ports, then probe and deliver."""
         # Checked by load_config; read again first, so that a file broken since then stops
         # the start (TokenFileError) before anything is opened.
-        auth = self._auth(config)
+        auth = self._auth(self.config)
         self.lock.acquire()  # raises StateLocked: one daemon per state_dir
+        self.build(auth)
+        await self._run()
+
+    def build(self, auth: BearerAuth | None) -> None:
+        """Make every part from the config, each handed what it needs; nothing runs yet."""
+        config = self.config
         self.store = SqliteStore.open(config.daemon.state_dir, ZoneInfo(config.daemon.timezone))
         now = self.clock()
         self.signer = UnsubscribeSigner.from_state_dir(config.daemon.state_dir)
@@ -102,16 +105,21 @@ class Daemon:
         self.exhaustion = LocalExhaustion(
             self.store, lambda: self.config.notices.ops, self.dispatcher.wake, clock=self.clock
         )
+        self._build_probing()
+        self.apps = build_apps(self._web_parts(auth), admin=config.daemon.admin_listen is not None)
+
+    def _build_probing(self) -> None:
+        """The loop-lag monitor, the probe workers and this process's own scheduler."""
+        config = self.config
         self.lag = LagMonitor(self.metrics)
         checks = [*config.checks, *config.canary]
-        self.kinds = {c.id: c.type for c in checks}  # the probe_latency label of each check
         count = worker_count(config.daemon.probe_workers, checks, os.cpu_count())
-        local, remote = split(checks, count)
+        self.local, self.remote = split(checks, count)
         settings = Settings(config.daemon.timezone, config.daemon.max_concurrency, self.log_level)
         set_aside = self.exhaustion.set_aside
         self.workers = ProbeWorkers(count, settings, self.on_result, self.metrics, set_aside)
         self.scheduler = Scheduler(
-            local,
+            self.local,
             self.probes,
             self.on_result,
             self.metrics,
@@ -120,6 +128,9 @@ class Daemon:
             lag=self.lag,
             on_set_aside=set_aside,
         )
+
+    def _web_parts(self, auth: BearerAuth | None) -> WebParts:
+        """What the web faces read and call: metrics, health, the board, the operator desk."""
         engine = self.engine
         board = StatusBoard(
             config=lambda: self.config,
@@ -129,7 +140,7 @@ class Daemon:
             store=self.store,
             clock=self.clock,
         )
-        parts = WebParts(
+        return WebParts(
             self.metrics,
             self.health,
             self.probe_context.heartbeats,
@@ -141,10 +152,13 @@ class Daemon:
             self.clock,
             self.desk.unsubscribed,
         )
-        apps = build_apps(parts, admin=config.daemon.admin_listen is not None)
+
+    async def _run(self) -> None:
+        """Bind the listeners, start the workers and the loops; the parts are built."""
+        config = self.config
         install_accept_handler(asyncio.get_running_loop())
-        in_flight = min(config.daemon.max_concurrency, len(local))
-        self.web = await serve(config.daemon, apps, self.metrics, in_flight)
+        in_flight = min(config.daemon.max_concurrency, len(self.local))
+        self.web = await serve(config.daemon, self.apps, self.metrics, in_flight)
         self.port, self.admin_port = self.web.port, self.web.admin_port
         self.metrics.config_last_reload_successful.set(1)
         self.engine.sync_metrics()
@@ -153,7 +167,7 @@ class Daemon:
         # what probing churns and stay short instead of stalling every probe in flight.
         gc.collect()
         gc.freeze()
-        await self.workers.start(remote)
+        await self.workers.start(self.remote)
         self.probing = [
             asyncio.create_task(self.lag.run(), name="loop_lag"),
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
@@ -171,7 +185,7 @@ class Daemon:
             port=self.port,
             admin_port=self.admin_port,
             loop=loop_name(),
-            probe_workers=count,
+            probe_workers=len(self.workers.workers),
             **self.web.limits,
         )
 
@@ -181,7 +195,7 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self.probing, return_exceptions=True)
         await self.workers.stop()
-        self._flush()
+        self.engine.flush()
         self._advance(self.clock())
         await self.dispatcher.stop(deadline_s)
         await asyncio.gather(self.delivering, return_exceptions=True)
@@ -198,23 +212,8 @@ class Daemon:
         log.info("stopped", outbox_pending=pending)
 
     def on_result(self, result: ProbeResult) -> bool:
-        """Fold one probe result in; returns True while the check is confirming a change."""
-        check_id = result.check_id
-        if check_id not in self.engine.states:
-            return False  # removed by a reload while its probe was in flight
-        self.results.append(result)
-        self.metrics.record(result, self.kinds[check_id])
-        # One event per probe run: failures at info, successes at debug (filtered out cheaply).
-        (log.debug if result.ok else log.info)(
-            "probe",
-            check=check_id,
-            ok=result.ok,
-            degraded=result.degraded,
-            reason=result.reason,
-            detail=result.detail,
-            duration_s=round(result.duration_s, 4),
-        )
-        confirming = self.engine.observe(result, self.clock(), time.monotonic())
+        """Hand one probe result to the engine; True while the check is confirming a change."""
+        confirming = self.engine.ingest(result, self.clock(), time.monotonic())
         if self.engine.transitions and not self.advance_queued:
             # A change: tell whoever needs it now, not at the next tick; but once per loop
             # turn, so that a batch of results (a worker's report, a start) is one commit.
@@ -250,26 +249,11 @@ class Daemon:
         proxies = config.daemon.trusted_proxies
         return None if path is None else BearerAuth(load_tokens(path), proxies=proxies)
 
-    def _flush(self) -> None:
-        if self.results:
-            # What the store refuses (a full disk) is kept, bounded, for the next tick.
-            self.results = self.engine.record(self.results, self._excused(self.results))
-
-    def _excused(self, batch: list[ProbeResult]) -> list[int]:
-        """Positions of results taken inside a maintenance window of their check's service."""
-        service_of = {c.id: c.service for c in self.config.checks}
-        windows = self.engine.windows
-        return [
-            index
-            for index, result in enumerate(batch)
-            if service_of.get(result.check_id) in maintenance.active(windows, result.at)
-        ]
-
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
             try:
-                self._flush()
+                self.engine.flush()
                 self._advance(self.clock())
                 self.exhaustion.tick()
                 self.metrics.outbox_pending.set(self.store.pending_count())
@@ -345,17 +329,16 @@ class Daemon:
         ids = {c.id for c in new.checks}
         changed = [c.id for c in new.checks if c.id in old and c != old[c.id]]
         deferred = deferred_keys(self.config, new)
-        self._flush()  # results of removed checks are history too
+        self.engine.flush()  # results of removed checks are history too
         self.config, self.reload_error = new, None
-        self.engine.planner = self._planner(new)
-        self.engine.adopt(new, self.clock())  # states kept by check id, views by service id
+        # States kept by check id, views by service id.
+        self.engine.adopt(new, self.clock(), self._planner(new))
         for kind in {c.type for c in (*new.checks, *new.canary)} - self.probes.keys():
             self.probes[kind] = PROBES[kind].factory(self.probe_context)
         self.probe_context.heartbeats.set_checks(new.checks)  # tokens may have changed
         for check_id in old.keys() - ids:
             self.metrics.forget_check(check_id)
         checks = [*new.checks, *new.canary]
-        self.kinds = {c.id: c.type for c in checks}
         local, remote = split(checks, len(self.workers.workers))
         self.scheduler.set_checks(local)
         self.workers.set_checks(remote)

@@ -167,7 +167,7 @@ class Desk(Operations):
 
     def _save(self, window: Window) -> Window:
         self.engine.store.save_window(window)
-        self.engine.windows = [w for w in self.engine.windows if w.id != window.id] + [window]
+        self.engine.put_window(window)
         if self.engine.advance(self.engine.clock()):  # a window starting now is told now
             self.on_commit()
         return window

@@ -102,11 +102,13 @@ class Engine:
         self.clock_mark: clockstep.Mark | None = None  # last (wall, steady) given to us
         self.reframed: dict[str, Incident] = {}  # open incidents moved by a clock step, unsaved
         self.write_failures = WriteFailures()
-        self.adopt(config, clock())
+        self.results: list[ProbeResult] = []  # folded in, not yet written to history
+        self.adopt(config, clock(), planner)
 
-    def adopt(self, config: Config, now: float) -> None:
+    def adopt(self, config: Config, now: float, planner: NoticePlanner) -> None:
         """Take a (new) configuration: states kept by check id, views by service id."""
-        self.config = config
+        self.config, self.planner = config, planner
+        self.kinds = {c.id: c.type for c in (*config.checks, *config.canary)}  # metric labels
         self.rules = Rules(
             self.timing, ancestors(config), config.notices.digest_window, audience(config)
         )
@@ -154,6 +156,42 @@ class Engine:
             service.update_every or notices.update_every,
             service.stable_for or notices.stable_for,
         )
+
+    def ingest(self, result: ProbeResult, now: float, steady: float | None = None) -> bool:
+        """Count, log, buffer and fold one probe result; True while its check is confirming."""
+        check_id = result.check_id
+        if check_id not in self.states:
+            return False  # removed by a reload while its probe was in flight
+        self.results.append(result)
+        self.metrics.record(result, self.kinds[check_id])
+        # One event per probe run: failures at info, successes at debug (filtered out cheaply).
+        (log.debug if result.ok else log.info)(
+            "probe",
+            check=check_id,
+            ok=result.ok,
+            degraded=result.degraded,
+            reason=result.reason,
+            detail=result.detail,
+            duration_s=round(result.duration_s, 4),
+        )
+        return self.observe(result, now, steady)
+
+    def flush(self) -> None:
+        """Write the buffered results to history; what the store refuses waits, bounded."""
+        if self.results:
+            self.results = self.record(self.results, self._excused(self.results))
+
+    def _excused(self, batch: list[ProbeResult]) -> list[int]:
+        """Positions of results taken inside a maintenance window of their check's service."""
+        return [
+            index
+            for index, result in enumerate(batch)
+            if self.service_of.get(result.check_id) in maintenance.active(self.windows, result.at)
+        ]
+
+    def put_window(self, window: Window) -> None:
+        """Hold ``window`` (saved by the caller) in place of the one with its id."""
+        self.windows = [w for w in self.windows if w.id != window.id] + [window]
 
     def observe(self, result: ProbeResult, now: float, steady: float | None = None) -> bool:
         """Fold one result in; True while its check is confirming a change (re-probe soon).

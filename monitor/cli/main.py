@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from monitor.runtime.systemd import SystemdNotifier
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the command line and run one sub-command; returns the exit status."""
+def _parser() -> argparse.ArgumentParser:
+    """The command line: global options and every sub-command."""
     parser = argparse.ArgumentParser(
         prog="forewarn",
         description="Probe the services your customers depend on and tell them when one breaks.",
@@ -62,7 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="keep the status page and simulated services up this long after the demo",
     )
     add_ops_commands(commands)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run one sub-command; returns the exit status."""
+    args = _parser().parse_args(argv)
 
     if args.command in OPS_COMMANDS:
         return run_ops(args)
@@ -79,19 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     config, warnings = loaded
     if args.command == "check-config":
-        for line in warnings:  # it runs, but probably not as meant: said, not refused
-            print(line, file=sys.stderr)
-        extras = [
-            f"{len(config.canary)} canary checks" if config.canary else "",
-            f"{len(config.notices.ops)} ops channels" if config.notices.ops else "",
-            f"{len(config.maintenance)} maintenance windows" if config.maintenance else "",
-            "templates overridden" if config.notices.templates_dir else "",
-        ]
-        print(
-            f"{args.config}: OK — {len(config.services)} services, {len(config.checks)} checks, "
-            f"{len(config.customers)} customers" + "".join(f", {e}" for e in extras if e)
-        )
-        return 0
+        return _summary(args.config, config, warnings)
     configure_logging(args.log_level)
     for line in warnings:
         structlog.get_logger("forewarn.cli").warning("config_warning", warning=line)
@@ -133,6 +126,23 @@ def _requirement_name(requirement: str) -> str:
     """The distribution name at the start of a requirement such as ``aiohttp>=3.9``."""
     end = next((i for i, c in enumerate(requirement) if not (c.isalnum() or c in "-_.")), None)
     return requirement[:end]
+
+
+def _summary(path: Path, config: Config, warnings: list[str]) -> int:
+    """check-config's answer: the warnings on stderr, then one line counting what was read."""
+    for line in warnings:  # it runs, but probably not as meant: said, not refused
+        print(line, file=sys.stderr)
+    extras = [
+        f"{len(config.canary)} canary checks" if config.canary else "",
+        f"{len(config.notices.ops)} ops channels" if config.notices.ops else "",
+        f"{len(config.maintenance)} maintenance windows" if config.maintenance else "",
+        "templates overridden" if config.notices.templates_dir else "",
+    ]
+    print(
+        f"{path}: OK — {len(config.services)} services, {len(config.checks)} checks, "
+        f"{len(config.customers)} customers" + "".join(f", {e}" for e in extras if e)
+    )
+    return 0
 
 
 def _load(path: Path) -> tuple[Config, list[str]] | None:

@@ -47,6 +47,38 @@ def apply(
     return changes
 
 
+def _joined(incident: Incident, service_id: str, view: ServiceView) -> Incident:
+    """``incident`` grown by a dependant that fails while it is open."""
+    told = incident.customers_told_at is not None
+    return replace(
+        incident,
+        services=(*incident.covered, service_id),
+        announced=(*incident.announced, service_id) if told else incident.announced,
+        never_up=incident.never_up and view.never_up,
+    )
+
+
+def _opened(
+    service_id: str, view: ServiceView, first: float, now: float, absorbed: list[Incident]
+) -> Incident:
+    """A new incident for a failing service, covering its dependants' untold incidents too."""
+    return Incident(
+        id=incident_id(service_id, first),
+        service_id=service_id,
+        status=IncidentStatus.INVESTIGATING,
+        # Absorbing keeps the absorbed incident's clock: its customer_delay is not restarted.
+        opened_at=min([now, *(i.opened_at for i in absorbed)]),
+        first_failure_at=min([first, *(i.first_failure_at for i in absorbed)]),
+        services=(service_id, *(s for i in absorbed for s in i.covered)),
+        reason=view.reason,
+        detail=view.detail,
+        check_id=view.check_id,
+        unstable=view.flapping,
+        maintenance_id=view.maintenance_id,
+        never_up=view.never_up and all(i.never_up for i in absorbed),
+    )
+
+
 def _open_and_join(
     incidents: dict[str, Incident],
     views: Mapping[str, ServiceView],
@@ -66,14 +98,7 @@ def _open_and_join(
         ancestors = sorted(rules.depends_on.get(service_id, ()))
         host = next((covering[d] for d in ancestors if d in covering), None)
         if host is not None:
-            incident = incidents[host]
-            told = incident.customers_told_at is not None
-            joined = replace(
-                incident,
-                services=(*incident.covered, service_id),
-                announced=(*incident.announced, service_id) if told else incident.announced,
-                never_up=incident.never_up and view.never_up,
-            )
+            joined = _joined(incidents[host], service_id, view)
             incidents[host] = joined
             covering[service_id] = host
             changes.append(IncidentChange(ChangeKind.JOINED, joined, now, (service_id,)))
@@ -89,21 +114,7 @@ def _open_and_join(
             and i.customers_told_at is None
             and service_id in rules.depends_on.get(i.service_id, ())
         ]
-        opened = Incident(
-            id=incident_id(service_id, first),
-            service_id=service_id,
-            status=IncidentStatus.INVESTIGATING,
-            # Absorbing keeps the absorbed incident's clock: its customer_delay is not restarted.
-            opened_at=min([now, *(i.opened_at for i in absorbed)]),
-            first_failure_at=min([first, *(i.first_failure_at for i in absorbed)]),
-            services=(service_id, *(s for i in absorbed for s in i.covered)),
-            reason=view.reason,
-            detail=view.detail,
-            check_id=view.check_id,
-            unstable=view.flapping,
-            maintenance_id=view.maintenance_id,
-            never_up=view.never_up and all(i.never_up for i in absorbed),
-        )
+        opened = _opened(service_id, view, first, now, absorbed)
         for old in absorbed:
             merged = replace(
                 old, status=IncidentStatus.RESOLVED, resolved_at=now, next_update_at=None

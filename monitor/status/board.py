@@ -7,7 +7,7 @@ texts and times. Check ids, URLs, reasons and details never enter it, so no page
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
@@ -165,14 +165,7 @@ def build(inputs: Inputs, now: float) -> Snapshot:
     shown = [i for i in (*inputs.open, *inputs.past) if public(i)]
     incidents = {i.id: _incident(i, inputs.timelines.get(i.id, ())) for i in shown}
     in_window = maintenance.active(inputs.windows, now)
-    checks_of: dict[str, list[str]] = {s.id: [] for s in config.services}
-    for check in config.checks:
-        checks_of.setdefault(check.service, []).append(check.id)
-    service_of = {c: s for s, ids in checks_of.items() for c in ids}
-    tallies: dict[str, list[Tally]] = {s: [] for s in checks_of}
-    for tally in inputs.days:  # grouped once: each service then reads only its own rows
-        if tally.check_id in service_of:
-            tallies[service_of[tally.check_id]].append(tally)
+    checks_of, tallies = _by_service(config, inputs.days)
     days = [(d, *history.day_bounds(d, zone)) for d in history.last_days(now, zone)]
     services = tuple(
         _service(
@@ -195,25 +188,9 @@ def build(inputs: Inputs, now: float) -> Snapshot:
         reverse=True,
     )
     windows, past_windows = _windows(inputs, now)
-    steps = [
-        t
-        for w in (*windows, *past_windows)
-        for t in (
-            w.progress.announced_at,
-            w.progress.started_at,
-            w.progress.ended_at,
-            w.progress.cancelled_at,
-        )
-        if t is not None
-    ]
-    changed = [
-        *(s.since for s in services if s.since is not None),
-        *(i.updated_at for i in incidents.values()),
-        *steps,
-    ]
     return Snapshot(
         generated_at=now,
-        changed_at=max(changed, default=now),
+        changed_at=_changed_at(services, incidents.values(), (*windows, *past_windows), now),
         measured_at=inputs.measured_at,
         zone=zone,
         default_language=config.notices.default_language,
@@ -224,6 +201,47 @@ def build(inputs: Inputs, now: float) -> Snapshot:
         maintenance=windows,
         past_maintenance=past_windows,
     )
+
+
+def _by_service(
+    config: Config, days: Iterable[Tally]
+) -> tuple[dict[str, list[str]], dict[str, list[Tally]]]:
+    """Each service's check ids and day tallies, grouped once so each reads only its own."""
+    checks_of: dict[str, list[str]] = {s.id: [] for s in config.services}
+    for check in config.checks:
+        checks_of.setdefault(check.service, []).append(check.id)
+    service_of = {c: s for s, ids in checks_of.items() for c in ids}
+    tallies: dict[str, list[Tally]] = {s: [] for s in checks_of}
+    for tally in days:
+        if tally.check_id in service_of:
+            tallies[service_of[tally.check_id]].append(tally)
+    return checks_of, tallies
+
+
+def _changed_at(
+    services: Iterable[ServiceStatus],
+    incidents: Iterable[PublicIncident],
+    windows: Iterable[PublicWindow],
+    now: float,
+) -> float:
+    """When anything shown last changed: a service's state, an incident, a window's step."""
+    steps = [
+        t
+        for w in windows
+        for t in (
+            w.progress.announced_at,
+            w.progress.started_at,
+            w.progress.ended_at,
+            w.progress.cancelled_at,
+        )
+        if t is not None
+    ]
+    changed = [
+        *(s.since for s in services if s.since is not None),
+        *(i.updated_at for i in incidents),
+        *steps,
+    ]
+    return max(changed, default=now)
 
 
 def _service(
