@@ -45,8 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monitor.config.load import Config, load_config
 from monitor.domain.availability import day_bounds, last_days
 from monitor.domain.detector import CheckStatus
-from monitor.domain.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
-from monitor.domain.operations import IncidentUpdate
+from monitor.domain.incidents import (
+    ChangeKind,
+    Incident,
+    IncidentStatus,
+    IncidentUpdate,
+    ServiceView,
+)
 from monitor.probes.base import ProbeResult
 from monitor.runtime.metrics import Metrics
 from monitor.status.board import Inputs, build

@@ -80,10 +80,8 @@ class Daemon:
         now = self.clock()
         self.signer = UnsubscribeSigner.from_state_dir(config.daemon.state_dir)
         self.engine = Engine(config, self.store, self._planner(config), self.metrics, self.clock)
-        self.probe_context = ProbeContext(
-            heartbeats=HeartbeatBook.for_checks(config.checks, now, self.clock),
-            timezone=config.daemon.timezone,
-        )
+        self.heartbeats = HeartbeatBook.for_checks(config.checks, now, self.clock)
+        self.probe_context = ProbeContext(self.heartbeats, timezone=config.daemon.timezone)
         self.probes: dict[str, Probe] = {
             kind: PROBES[kind].factory(self.probe_context)
             for kind in {c.type for c in (*config.checks, *config.canary)}
@@ -143,7 +141,7 @@ class Daemon:
         return WebParts(
             self.metrics,
             self.health,
-            self.probe_context.heartbeats,
+            self.heartbeats,
             board,
             self.signer,
             self.store,
@@ -335,7 +333,7 @@ class Daemon:
         self.engine.adopt(new, self.clock(), self._planner(new))
         for kind in {c.type for c in (*new.checks, *new.canary)} - self.probes.keys():
             self.probes[kind] = PROBES[kind].factory(self.probe_context)
-        self.probe_context.heartbeats.set_checks(new.checks)  # tokens may have changed
+        self.heartbeats.set_checks(new.checks)  # tokens may have changed
         for check_id in old.keys() - ids:
             self.metrics.forget_check(check_id)
         checks = [*new.checks, *new.canary]

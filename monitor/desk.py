@@ -10,15 +10,9 @@ import structlog
 from monitor.core.words import Words
 from monitor.domain.actions import ActionRefused, act
 from monitor.domain.detector import CheckStatus
-from monitor.domain.incidents import ChangeKind, Incident
+from monitor.domain.incidents import ChangeKind, Incident, IncidentUpdate
 from monitor.domain.maintenance import Window, WindowProgress
-from monitor.domain.operations import (
-    IncidentUpdate,
-    OperationError,
-    Operations,
-    OperatorAction,
-    Suppression,
-)
+from monitor.domain.operations import OperationError, Operations, OperatorAction, Suppression
 from monitor.engine import Engine
 
 log = structlog.get_logger("forewarn.desk")

@@ -15,13 +15,13 @@ from monitor.domain.incidents import (
     ChangeKind,
     Incident,
     IncidentChange,
+    IncidentUpdate,
     Rules,
     ServiceView,
     Timing,
 )
 from monitor.domain.lifecycle import apply
 from monitor.domain.maintenance import MaintenanceChange, Window, WindowProgress, overridden
-from monitor.domain.operations import IncidentUpdate
 from monitor.notices.planner import NoticePlanner
 from monitor.notices.setaside import plan_tick
 from monitor.probes.base import ProbeResult

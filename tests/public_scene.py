@@ -22,9 +22,14 @@ from monitor.core.render import Renderer
 from monitor.core.words import Words
 from monitor.desk import Desk
 from monitor.domain.detector import CheckStatus
-from monitor.domain.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
+from monitor.domain.incidents import (
+    ChangeKind,
+    Incident,
+    IncidentStatus,
+    IncidentUpdate,
+    ServiceView,
+)
 from monitor.domain.maintenance import WindowProgress
-from monitor.domain.operations import IncidentUpdate
 from monitor.engine import Engine
 from monitor.notices.planner import NoticePlanner
 from monitor.probes.base import ProbeResult

@@ -22,8 +22,8 @@ from monitor.config.load import load_config
 from monitor.core.words import NOTHING, Words
 from monitor.daemon import Daemon
 from monitor.domain.availability import day_bounds, last_days
-from monitor.domain.incidents import ChangeKind, Incident, IncidentStatus
-from monitor.domain.operations import IncidentUpdate, OperatorAction
+from monitor.domain.incidents import ChangeKind, Incident, IncidentStatus, IncidentUpdate
+from monitor.domain.operations import OperatorAction
 from monitor.probes.base import ProbeResult
 from monitor.store.sqlite import SqliteStore
 from tests.waiting import until

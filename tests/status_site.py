@@ -15,9 +15,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from monitor.config.load import Config
 from monitor.core.words import NOTHING, Words
 from monitor.domain.detector import CheckStatus
-from monitor.domain.incidents import Incident, IncidentStatus, ServiceView
+from monitor.domain.incidents import Incident, IncidentStatus, IncidentUpdate, ServiceView
 from monitor.domain.maintenance import Window, WindowProgress
-from monitor.domain.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
 from monitor.runtime.metrics import Metrics
 from monitor.status.source import StatusBoard

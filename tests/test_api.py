@@ -13,9 +13,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.core.words import NOTHING, Words
-from monitor.domain.incidents import Incident, IncidentStatus
+from monitor.domain.incidents import Incident, IncidentStatus, IncidentUpdate
 from monitor.domain.maintenance import Window, WindowProgress
-from monitor.domain.operations import IncidentUpdate, OperationError, OperatorAction
+from monitor.domain.operations import OperationError, OperatorAction
 from monitor.web.api import add_api_routes, incident_json
 from monitor.web.app import MAX_BODY, security_headers
 from monitor.web.auth import BearerAuth, load_tokens

@@ -12,9 +12,14 @@ from monitor.config.load import Config
 from monitor.core.words import Words
 from monitor.domain.availability import Tally
 from monitor.domain.detector import CheckStatus
-from monitor.domain.incidents import ChangeKind, Incident, IncidentStatus, ServiceView
+from monitor.domain.incidents import (
+    ChangeKind,
+    Incident,
+    IncidentStatus,
+    IncidentUpdate,
+    ServiceView,
+)
 from monitor.domain.maintenance import Window, WindowProgress
-from monitor.domain.operations import IncidentUpdate
 from monitor.status.board import Inputs, PublicState, Snapshot, build, public
 from monitor.status.source import CACHE_S, StatusBoard
 from monitor.store.sqlite import SqliteStore

@@ -9,8 +9,7 @@ import pytest
 from lxml import etree
 
 from monitor.core.words import Words
-from monitor.domain.incidents import ChangeKind
-from monitor.domain.operations import IncidentUpdate
+from monitor.domain.incidents import ChangeKind, IncidentUpdate
 from monitor.web.feed import MAX_ENTRIES
 from tests.conftest import ConfigFactory
 from tests.public_scene import (

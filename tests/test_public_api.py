@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from monitor.core.words import Words
-from monitor.domain.incidents import ChangeKind
-from monitor.domain.operations import IncidentUpdate
+from monitor.domain.incidents import ChangeKind, IncidentUpdate
 from monitor.status.board import PublicState, ServiceStatus
 from monitor.status.words import entry_text
 from monitor.web.public_api import overall

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient
 from lxml.html import HtmlElement
 
 from monitor.core.words import Words
+from monitor.domain.incidents import IncidentUpdate
 from monitor.domain.maintenance import WindowProgress
-from monitor.domain.operations import IncidentUpdate
 from monitor.status.board import DayCell
 from monitor.store.sqlite import SqliteStore
 from monitor.web import page_text

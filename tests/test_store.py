@@ -12,9 +12,8 @@ import pytest
 
 from monitor.core.words import NOTHING, Words
 from monitor.domain.detector import CheckStatus, Transition
-from monitor.domain.incidents import Incident, IncidentStatus
+from monitor.domain.incidents import Incident, IncidentStatus, IncidentUpdate
 from monitor.domain.maintenance import Window, WindowProgress
-from monitor.domain.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult, Reason
 from monitor.store.sqlite import DB_NAME, MIGRATIONS, SqliteStore
 from tests.builders import NOW, make_notice

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from jinja2 import meta
 
+from monitor.core.fields import LANGUAGES
 from monitor.core.render import TEMPLATES, Renderer
 
-LANGUAGES = ("fr", "en")
 INCIDENT_KINDS = ("first", "update", "unstable", "resolved", "postmortem")
 MAINTENANCE_KINDS = (
     "maintenance_planned",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
@@ -136,8 +136,8 @@ class CheckBase(StrictModel):
     success_threshold: Annotated[int, Field(ge=1, le=100)]
 
 
-LANGUAGES = ("fr", "en")
 Language = Literal["fr", "en"]
+LANGUAGES: tuple[str, ...] = get_args(Language)  # in the order they are offered
 
 
 def _one_name_for_all(value: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import (
@@ -20,11 +20,10 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
-from monitor.core.fields import Language
+from monitor.core.fields import LANGUAGES
 from monitor.core.timebounds import moment
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "email"
-LANGUAGES = frozenset(get_args(Language))
 EXTENSIONS = ("subject", "txt", "html")
 _MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 _REFERENCES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)

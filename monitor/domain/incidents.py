@@ -147,3 +147,14 @@ def resolved(incident: Incident, now: float, *, recovered: bool = True) -> Incid
         next_update_at=None,
         sequence=incident.sequence + (1 if told else 0),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentUpdate:
+    """One customer-facing entry of an incident's timeline."""
+
+    incident_id: str
+    at: float
+    status: str  # IncidentStatus value after this entry
+    kind: str  # ChangeKind value, or the operator action
+    message: Words  # operator text, or NOTHING for an automatic entry

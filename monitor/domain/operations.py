@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from monitor.core.words import Words
-from monitor.domain.incidents import Incident
+from monitor.domain.incidents import Incident, IncidentUpdate
 from monitor.domain.maintenance import Window, WindowProgress
 
 
@@ -18,17 +18,6 @@ class OperatorAction(StrEnum):
     UPDATE = "update"  # news without a status change
     RESOLVE = "resolve"  # resolved by hand (a still-failing service is then left quiet)
     POSTMORTEM = "postmortem"  # after resolution: what happened, what changes
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentUpdate:
-    """One customer-facing entry of an incident's timeline."""
-
-    incident_id: str
-    at: float
-    status: str  # IncidentStatus value after this entry
-    kind: str  # ChangeKind value, or the operator action
-    message: Words  # operator text, or NOTHING for an automatic entry
 
 
 @dataclass(frozen=True, slots=True)

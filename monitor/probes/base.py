@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from aiohttp.abc import AbstractResolver
 
-    from monitor.probes.heartbeat import HeartbeatBook
-
 
 class Reason(StrEnum):
     """Why a probe failed; a closed list so metrics and notices stay bounded."""
@@ -94,11 +92,28 @@ class Probe(Protocol):
         ...
 
 
+class Pings(Protocol):
+    """What heartbeat probes read of the pings the web hooks record (``HeartbeatBook``)."""
+
+    @property
+    def started_at(self) -> float:
+        """Stands for the last ping of a check that has had none yet."""
+        ...
+
+    def last_ping(self, check_id: str) -> float | None:
+        """When the last good ping came, if any."""
+        ...
+
+    def last_failure(self, check_id: str) -> float | None:
+        """When the job last reported a failure, if it did."""
+        ...
+
+
 @dataclass(frozen=True)
 class ProbeContext:
     """What the daemon hands every probe kind when it builds it: shared, plain objects."""
 
-    heartbeats: HeartbeatBook  # pings received by the web hooks, read by heartbeat checks
+    heartbeats: Pings  # pings received by the web hooks, read by heartbeat checks
     timezone: str = "UTC"  # daemon.timezone: how times are written in details
     # Host names to addresses for the http, soap, transaction, tcp and tls kinds. None: each
     # probe uses the system's (getaddrinfo on threads of its own, see resolver.py).

@@ -18,7 +18,7 @@ from monitor.probes.assertions import judge_status
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile
 from monitor.probes.files import ReadableFile
-from monitor.probes.http import (
+from monitor.probes.httpcheck import (
     HttpAuth,
     MaxBody,
     check_headers,

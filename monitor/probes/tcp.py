@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import re
 import socket
 from functools import lru_cache
 from time import perf_counter
 from typing import Annotated, Literal
 
-from aiohttp.abc import AbstractResolver
 from pydantic import Field, field_validator
 
 from monitor.core.fields import CheckBase, StrictModel
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.local import local_failure
 from monitor.probes.resolver import chosen
+from monitor.probes.sockets import addresses, connect
 
 _BANNER_LIMIT = 4096
 _EXCERPT = 80
@@ -54,16 +53,6 @@ class TcpCheck(CheckBase):
     expect: TcpExpect = TcpExpect()
 
 
-@lru_cache(maxsize=4096)
-def _literal_family(host: str) -> socket.AddressFamily | None:
-    """The address family of an IP literal, or None for a name that needs resolving."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    return socket.AF_INET6 if address.version == 6 else socket.AF_INET
-
-
 class TcpProbe:
     """Runs ``tcp`` checks; holds no per-run state, so one instance serves every check."""
 
@@ -83,10 +72,10 @@ class TcpProbe:
         start = perf_counter()
         try:
             async with asyncio.timeout(check.timeout):
-                targets = await _resolve(self._resolver, check.host, check.port, phases)
+                targets = await addresses(self._resolver, check.host, check.port, phases)
                 stage = "connect"
                 mark = perf_counter()
-                reader, writer = await _connect(targets, check.port)
+                reader, writer = await connect(targets, check.port)
                 phases["connect"] = perf_counter() - mark
                 if check.expect.banner is not None:
                     stage = "banner"
@@ -112,37 +101,6 @@ class TcpProbe:
         """Stop the resolver's threads if it is this probe's own; runs close their connections."""
         if self._owned is not None:
             await self._owned.close()
-
-
-async def _resolve(
-    resolver: AbstractResolver, host: str, port: int, phases: dict[str, float]
-) -> list[tuple[socket.AddressFamily, str]]:
-    """Addresses to try, in resolver order; IP literals skip the resolver."""
-    family = _literal_family(host)
-    if family is not None:
-        return [(family, host)]
-    mark = perf_counter()
-    infos = await resolver.resolve(host, port, family=socket.AF_UNSPEC)
-    phases["resolve"] = perf_counter() - mark
-    targets: list[tuple[socket.AddressFamily, str]] = []
-    for info in infos:
-        target = (socket.AddressFamily(info["family"]), info["host"])
-        if target not in targets:
-            targets.append(target)
-    return targets
-
-
-async def _connect(
-    targets: list[tuple[socket.AddressFamily, str]], port: int
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Try each address in turn; the last error stands for all when none answers."""
-    error: OSError = OSError("no address to connect to")
-    for family, address in targets:
-        try:
-            return await asyncio.open_connection(address, port, family=family)
-        except OSError as exc:
-            error = exc
-    raise error
 
 
 async def _read_banner(

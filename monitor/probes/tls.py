@@ -21,7 +21,7 @@ from monitor.probes.certs import CaFile, der_summary, utc_text, verifying_contex
 from monitor.probes.httpcore import Verdict, seconds, short
 from monitor.probes.local import local_failure
 from monitor.probes.resolver import chosen
-from monitor.probes.tcp import _connect, _resolve
+from monitor.probes.sockets import addresses, connect
 
 _DAY = 86400.0
 _CLOSE_WAIT_S = 1.0
@@ -111,10 +111,10 @@ async def _handshake(
     stage: list[str],
 ) -> bytes:
     """Connect, handshake, and return the peer certificate (DER); always closes."""
-    targets = await _resolve(resolver, check.host, check.port, phases)
+    targets = await addresses(resolver, check.host, check.port, phases)
     stage[0] = "connect"
     mark = perf_counter()
-    _reader, writer = await _connect(targets, check.port)
+    _reader, writer = await connect(targets, check.port)
     secured = False
     try:
         phases["connect"] = perf_counter() - mark

@@ -21,7 +21,7 @@ from monitor.core.fields import CheckBase, HttpUrl, StrictModel
 from monitor.probes.assertions import HttpExpect, pattern
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile
-from monitor.probes.http import (
+from monitor.probes.httpcheck import (
     HttpAuth,
     HttpMethod,
     MaxBody,

@@ -20,9 +20,8 @@ from monitor.domain import availability as history
 from monitor.domain import maintenance
 from monitor.domain.availability import Tally
 from monitor.domain.detector import CheckStatus
-from monitor.domain.incidents import Incident, ServiceView
+from monitor.domain.incidents import Incident, IncidentUpdate, ServiceView
 from monitor.domain.maintenance import Window, WindowProgress
-from monitor.domain.operations import IncidentUpdate
 
 RECENT_S = 14 * 86400  # resolved incidents listed on the page
 PHONE_DAYS = 30  # the bar's days on a narrow screen (the stylesheet hides the others)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from monitor.core.fields import LANGUAGES
-from monitor.domain.incidents import ChangeKind
-from monitor.domain.operations import IncidentUpdate
+from monitor.domain.incidents import ChangeKind, IncidentUpdate
 from monitor.status.board import PublicState
 
 STATE_WORDS: dict[str, dict[PublicState, str]] = {

@@ -12,9 +12,8 @@ import structlog
 from monitor.core.notice import Notice
 from monitor.domain.availability import Tally
 from monitor.domain.detector import Transition
-from monitor.domain.incidents import Incident
+from monitor.domain.incidents import Incident, IncidentUpdate
 from monitor.domain.maintenance import Window, WindowProgress
-from monitor.domain.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
 
 _log = structlog.get_logger("forewarn.store")

@@ -9,9 +9,8 @@ from dataclasses import astuple, fields
 from typing import Any
 
 from monitor.core.words import Words
-from monitor.domain.incidents import Incident, IncidentStatus
+from monitor.domain.incidents import Incident, IncidentStatus, IncidentUpdate
 from monitor.domain.maintenance import Window, WindowProgress
-from monitor.domain.operations import IncidentUpdate
 
 # Columns are named after the dataclass fields: a new field without its migration fails loudly.
 INCIDENT_COLUMNS = tuple(f.name for f in fields(Incident))

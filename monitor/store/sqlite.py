@@ -15,9 +15,8 @@ from monitor.core.notice import Notice, NoticeKind
 from monitor.core.private import private_dir, private_file
 from monitor.domain.availability import Tally
 from monitor.domain.detector import Transition
-from monitor.domain.incidents import Incident
+from monitor.domain.incidents import Incident, IncidentUpdate
 from monitor.domain.maintenance import Window, WindowProgress
-from monitor.domain.operations import IncidentUpdate
 from monitor.probes.base import ProbeResult
 from monitor.store import records
 from monitor.store import results as aggregates

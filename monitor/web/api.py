@@ -22,7 +22,7 @@ import structlog
 from aiohttp import web
 
 from monitor.core import timebounds
-from monitor.core.fields import ID_PATTERN, parse_delay
+from monitor.core.fields import ID_PATTERN, LANGUAGES, parse_delay
 from monitor.core.words import Words
 from monitor.domain.maintenance import Window, WindowProgress
 from monitor.domain.operations import OperationError, Operations, OperatorAction
@@ -38,7 +38,6 @@ from monitor.web.views import (
 log = structlog.get_logger("forewarn.web.api")
 
 MAX_MESSAGE = 5000
-LANGUAGES = ("fr", "en")
 EXAMPLE_TIME = "2026-11-22T13:00:00+01:00"
 DEFAULT_ANNOUNCE = "24h"  # as for windows written in checks.yaml
 

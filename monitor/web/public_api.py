@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from monitor.core.fields import LANGUAGES
-from monitor.domain.operations import IncidentUpdate
+from monitor.domain.incidents import IncidentUpdate
 from monitor.status.board import PublicIncident, PublicState, PublicWindow, ServiceStatus, Snapshot
 from monitor.status.words import entry_text, pick_language, shown
 from monitor.web.caching import BOARD_KEY, rendered, respond, snapshot

@@ -20,7 +20,7 @@ from monitor.core.fields import LANGUAGES
 from monitor.core.render import format_duration, format_time
 from monitor.core.timebounds import clamp, moment
 from monitor.core.words import Words
-from monitor.domain.operations import IncidentUpdate
+from monitor.domain.incidents import IncidentUpdate
 from monitor.status.board import PublicIncident, PublicState, PublicWindow, Snapshot
 from monitor.status.words import entry_text, pick_language, shown, state_word, status_word
 from monitor.web import page_text

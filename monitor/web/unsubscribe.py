@@ -14,8 +14,8 @@ from html import escape
 
 from aiohttp import web
 
+from monitor.core.fields import LANGUAGES
 from monitor.core.notice import one_line
-from monitor.core.render import LANGUAGES
 from monitor.notices.unsubscribe import UnsubscribeSigner
 from monitor.store.base import Store
 

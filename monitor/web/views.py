@@ -8,9 +8,8 @@ from enum import Enum
 from typing import Any
 
 from monitor.core.timebounds import clamp, moment
-from monitor.domain.incidents import Incident
+from monitor.domain.incidents import Incident, IncidentUpdate
 from monitor.domain.maintenance import Window, WindowProgress
-from monitor.domain.operations import IncidentUpdate
 
 # What anyone may see of an incident; the operator view shows every field.
 PUBLIC_INCIDENT_FIELDS = (
