@@ -34,7 +34,7 @@ def _postable(url: str) -> str:
     except ValueError as exc:
         raise ValueError(f"is not a valid URL: {str(exc)[:80]}") from None
     if not parsed.host or any(ch.isspace() for ch in parsed.host):
-        raise ValueError("must name a host, such as https://hooks.example.net/path")
+        raise ValueError("must name a host, such as https://ws.example.net/path")
     return url
 
 

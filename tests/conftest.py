@@ -1,14 +1,30 @@
-"""Shared fixtures: small checks.yaml files written to tmp dirs and loaded for real."""
+"""Shared fixtures: checks.yaml files loaded for real, stores of every backend, local servers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 import pytest
+import structlog
 
 from monitor.config.load import Config, load_config
+from monitor.daemon import Daemon
+from monitor.store.base import Store
+from monitor.store.sqlite import SqliteStore
+from tests.operator_scene import ConfigWriter, Target, config_writer, daemons, serving_target
 from tests.smtp_server import FailingSmtpServer
+from tests.webhook_receiver import Receiver, serving
+
+StoreOpener = Callable[[Path, tzinfo], Store]
+"""Opens (creating) a backend's store in a state folder, summing days in a zone."""
+
+# Every Store backend, by name: tests taking ``store`` run once per line. The next backend
+# (PostgreSQL) is one more line here, and must pass tests/test_store_contract.py.
+STORE_BACKENDS: dict[str, StoreOpener] = {
+    "sqlite": SqliteStore.open,  # type: ignore[dict-item]  # its zone is a ZoneInfo
+}
 
 MINIMAL = """\
 daemon: {{state_dir: {state}, listen: "127.0.0.1:0", public_url: "https://status.example.net",
@@ -77,3 +93,66 @@ async def smtp() -> AsyncIterator[FailingSmtpServer]:
     """A real SMTP server on 127.0.0.1 (a free port) that records what it accepts."""
     async with FailingSmtpServer() as server:
         yield server
+
+
+@pytest.fixture
+def store_zone() -> tzinfo:
+    """The zone stores sum days in; a module overrides it to test local days."""
+    return UTC
+
+
+@pytest.fixture(params=sorted(STORE_BACKENDS))
+def open_store(request: pytest.FixtureRequest) -> StoreOpener:
+    """How to open a store of the backend under test (to reopen one, for instance)."""
+    return STORE_BACKENDS[request.param]
+
+
+@pytest.fixture
+def store(open_store: StoreOpener, tmp_path: Path, store_zone: tzinfo) -> Iterator[Store]:
+    """A store of each backend on a fresh state folder, closed after the test."""
+    opened = open_store(tmp_path / "state", store_zone)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, store_zone: tzinfo) -> Iterator[SqliteStore]:
+    """The SQLite backend itself, for tests that read its tables or files."""
+    opened = SqliteStore.open(tmp_path / "state", store_zone)  # type: ignore[arg-type]
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A real webhook receiver on 127.0.0.1 whose answer the test chooses."""
+    async with serving() as state:
+        yield state
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[Target]:
+    """Tracking and labels APIs on 127.0.0.1 that the test can break and restore."""
+    async with serving_target() as state:
+        yield state
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, target: Target, smtp: FailingSmtpServer) -> ConfigWriter:
+    """Write the operator scene's checks.yaml (API on a free port, tokens beside it); load it."""
+    return config_writer(tmp_path, target, smtp)
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Callable[[Config], Awaitable[Daemon]]]:
+    """Start Daemons on this loop; each is stopped after the test."""
+    async with daemons() as start:
+        yield start
+
+
+@pytest.fixture
+def quiet_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep the daemon's log lines off the CLI's stdout; no token from the environment."""
+    monkeypatch.delenv("FOREWARN_TOKEN", raising=False)
+    with structlog.testing.capture_logs():
+        yield

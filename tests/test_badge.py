@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
 from lxml import etree
 
 from monitor.status.board import PublicState
+from monitor.store.base import Store
 from monitor.store.sqlite import SqliteStore
 from monitor.web.badge import COLOURS, render_badge
 from tests.conftest import ConfigFactory
@@ -21,12 +22,16 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    """A real SQLite store with the seeded incidents and results."""
-    opened = SqliteStore.open(tmp_path / "db", PARIS)
-    seed(opened)
-    yield opened
-    opened.close()
+def store_zone() -> ZoneInfo:
+    """The status page's days are Paris days."""
+    return PARIS
+
+
+@pytest.fixture
+def store(store: Store) -> Store:
+    """A store of each backend holding two incidents, their timelines and four days of results."""
+    seed(store)
+    return store
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from monitor.domain.maintenance import Window, WindowProgress
 from monitor.status.board import Inputs, PublicState, Snapshot, build, public
 from monitor.status.source import CACHE_S, StatusBoard
 from monitor.store.sqlite import SqliteStore
+from tests.builders import make_incident
 from tests.conftest import ConfigFactory
 
 # 2026-11-21 12:00 in Paris (UTC+1).
@@ -40,12 +41,11 @@ def view(
 def incident(
     id_: str, *, opened: float, resolved: float | None = None, told: bool = True, **extra: object
 ) -> Incident:
-    """An incident of the tracking service."""
-    return Incident(
-        id=id_,
-        service_id="tracking",
+    """An incident of the tracking service, resolved at ``resolved`` if given."""
+    return make_incident(
+        id_,
+        opened,
         status=IncidentStatus.RESOLVED if resolved is not None else IncidentStatus.INVESTIGATING,
-        opened_at=opened,
         first_failure_at=opened - 60,
         resolved_at=resolved,
         recovered_at=resolved,
@@ -53,7 +53,7 @@ def incident(
         reason="http_status",
         detail="GET http://10.0.0.7/secret?token=abc: 500",
         check_id="tracking-ws",
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

@@ -14,21 +14,17 @@ import pytest
 from monitor.config.load import Config
 from monitor.daemon import Daemon
 from monitor.domain.detector import CheckStatus
-from tests.smtp_server import FailingSmtpServer
-from tests.test_operator_e2e import (
+from tests.operator_scene import (
     ConfigWriter,
     Target,
     forewarn,
     kinds,
-    quiet_logs,
-    running,
-    target,
     text_of,
-    write_config,
 )
+from tests.smtp_server import FailingSmtpServer
 from tests.waiting import until
 
-__all__ = ["quiet_logs", "running", "target", "write_config"]  # fixtures, used by name
+pytestmark = pytest.mark.usefixtures("quiet_logs")
 
 LABELS_IMPACT = ', impact: {fr: "l\'impression des étiquettes échoue", en: label printing fails}'
 ACME, GLOBEX, INITECH = "ops@acme.example", "it@globex.example", "support@initech.example"

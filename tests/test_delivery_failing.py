@@ -15,20 +15,16 @@ import pytest
 from monitor.config.load import Config
 from monitor.daemon import Daemon
 from monitor.delivery.watch import DeliveryWatch, Outcome
-from tests.smtp_server import FailingSmtpServer
-from tests.test_notifier_webhook import Receiver, receiver
-from tests.test_operator_e2e import (
+from tests.operator_scene import (
     ConfigWriter,
     Target,
     kinds,
-    quiet_logs,
-    running,
-    target,
-    write_config,
 )
+from tests.smtp_server import FailingSmtpServer
 from tests.waiting import holds, until
+from tests.webhook_receiver import Receiver
 
-__all__ = ["quiet_logs", "receiver", "running", "target", "write_config"]  # fixtures
+pytestmark = pytest.mark.usefixtures("quiet_logs")
 
 FAILING = "email delivery is failing"
 

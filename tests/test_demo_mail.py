@@ -7,7 +7,7 @@ from pathlib import Path
 from monitor.cli.demo import keep
 from monitor.cli.smtpsink import ReceivedMessage, SmtpSink
 from notifiers.email import EmailNotifier
-from tests.test_notifier_email import make_notice, notices_config
+from tests.builders import accented_notice, notices_config
 
 UNSUBSCRIBE = "https://status.example.net/unsubscribe/b3BzQGFjbWUuZXhhbXBsZQ.7BVZ0JR98h2EYt8UwzB6_g"
 
@@ -24,7 +24,7 @@ async def test_the_kept_eml_is_the_message_as_sent(tmp_path: Path) -> None:
     async with SmtpSink(on_message=received) as sink:
         sender = EmailNotifier(notices_config(sink.port), tmp_path)
         try:
-            await sender.send(make_notice(unsubscribe_url=UNSUBSCRIBE))
+            await sender.send(accented_notice(unsubscribe_url=UNSUBSCRIBE))
         finally:
             await sender.close()
         [item] = sink.messages

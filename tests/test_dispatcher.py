@@ -5,100 +5,21 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from monitor.config.load import NoticesConfig
 from monitor.core.notice import Notice
 from monitor.delivery.dispatcher import Dispatcher
 from monitor.runtime.metrics import Metrics
 from monitor.store.sqlite import SqliteStore
-from notifiers.base import Notifier, NotifierError
-from notifiers.email import EmailNotifier
-from tests import builders
+from notifiers.base import NotifierError
+from tests.builders import addressed_notice
+from tests.dispatching import counted, dispatching, email_notifier, logged, outcomes
 from tests.smtp_server import FailingSmtpServer
-from tests.waiting import LoopLateness
+from tests.waiting import LoopLateness, until
 
 NOW = 1_700_000_000.0
-
-
-def make_notice(recipient: str, sequence: int = 1, **fields: Any) -> Notice:
-    """An email notice for ``recipient`` at ``recipient``@x.example."""
-    values: dict[str, Any] = {
-        "recipient": recipient,
-        "address": f"{recipient}@x.example",
-        "language": "en",
-        "subject": "Parcel tracking is down",
-        "text": "Hello,",
-        "html": "<p>Hello,</p>",
-        "created_at": time.time(),
-    }
-    return builders.make_notice(f"inc-1:{sequence}:{recipient}", **{**values, **fields})
-
-
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    """Poll ``condition`` every 10 ms until it holds; fail after ``within`` seconds."""
-    async with asyncio.timeout(within):
-        # Polling: the conditions are database and server states that have no event to await.
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-
-
-def outcomes(store: SqliteStore, key: str) -> list[str]:
-    """The outcomes logged for one notice, in order."""
-    return [outcome for _, outcome, _ in store.deliveries(key)]
-
-
-def logged(store: SqliteStore, key: str, count: int) -> Callable[[], bool]:
-    """A condition: ``count`` attempts of ``key`` are in the delivery log."""
-    return lambda: len(store.deliveries(key)) == count
-
-
-def counted(metrics: Metrics, outcome: str, kind: str = "first") -> float:
-    """forewarn_notices_total for email notices of ``kind`` with this outcome."""
-    labels = {"channel": "email", "kind": kind, "outcome": outcome}
-    return metrics.registry.get_sample_value("forewarn_notices_total", labels) or 0.0
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    """A store on a fresh SQLite file."""
-    opened = SqliteStore.open(tmp_path / "state")
-    yield opened
-    opened.close()
-
-
-def email_notifier(port: int, tmp_path: Path) -> EmailNotifier:
-    """An SMTP notifier for the server on ``port``."""
-    config = NoticesConfig.model_validate(
-        {
-            "from": "Support <support@example.net>",
-            "transport": "smtp",
-            "smtp": {"host": "127.0.0.1", "port": port, "timeout": "2s"},
-        }
-    )
-    return EmailNotifier(config, tmp_path)
-
-
-@asynccontextmanager
-async def running(
-    store: SqliteStore, notifiers: dict[str, Notifier], metrics: Metrics, **options: Any
-) -> AsyncIterator[Dispatcher]:
-    """A dispatcher with fast retries, running until the block ends; notifiers closed after."""
-    options = {"retry_base": 0.01, "retry_max": 0.05, "rng": random.Random(7), **options}
-    dispatcher = Dispatcher(store, notifiers, metrics, **options)
-    task = asyncio.create_task(dispatcher.run())
-    try:
-        yield dispatcher
-    finally:
-        await dispatcher.stop(1.0)
-        await task
-        for notifier in notifiers.values():
-            await notifier.close()
 
 
 async def test_every_pending_notice_is_sent_exactly_once(
@@ -107,10 +28,10 @@ async def test_every_pending_notice_is_sent_exactly_once(
     """Notices committed before and during the run each reach the server once, despite wakes."""
     smtp.slow_s = 0.002
     metrics = Metrics()
-    early = [make_notice(f"c{i}") for i in range(10)]
-    late = [make_notice(f"c{i}") for i in range(10, 40)]
+    early = [addressed_notice(f"c{i}") for i in range(10)]
+    late = [addressed_notice(f"c{i}") for i in range(10, 40)]
     store.commit(notices=early)
-    async with running(
+    async with dispatching(
         store, {"email": email_notifier(smtp.port, tmp_path)}, metrics, concurrency=4, batch=7
     ) as dispatcher:
         started = dispatcher.last_progress
@@ -138,9 +59,9 @@ async def test_421_on_mail_is_retried_until_each_notice_is_delivered_once(
     """While the server says 421 notices are retried with backoff, then each is sent once."""
     smtp.fail_mail_with = (421, "4.3.0 try later")
     metrics = Metrics()
-    notices = [make_notice(f"c{i}") for i in range(5)]
+    notices = [addressed_notice(f"c{i}") for i in range(5)]
     store.commit(notices=notices)
-    async with running(store, {"email": email_notifier(smtp.port, tmp_path)}, metrics):
+    async with dispatching(store, {"email": email_notifier(smtp.port, tmp_path)}, metrics):
         await until(lambda: all(len(store.deliveries(n.key)) >= 2 for n in notices))
         assert smtp.messages == [] and store.pending_count() == 5
         smtp.fail_mail_with = None
@@ -160,8 +81,10 @@ async def test_hard_bounce_fails_that_notice_suppresses_the_address_and_spares_t
     """A 550 5.1.1 fails one notice and suppresses its address; later notices to it are not sent."""
     smtp.reject_rcpt = {"bad@x.example": "550 5.1.1 no such user"}
     metrics = Metrics()
-    store.commit(notices=[make_notice("good1"), make_notice("bad"), make_notice("good2")])
-    async with running(store, {"email": email_notifier(smtp.port, tmp_path)}, metrics) as d:
+    store.commit(
+        notices=[addressed_notice("good1"), addressed_notice("bad"), addressed_notice("good2")]
+    )
+    async with dispatching(store, {"email": email_notifier(smtp.port, tmp_path)}, metrics) as d:
         await until(lambda: store.pending_count() == 0)
         assert sorted(m.rcpt_tos[0] for m in smtp.messages) == [
             "good1@x.example",
@@ -169,7 +92,7 @@ async def test_hard_bounce_fails_that_notice_suppresses_the_address_and_spares_t
         ]
         assert outcomes(store, "inc-1:1:bad") == ["failed"]
         assert store.suppressed(["BAD@x.example"]) == {"BAD@x.example"}
-        store.commit(notices=[make_notice("bad", sequence=2)])
+        store.commit(notices=[addressed_notice("bad", sequence=2)])
         d.wake()
         await until(lambda: store.pending_count() == 0)
     assert store.deliveries("inc-1:2:bad")[0][1:] == ("failed", "suppressed")
@@ -190,9 +113,9 @@ async def test_drop_after_data_is_retried_as_ambiguous_with_the_same_message_id(
 
     smtp.on_message = heal
     metrics = Metrics()
-    notice = make_notice("acme")
+    notice = addressed_notice("acme")
     store.commit(notices=[notice])
-    async with running(store, {"email": email_notifier(smtp.port, tmp_path)}, metrics):
+    async with dispatching(store, {"email": email_notifier(smtp.port, tmp_path)}, metrics):
         await until(lambda: store.pending_count() == 0)
     assert 1 <= len(smtp.messages) <= 2
     assert len({m.message["Message-ID"] for m in smtp.messages}) == 1
@@ -207,10 +130,10 @@ async def test_notices_wait_while_the_server_is_down_and_go_when_it_starts(
     """Connection refused keeps notices pending; once a server listens they are delivered."""
     async with FailingSmtpServer() as probe:
         port = probe.port  # now closed
-    notices = [make_notice("c1"), make_notice("c2")]
+    notices = [addressed_notice("c1"), addressed_notice("c2")]
     store.commit(notices=notices)
     metrics = Metrics()
-    async with running(store, {"email": email_notifier(port, tmp_path)}, metrics):
+    async with dispatching(store, {"email": email_notifier(port, tmp_path)}, metrics):
         await until(lambda: all(outcomes(store, n.key)[:2] == ["retry"] * 2 for n in notices))
         assert store.pending_count() == 2
         async with FailingSmtpServer(port=port) as smtp:
@@ -224,7 +147,7 @@ async def test_stop_cancels_late_sends_and_leaves_them_pending(
 ) -> None:
     """Sends still running at the deadline are cancelled and stay pending for the next run."""
     smtp.slow_s = 0.05
-    notices = [make_notice(f"c{i}") for i in range(6)]
+    notices = [addressed_notice(f"c{i}") for i in range(6)]
     store.commit(notices=notices)
     metrics = Metrics()
     notifier = email_notifier(smtp.port, tmp_path)
@@ -238,7 +161,7 @@ async def test_stop_cancels_late_sends_and_leaves_them_pending(
     assert store.pending_count() == 6
     assert all(store.deliveries(n.key) == [] for n in notices)  # cancelled, not failed
     smtp.slow_s = 0.0
-    async with running(store, {"email": email_notifier(smtp.port, tmp_path)}, metrics):
+    async with dispatching(store, {"email": email_notifier(smtp.port, tmp_path)}, metrics):
         await until(lambda: store.pending_count() == 0)
     assert sorted(m.rcpt_tos[0] for m in smtp.messages) == sorted(n.address for n in notices)
 
@@ -265,9 +188,9 @@ async def test_an_unexpected_notifier_error_is_retried_and_the_loop_goes_on(
     """A notifier raising something other than NotifierError is treated as transient."""
     notifier = FlakyNotifier()
     metrics = Metrics()
-    notice = make_notice("ops", channel="webhook", address="http://127.0.0.1:9/hook")
+    notice = addressed_notice("ops", channel="webhook", address="http://127.0.0.1:9/hook")
     store.commit(notices=[notice])
-    async with running(store, {"webhook": notifier}, metrics):
+    async with dispatching(store, {"webhook": notifier}, metrics):
         await until(lambda: store.pending_count() == 0)
     assert notifier.calls == [notice.key, notice.key]
     assert outcomes(store, notice.key) == ["retry", "sent"]
@@ -300,10 +223,10 @@ async def test_retry_delays_grow_exponentially_with_jitter_up_to_retry_max(
 ) -> None:
     """Delay n is uniform(base/2, min(max, base * 2**(n-1))), drawn from the injected rng."""
     clock = Clock(NOW)
-    store.commit(notices=[make_notice("ops", channel="webhook", created_at=NOW)])
+    store.commit(notices=[addressed_notice("ops", channel="webhook", created_at=NOW)])
     expected = random.Random(42)
     options = {"clock": clock, "retry_base": 1.0, "retry_max": 5.0, "rng": random.Random(42)}
-    async with running(store, {"webhook": DownNotifier()}, Metrics(), **options) as d:
+    async with dispatching(store, {"webhook": DownNotifier()}, Metrics(), **options) as d:
         for attempt in range(6):
             await until(logged(store, "inc-1:1:ops", attempt + 1))
             delay = (store.next_attempt_at() or 0) - clock.now
@@ -322,10 +245,10 @@ async def test_max_per_second_paces_sends_without_counting_attempts(
     arrivals: list[float] = []
     smtp.on_message = lambda _: arrivals.append(time.monotonic())
     metrics = Metrics()
-    notices = [make_notice(f"c{i}") for i in range(20)]
+    notices = [addressed_notice(f"c{i}") for i in range(20)]
     store.commit(notices=notices)
     began = time.monotonic()  # before the dispatcher and its token bucket are made
-    async with running(
+    async with dispatching(
         store,
         {"email": email_notifier(smtp.port, tmp_path)},
         metrics,
@@ -371,13 +294,15 @@ async def test_sends_start_paced_only_when_asked(
 ) -> None:
     """Without max_per_second, 20 sends start together; at 200/s they spread over ≥ 95 ms."""
     notifier = RecordingNotifier()
-    notices = [make_notice(f"c{i}", channel="webhook", address=f"http://h/{i}") for i in range(20)]
+    notices = [
+        addressed_notice(f"c{i}", channel="webhook", address=f"http://h/{i}") for i in range(20)
+    ]
     store.commit(notices=notices)
     options = {"concurrency": 20, "max_per_second": max_per_second}
     async with LoopLateness() as lateness:
         began = time.monotonic()  # before the dispatcher and its token bucket are made
-        async with running(store, {"webhook": notifier}, Metrics(), **options):
-            await until(lambda: store.pending_count() == 0, within=5)
+        async with dispatching(store, {"webhook": notifier}, Metrics(), **options):
+            await until(lambda: store.pending_count() == 0, timeout_s=5)
     starts = notifier.starts
     assert len(starts) == 20
     low, high = spread

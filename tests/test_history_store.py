@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,14 +21,6 @@ EVENING = datetime(2026, 11, 21, 22, tzinfo=UTC).timestamp()
 def result(at: float, ok: bool = True, check_id: str = "tracking-ws") -> ProbeResult:
     """One probe result."""
     return ProbeResult(check_id, at, ok=ok, duration_s=0.1)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    """A store on a fresh file keeping days in Paris time, closed after the test."""
-    opened = SqliteStore.open(tmp_path / "state", PARIS)
-    yield opened
-    opened.close()
 
 
 def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -211,3 +202,15 @@ def test_reopening_does_not_count_results_twice(tmp_path: Path) -> None:
         assert store.day_tallies(date(2026, 11, 21)) == [Tally("tracking-ws", "2026-11-21", 1, 1)]
     finally:
         store.close()
+
+
+@pytest.fixture
+def store_zone() -> ZoneInfo:
+    """Days are Paris days here, with their DST changes."""
+    return PARIS
+
+
+@pytest.fixture
+def store(sqlite_store: SqliteStore) -> SqliteStore:
+    """These tests read SQLite's own tables: its backend, whichever others exist."""
+    return sqlite_store

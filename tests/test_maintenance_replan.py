@@ -14,22 +14,18 @@ import structlog
 
 from monitor.config.load import Config
 from monitor.daemon import Daemon
-from tests.smtp_server import FailingSmtpServer
-from tests.test_operator_e2e import (
+from tests.operator_scene import (
     LABELS,
     ConfigWriter,
     forewarn,
     iso,
     kinds,
-    quiet_logs,
-    running,
-    target,
     to,
-    write_config,
 )
+from tests.smtp_server import FailingSmtpServer
 from tests.waiting import until
 
-__all__ = ["quiet_logs", "running", "target", "write_config"]  # fixtures, used by name
+pytestmark = pytest.mark.usefixtures("quiet_logs")
 
 
 async def test_a_cancelled_window_stays_cancelled_logs_why_and_is_replanned(

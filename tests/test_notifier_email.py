@@ -12,39 +12,16 @@ from typing import Any
 
 import pytest
 
-from monitor.config.load import NoticesConfig
 from monitor.core.notice import Notice
 from notifiers import NOTIFIERS
 from notifiers.base import NotifierError
 from notifiers.email import EmailNotifier
 from notifiers.message import build_email
-from tests import builders
+from tests.builders import SENDER, accented_notice, notices_config
 from tests.smtp_server import FailingSmtpServer
 from tests.waiting import LoopLateness
 
 NOW = 1_700_000_000.0
-SENDER = "Support <support@example.net>"
-
-
-def make_notice(key: str = "inc-1:1:acme", **fields: Any) -> Notice:
-    """A rendered French first notice for ACME, with accents and punctuation in every part."""
-    values: dict[str, Any] = {
-        "subject": "Suivi de colis : incident en cours (équipe prévenue)",
-        "text": "Bonjour,\nLe suivi est indisponible ; prochain point à 14 h 32.",
-        "html": "<p>Bonjour, le suivi est indisponible ; prochain point à 14 h 32.</p>",
-    }
-    return builders.make_notice(key, **{**values, **fields})
-
-
-def notices_config(port: int = 25, transport: str = "smtp", **smtp: Any) -> NoticesConfig:
-    """Notice settings pointing at a local SMTP server with a short timeout."""
-    return NoticesConfig.model_validate(
-        {
-            "from": SENDER,
-            "transport": transport,
-            "smtp": {"host": "127.0.0.1", "port": port, "timeout": "2s", **smtp},
-        }
-    )
 
 
 @pytest.fixture
@@ -64,7 +41,7 @@ async def send_error(notifier: EmailNotifier, notice: Notice) -> NotifierError:
 
 def test_message_has_stable_id_safe_headers_and_text_then_html() -> None:
     """The message is multipart/alternative and byte-identical on every build of a key."""
-    message = build_email(make_notice(), SENDER)
+    message = build_email(accented_notice(), SENDER)
     digest = hashlib.sha256(b"inc-1:1:acme").hexdigest()[:32]
     assert message["Message-ID"] == f"<{digest}@example.net>"
     assert message["Auto-Submitted"] == "auto-generated"
@@ -74,7 +51,7 @@ def test_message_has_stable_id_safe_headers_and_text_then_html() -> None:
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
     data = message.as_bytes()
-    assert data == build_email(make_notice(), SENDER).as_bytes()
+    assert data == build_email(accented_notice(), SENDER).as_bytes()
     assert data.isascii()  # French text travels as quoted-printable: no 8BITMIME needed
     parsed = email.message_from_bytes(data, policy=email.policy.default)
     assert parsed["Subject"] == "Suivi de colis : incident en cours (équipe prévenue)"
@@ -86,7 +63,7 @@ async def test_subject_with_crlf_adds_no_header_and_no_recipient(
     smtp: FailingSmtpServer, notifier: EmailNotifier
 ) -> None:
     """A subject carrying "\\r\\nBcc: evil@x" stays one Subject line and reaches one recipient."""
-    await notifier.send(make_notice(subject="x\r\nBcc: evil@x\nX-Evil: 1"))
+    await notifier.send(accented_notice(subject="x\r\nBcc: evil@x\nX-Evil: 1"))
     (received,) = await smtp.wait_for(1, 5)
     assert received.rcpt_tos == ["ops@acme.example"]
     assert received.message["Bcc"] is None and received.message["X-Evil"] is None
@@ -99,9 +76,9 @@ async def test_file_transport_writes_one_eml_per_key_and_a_retry_overwrites(
 ) -> None:
     """Two keys give two .eml files; sending a key again replaces its file, leaving no temp."""
     sender = NOTIFIERS["email"].factory(notices_config(transport="file"), tmp_path)
-    await sender.send(make_notice("inc-1:1:acme"))
-    await sender.send(make_notice("inc-1:1:globex", address="it@globex.example"))
-    await sender.send(make_notice("inc-1:1:acme"))
+    await sender.send(accented_notice("inc-1:1:acme"))
+    await sender.send(accented_notice("inc-1:1:globex", address="it@globex.example"))
+    await sender.send(accented_notice("inc-1:1:acme"))
     await sender.close()
     files = sorted((tmp_path / "mail").iterdir())
     digest = hashlib.sha256(b"inc-1:1:acme").hexdigest()[:32]
@@ -115,8 +92,8 @@ async def test_connections_are_pooled_and_reused(smtp: FailingSmtpServer, tmp_pa
     smtp.slow_s = 0.01
     sender = EmailNotifier(notices_config(smtp.port), tmp_path, pool_size=2)
     try:
-        await asyncio.gather(*(sender.send(make_notice(f"k{i}")) for i in range(8)))
-        await sender.send(make_notice("k-last"))
+        await asyncio.gather(*(sender.send(accented_notice(f"k{i}")) for i in range(8)))
+        await sender.send(accented_notice("k-last"))
     finally:
         await sender.close()
     assert len(smtp.messages) == 9
@@ -128,12 +105,12 @@ async def test_a_connection_cut_while_idle_is_replaced(
     smtp: FailingSmtpServer, notifier: EmailNotifier
 ) -> None:
     """After the server restarts (cutting pooled sessions) the next send reconnects."""
-    await notifier.send(make_notice("k1"))
+    await notifier.send(accented_notice("k1"))
     await smtp.stop()
     await smtp.start()  # same port
-    await notifier.send(make_notice("k2"))
+    await notifier.send(accented_notice("k2"))
     assert [m.message["Message-ID"] for m in smtp.messages] == [
-        build_email(make_notice(k), SENDER)["Message-ID"] for k in ("k1", "k2")
+        build_email(accented_notice(k), SENDER)["Message-ID"] for k in ("k1", "k2")
     ]
     assert smtp.connections == 2
 
@@ -167,7 +144,7 @@ async def test_smtp_replies_map_to_permanent_transient_and_hard_bounce(
     """5xx is permanent, 4xx transient; only a 5.1.x refusal of the recipient is a hard bounce."""
     for name, value in setup.items():
         setattr(smtp, name, value)
-    error = await send_error(notifier, make_notice())
+    error = await send_error(notifier, accented_notice())
     assert (error.permanent, error.hard_bounce, error.code, error.ambiguous) == (
         permanent,
         hard_bounce,
@@ -182,7 +159,7 @@ async def test_drop_after_data_is_transient_and_ambiguous(
 ) -> None:
     """A connection lost awaiting the final reply may have delivered: transient, ambiguous."""
     smtp.drop_after_data = True
-    error = await send_error(notifier, make_notice())
+    error = await send_error(notifier, accented_notice())
     assert (error.permanent, error.ambiguous) == (False, True)
     assert len(smtp.messages) == 1
 
@@ -192,7 +169,7 @@ async def test_unreachable_server_is_transient(tmp_path: Path) -> None:
     async with FailingSmtpServer() as server:
         port = server.port
     sender = EmailNotifier(notices_config(port), tmp_path)
-    error = await send_error(sender, make_notice())
+    error = await send_error(sender, accented_notice())
     await sender.close()
     assert (error.permanent, error.ambiguous) == (False, False)
 
@@ -204,7 +181,7 @@ async def test_whole_send_has_one_deadline(smtp: FailingSmtpServer, tmp_path: Pa
     loop = asyncio.get_running_loop()
     async with LoopLateness() as lateness:  # the server shares this loop: it is as late
         started = loop.time()
-        error = await send_error(sender, make_notice())
+        error = await send_error(sender, accented_notice())
         await sender.close()
         elapsed = loop.time() - started
     # Each reply alone is within 120 ms: only one deadline for the whole send ends it there.
@@ -220,12 +197,12 @@ async def test_starttls_not_offered_fails_before_auth_or_mail(tmp_path: Path) ->
     async with FailingSmtpServer(auth_in_clear=True) as server:
         # Control: without starttls this server does get AUTH, so its absence below means something.
         clear = EmailNotifier(notices_config(server.port, **settings), tmp_path)
-        await clear.send(make_notice("control"))
+        await clear.send(accented_notice("control"))
         await clear.close()
         assert "AUTH" in server.commands
         server.commands.clear()
         strict = EmailNotifier(notices_config(server.port, starttls=True, **settings), tmp_path)
-        error = await send_error(strict, make_notice("strict"))
+        error = await send_error(strict, accented_notice("strict"))
         await strict.close()
         assert error.permanent is False
         assert "STARTTLS" in error.message
@@ -242,7 +219,7 @@ async def test_password_file_is_read_once_at_construction(tmp_path: Path) -> Non
             notices_config(server.port, username="forewarn", password_file=str(secret)), tmp_path
         )
         secret.unlink()
-        await sender.send(make_notice())
+        await sender.send(accented_notice())
         await sender.close()
         assert "AUTH" in server.commands and len(server.messages) == 1
 
@@ -256,7 +233,7 @@ def test_starttls_and_implicit_tls_together_are_refused(tmp_path: Path) -> None:
 def test_unsubscribe_url_adds_rfc8058_one_click_headers() -> None:
     """A notice with an unsubscribe link carries List-Unsubscribe and List-Unsubscribe-Post."""
     url = "https://status.example.net/unsubscribe/b3BzQGFjbWUuZXhhbXBsZQ.c2lnbmF0dXJl"
-    raw = build_email(make_notice(unsubscribe_url=url), SENDER).as_bytes()
+    raw = build_email(accented_notice(unsubscribe_url=url), SENDER).as_bytes()
     parsed = email.message_from_bytes(raw, policy=email.policy.SMTP)
     # On one line even past 78 columns: folding would encode the URL into RFC 2047 words.
     assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode() in raw
@@ -266,7 +243,7 @@ def test_unsubscribe_url_adds_rfc8058_one_click_headers() -> None:
 
 def test_no_unsubscribe_url_means_no_list_unsubscribe_headers() -> None:
     """An ops notice (no unsubscribe link) has neither List-Unsubscribe header."""
-    message = build_email(make_notice(), SENDER)
+    message = build_email(accented_notice(), SENDER)
     assert "List-Unsubscribe" not in message
     assert "List-Unsubscribe-Post" not in message
 
@@ -274,7 +251,7 @@ def test_no_unsubscribe_url_means_no_list_unsubscribe_headers() -> None:
 def test_unsubscribe_url_with_crlf_cannot_add_a_header() -> None:
     """Line breaks in the unsubscribe URL are collapsed, so no header can be smuggled in."""
     url = "https://status.example.net/unsubscribe/x\r\nBcc: victim@example.org"
-    raw = build_email(make_notice(unsubscribe_url=url), SENDER).as_bytes()
+    raw = build_email(accented_notice(unsubscribe_url=url), SENDER).as_bytes()
     parsed = email.message_from_bytes(raw, policy=email.policy.SMTP)
     assert parsed["Bcc"] is None
     assert b"\r\nBcc:" not in raw

@@ -12,6 +12,7 @@ from monitor.domain.maintenance import MaintenanceChange, MaintenanceKind, Windo
 from monitor.notices.audience import affected
 from monitor.notices.planner import NoticePlanner
 from monitor.notices.unsubscribe import UnsubscribeSigner
+from tests.builders import make_incident
 from tests.conftest import ConfigFactory
 
 # 2026-11-22 12:02:00 UTC = 13:02 in Paris, 12:02 in London
@@ -20,18 +21,13 @@ FIRST_FAILURE = 1795348920.0
 
 def incident(**changes: object) -> Incident:
     """An announced tracking incident whose next update is due 30 minutes later."""
-    values: dict[str, object] = {
-        "id": "tracking-20261122T120200",
-        "service_id": "tracking",
-        "status": IncidentStatus.INVESTIGATING,
-        "opened_at": FIRST_FAILURE + 10,
+    announced: dict[str, object] = {
         "first_failure_at": FIRST_FAILURE,
         "sequence": 1,
         "customers_told_at": FIRST_FAILURE + 10,
         "next_update_at": FIRST_FAILURE + 1810,
     }
-    values.update(changes)
-    return Incident(**values)  # type: ignore[arg-type]
+    return make_incident("tracking-20261122T120200", FIRST_FAILURE + 10, **{**announced, **changes})
 
 
 def plan(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,14 +20,6 @@ PARIS = ZoneInfo("Europe/Paris")
 NOW = 1_795_348_800.0  # 2026-11-22 09:00 in Paris
 HOUR = 3600.0
 DAY = 86400.0
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    """A store on a fresh file keeping days in Paris time, closed after the test."""
-    opened = SqliteStore.open(tmp_path / "state", PARIS)
-    yield opened
-    opened.close()
 
 
 def every_ten_seconds(store: SqliteStore, count: int = 1000) -> None:
@@ -150,3 +140,15 @@ async def test_the_loop_goes_on_after_a_failed_run(store: SqliteStore) -> None:
     assert len(raw_times(store)) == 361
     with pytest.raises(asyncio.CancelledError):
         await loop
+
+
+@pytest.fixture
+def store_zone() -> ZoneInfo:
+    """Days are Paris days here, with their DST changes."""
+    return PARIS
+
+
+@pytest.fixture
+def store(sqlite_store: SqliteStore) -> SqliteStore:
+    """These tests read SQLite's own tables: its backend, whichever others exist."""
+    return sqlite_store

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
 
 import lxml.html
 import pytest
@@ -19,6 +19,7 @@ from monitor.core.words import Words
 from monitor.domain.incidents import IncidentUpdate
 from monitor.domain.maintenance import WindowProgress
 from monitor.status.board import DayCell
+from monitor.store.base import Store
 from monitor.store.sqlite import SqliteStore
 from monitor.web import page_text
 from tests.conftest import ConfigFactory
@@ -45,12 +46,16 @@ SINCE_FR, SINCE_EN = "21/11/2026 à 11:29 (Europe/Paris)", "21 Nov 2026, 11:29 (
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    """A real SQLite store holding two incidents, their timelines and four days of results."""
-    opened = SqliteStore.open(tmp_path / "db", PARIS)
-    seed(opened)
-    yield opened
-    opened.close()
+def store_zone() -> ZoneInfo:
+    """The status page's days are Paris days."""
+    return PARIS
+
+
+@pytest.fixture
+def store(store: Store) -> Store:
+    """A store of each backend holding two incidents, their timelines and four days of results."""
+    seed(store)
+    return store
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ from aiohttp import web
 from probe_servers import serve
 
 from monitor.notices.unsubscribe import KEY_FILE, UnsubscribeSigner, unsubscribe_url
-from monitor.store.sqlite import DB_NAME, SqliteStore
+from monitor.store.sqlite import SqliteStore
 from monitor.web.unsubscribe import add_unsubscribe_routes, choose_language, mask_address
 
 NOW = 1_790_000_000.0
@@ -39,21 +39,14 @@ class Site:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    """A real SQLite store in a temporary state dir."""
-    opened = SqliteStore.open(tmp_path)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-async def site(store: SqliteStore, tmp_path: Path) -> AsyncIterator[Site]:
-    """The unsubscribe routes served on 127.0.0.1 with a fixed clock."""
+async def site(sqlite_store: SqliteStore) -> AsyncIterator[Site]:
+    """The unsubscribe routes served on 127.0.0.1 with a fixed clock; a test reads the db."""
+    store = sqlite_store
     signer = UnsubscribeSigner(b"k" * 32)
     app = web.Application()
     add_unsubscribe_routes(app, signer, store, lambda: NOW)
     async with serve(app) as url, aiohttp.ClientSession() as http:
-        yield Site(url, signer, store, tmp_path / DB_NAME, http)
+        yield Site(url, signer, store, store.path, http)
 
 
 def test_token_round_trips_to_the_lowercased_address() -> None:

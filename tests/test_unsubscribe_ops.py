@@ -14,23 +14,19 @@ import structlog
 from monitor.config.load import Config
 from monitor.daemon import Daemon
 from monitor.domain.detector import CheckStatus
-from tests.smtp_server import FailingSmtpServer
-from tests.test_operator_e2e import (
+from tests.operator_scene import (
     OPS_MAILBOX,
     ConfigWriter,
     Target,
     forewarn,
     kinds,
-    quiet_logs,
-    running,
-    target,
     text_of,
     to,
-    write_config,
 )
+from tests.smtp_server import FailingSmtpServer
 from tests.waiting import until
 
-__all__ = ["quiet_logs", "running", "target", "write_config"]  # fixtures, used by name
+pytestmark = pytest.mark.usefixtures("quiet_logs")
 
 GLOBEX = "it@globex.example"
 

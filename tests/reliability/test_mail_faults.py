@@ -31,13 +31,11 @@ from notifiers.base import Notifier
 from notifiers.email import EmailNotifier
 from notifiers.message import clean_header, message_id
 from notifiers.webhook import WebhookNotifier
+from tests.builders import SENDER, addressed_notice, notices_config
+from tests.dispatching import counted, dispatching, outcomes
 from tests.smtp_server import FailingSmtpServer
-from tests.test_dispatcher import counted, make_notice, outcomes, running
-from tests.test_dispatcher import store as store  # the fixture
-from tests.test_notifier_email import SENDER, notices_config
-from tests.test_notifier_webhook import Receiver
-from tests.test_notifier_webhook import receiver as receiver  # the fixture
 from tests.waiting import holds, until
+from tests.webhook_receiver import Receiver
 
 SETTLE_S = 0.2  # how long a test keeps watching for an extra (duplicate) delivery
 
@@ -81,12 +79,12 @@ async def storm_then_recover(
     base, ceiling_max = 0.2, 1.6
     smtp.fail_mail_with = (421, "4.3.0 try again later")
     metrics = Metrics()
-    notices = [make_notice(f"c{i:03d}") for i in range(count)]
+    notices = [addressed_notice(f"c{i:03d}") for i in range(count)]
     store.commit(notices=notices)
     retry_at: dict[tuple[str, int], float] = {}  # (key, attempts made) -> next attempt due
     options = {"retry_base": base, "retry_max": ceiling_max, "rng": random.Random(8)}
     email = notifier_for(smtp, tmp_path, pool_size=8)
-    async with running(store, {"email": email}, metrics, **options):
+    async with dispatching(store, {"email": email}, metrics, **options):
         started = time.monotonic()
         await until(lambda: scheduled_delays(store, retry_at) >= refusals, timeout_s=30 + count / 5)
         storm_s = time.monotonic() - started
@@ -165,14 +163,14 @@ async def test_hard_bounce_suppresses_that_address_for_good_while_100_others_get
     """A 550 5.1.1 fails its notice and suppresses the address: no RCPT to it ever again."""
     smtp.reject_rcpt = {"bad@x.example": "550 5.1.1 <bad@x.example>: no such user"}
     metrics = Metrics()
-    good = [make_notice(f"good{i:03d}") for i in range(100)]
-    store.commit(notices=[*good[:50], make_notice("bad"), *good[50:]])
+    good = [addressed_notice(f"good{i:03d}") for i in range(100)]
+    store.commit(notices=[*good[:50], addressed_notice("bad"), *good[50:]])
     later_bad = [
-        make_notice("bad", sequence=s, address=a)
+        addressed_notice("bad", sequence=s, address=a)
         for s, a in [(2, "bad@x.example"), (3, "BAD@x.example"), (4, "Bad@X.Example")]
     ]
-    later_good = [make_notice(f"good{i:03d}", sequence=2) for i in range(10)]
-    async with running(store, {"email": notifier_for(smtp, tmp_path)}, metrics) as dispatcher:
+    later_good = [addressed_notice(f"good{i:03d}", sequence=2) for i in range(10)]
+    async with dispatching(store, {"email": notifier_for(smtp, tmp_path)}, metrics) as dispatcher:
         await until(lambda: store.pending_count() == 0)
         assert store.suppressed(["bad@x.example"]) == {"bad@x.example"}
         store.commit(notices=[*later_bad, *later_good])
@@ -205,9 +203,9 @@ async def test_lost_final_reply_gives_at_most_one_duplicate_with_the_same_messag
 
     smtp.drop_when = first_copy
     metrics = Metrics()
-    notices = [make_notice(f"c{i:02d}") for i in range(60)]
+    notices = [addressed_notice(f"c{i:02d}") for i in range(60)]
     store.commit(notices=notices)
-    async with running(store, {"email": notifier_for(smtp, tmp_path)}, metrics):
+    async with dispatching(store, {"email": notifier_for(smtp, tmp_path)}, metrics):
         await until(lambda: store.pending_count() == 0)
         await holds(lambda: len(smtp.messages) == 120, SETTLE_S)
     copies = ids(smtp.messages)
@@ -290,7 +288,7 @@ async def test_tarpit_smtp_hits_the_send_deadline_and_probing_stays_on_time(
     try:
         await until(lambda: all(s.status is CheckStatus.UP for s in daemon.engine.states.values()))
         before = lag_buckets(daemon.metrics)
-        notices = [make_notice(f"c{i}") for i in range(8)]
+        notices = [addressed_notice(f"c{i}") for i in range(8)]
         daemon.store.commit(notices=notices)
         daemon.dispatcher.wake()
         committed = time.time()
@@ -353,7 +351,7 @@ async def test_starttls_not_offered_sends_nothing_keeps_notices_and_tells_ops_on
 ) -> None:
     """No MAIL and no AUTH in clear; 30 notices stay queued; the ops webhook hears once."""
     metrics = Metrics()
-    notices = [make_notice(f"c{i:02d}") for i in range(30)]
+    notices = [addressed_notice(f"c{i:02d}") for i in range(30)]
     store.commit(notices=notices)
     ops = NoticesConfig.model_validate({"ops": [{"type": "webhook", "url": receiver.url}]}).ops
     async with FailingSmtpServer(auth_in_clear=True) as smtp:  # offers AUTH, never STARTTLS
@@ -364,7 +362,7 @@ async def test_starttls_not_offered_sends_nothing_keeps_notices_and_tells_ops_on
             "webhook": WebhookNotifier(NoticesConfig(), tmp_path),
         }
         with structlog.testing.capture_logs() as logs:
-            async with running(store, notifiers, metrics, ops=ops):
+            async with dispatching(store, notifiers, metrics, ops=ops):
                 await until(lambda: all(len(store.deliveries(n.key)) >= 3 for n in notices))
                 await holds(lambda: len(receiver.bodies) <= 1, SETTLE_S)
         assert smtp.messages == []
@@ -389,14 +387,14 @@ async def test_authentication_required_at_mail_keeps_notices_queued_and_tells_op
     """A relay answering 530 to MAIL (no username configured) fails no notice for good."""
     smtp.fail_mail_with = (530, "5.7.0 Authentication required")
     metrics = Metrics()
-    notices = [make_notice(f"c{i:02d}") for i in range(20)]
+    notices = [addressed_notice(f"c{i:02d}") for i in range(20)]
     store.commit(notices=notices)
     ops = NoticesConfig.model_validate({"ops": [{"type": "webhook", "url": receiver.url}]}).ops
     notifiers: dict[str, Notifier] = {
         "email": notifier_for(smtp, tmp_path),
         "webhook": WebhookNotifier(NoticesConfig(), tmp_path),
     }
-    async with running(store, notifiers, metrics, ops=ops) as dispatcher:
+    async with dispatching(store, notifiers, metrics, ops=ops) as dispatcher:
         await until(lambda: all(len(store.deliveries(n.key)) >= 2 for n in notices))
         await holds(lambda: len(receiver.bodies) <= 1, SETTLE_S)
         assert store.pending_count() == 20 and smtp.messages == []
@@ -427,7 +425,7 @@ async def test_daemon_tells_ops_when_starttls_is_not_offered(
         daemon = Daemon(load_config(path))
         await daemon.start()
         try:
-            daemon.store.commit(notices=[make_notice(f"c{i}") for i in range(5)])
+            daemon.store.commit(notices=[addressed_notice(f"c{i}") for i in range(5)])
             daemon.dispatcher.wake()
             await until(lambda: len(receiver.bodies) == 1, timeout_s=2)
         finally:
@@ -494,7 +492,7 @@ async def test_hostile_names_and_texts_reach_only_their_recipient_and_add_no_hea
     """CRLF, encoded newlines, NUL, U+2028 and 4 KB values stay inside Subject and the body."""
     metrics = Metrics()
     notices = [
-        make_notice(
+        addressed_notice(
             f"c{i:02d}",
             subject=f"Hello {text}",
             text=f"Bonjour {text},\r\nBcc: evil@evil.example\r\n.\r\nRCPT TO:<evil@x.example>",
@@ -505,7 +503,7 @@ async def test_hostile_names_and_texts_reach_only_their_recipient_and_add_no_hea
         for i, text in enumerate(INJECTIONS)
     ]
     store.commit(notices=notices)
-    async with running(store, {"email": notifier_for(smtp, tmp_path)}, metrics):
+    async with dispatching(store, {"email": notifier_for(smtp, tmp_path)}, metrics):
         await until(lambda: store.pending_count() == 0)
         await holds(lambda: len(smtp.messages) == len(notices), SETTLE_S)
     assert ids(smtp.messages) == expected_ids(notices)
@@ -531,10 +529,10 @@ async def test_hostile_addresses_are_refused_before_any_rcpt(
 ) -> None:
     """An address that is not one plain mailbox fails its notice; the good ones go, once."""
     metrics = Metrics()
-    bad = [make_notice(f"b{i}", address=a) for i, a in enumerate(BAD_ADDRESSES)]
-    good = [make_notice(f"g{i}") for i in range(5)]
+    bad = [addressed_notice(f"b{i}", address=a) for i, a in enumerate(BAD_ADDRESSES)]
+    good = [addressed_notice(f"g{i}") for i in range(5)]
     store.commit(notices=[*bad, *good])
-    async with running(store, {"email": notifier_for(smtp, tmp_path)}, metrics):
+    async with dispatching(store, {"email": notifier_for(smtp, tmp_path)}, metrics):
         await until(lambda: store.pending_count() == 0)
         await holds(lambda: len(smtp.messages) == len(good), SETTLE_S)
     assert ids(smtp.messages) == expected_ids(good)
