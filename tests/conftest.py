@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import structlog
@@ -17,13 +17,13 @@ from tests.operator_scene import ConfigWriter, Target, config_writer, daemons, s
 from tests.smtp_server import FailingSmtpServer
 from tests.webhook_receiver import Receiver, serving
 
-StoreOpener = Callable[[Path, tzinfo], Store]
+StoreOpener = Callable[[Path, ZoneInfo], Store]
 """Opens (creating) a backend's store in a state folder, summing days in a zone."""
 
 # Every Store backend, by name: tests taking ``store`` run once per line. The next backend
 # (PostgreSQL) is one more line here, and must pass tests/test_store_contract.py.
 STORE_BACKENDS: dict[str, StoreOpener] = {
-    "sqlite": SqliteStore.open,  # type: ignore[dict-item]  # its zone is a ZoneInfo
+    "sqlite": SqliteStore.open,
 }
 
 MINIMAL = """\
@@ -96,9 +96,9 @@ async def smtp() -> AsyncIterator[FailingSmtpServer]:
 
 
 @pytest.fixture
-def store_zone() -> tzinfo:
+def store_zone() -> ZoneInfo:
     """The zone stores sum days in; a module overrides it to test local days."""
-    return UTC
+    return ZoneInfo("UTC")
 
 
 @pytest.fixture(params=sorted(STORE_BACKENDS))
@@ -108,7 +108,7 @@ def open_store(request: pytest.FixtureRequest) -> StoreOpener:
 
 
 @pytest.fixture
-def store(open_store: StoreOpener, tmp_path: Path, store_zone: tzinfo) -> Iterator[Store]:
+def store(open_store: StoreOpener, tmp_path: Path, store_zone: ZoneInfo) -> Iterator[Store]:
     """A store of each backend on a fresh state folder, closed after the test."""
     opened = open_store(tmp_path / "state", store_zone)
     yield opened
@@ -116,9 +116,9 @@ def store(open_store: StoreOpener, tmp_path: Path, store_zone: tzinfo) -> Iterat
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path, store_zone: tzinfo) -> Iterator[SqliteStore]:
+def sqlite_store(tmp_path: Path, store_zone: ZoneInfo) -> Iterator[SqliteStore]:
     """The SQLite backend itself, for tests that read its tables or files."""
-    opened = SqliteStore.open(tmp_path / "state", store_zone)  # type: ignore[arg-type]
+    opened = SqliteStore.open(tmp_path / "state", store_zone)
     yield opened
     opened.close()
 

@@ -7,8 +7,8 @@ Only the protocol is used here; what one backend does in its own files is tested
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -132,12 +132,12 @@ def test_windows_and_their_progress_survive_a_reopen(
     """An operator's window and what customers were told of it are there after a restart."""
     window = Window("release-42", ("tracking", "labels"), NOW, NOW + 7200, 86400, {"fr": "Màj"})
     progress = WindowProgress("release-42", announced_at=NOW - 86400, told_end=NOW + 7200)
-    first = open_store(tmp_path / "state", UTC)
+    first = open_store(tmp_path / "state", ZoneInfo("UTC"))
     first.save_window(window)
     first.commit(progress=[progress])
     first.save_window(replace(window, end=NOW + 9000, cancelled=True))
     first.close()
-    second = open_store(tmp_path / "state", UTC)
+    second = open_store(tmp_path / "state", ZoneInfo("UTC"))
     try:
         assert second.windows() == [replace(window, end=NOW + 9000, cancelled=True)]
         assert second.window_progress() == {"release-42": progress}
