@@ -96,9 +96,10 @@ async def smtp() -> AsyncIterator[FailingSmtpServer]:
 
 
 @pytest.fixture
-def store_zone() -> ZoneInfo:
-    """The zone stores sum days in; a module overrides it to test local days."""
-    return ZoneInfo("UTC")
+def store_zone(request: pytest.FixtureRequest) -> ZoneInfo:
+    """The zone stores sum days in: a module's ``STORE_ZONE``, else UTC."""
+    zone = getattr(request.module, "STORE_ZONE", None)
+    return zone if isinstance(zone, ZoneInfo) else ZoneInfo("UTC")
 
 
 @pytest.fixture(params=sorted(STORE_BACKENDS))

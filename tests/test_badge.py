@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -21,10 +20,7 @@ Client = TestClient[Any, Any]
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-@pytest.fixture
-def store_zone() -> ZoneInfo:
-    """The status page's days are Paris days."""
-    return PARIS
+STORE_ZONE = PARIS  # days are Paris days here, with their DST changes
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ PARIS = ZoneInfo("Europe/Paris")
 # 2026-11-21 22:00:00 UTC, 23:00 in Paris: an hour before the Paris day ends.
 EVENING = datetime(2026, 11, 21, 22, tzinfo=UTC).timestamp()
 
+STORE_ZONE = PARIS  # days are Paris days here, with their DST changes
+
 
 def result(at: float, ok: bool = True, check_id: str = "tracking-ws") -> ProbeResult:
     """One probe result."""
@@ -202,12 +204,6 @@ def test_reopening_does_not_count_results_twice(tmp_path: Path) -> None:
         assert store.day_tallies(date(2026, 11, 21)) == [Tally("tracking-ws", "2026-11-21", 1, 1)]
     finally:
         store.close()
-
-
-@pytest.fixture
-def store_zone() -> ZoneInfo:
-    """Days are Paris days here, with their DST changes."""
-    return PARIS
 
 
 @pytest.fixture

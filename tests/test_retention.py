@@ -21,6 +21,8 @@ NOW = 1_795_348_800.0  # 2026-11-22 09:00 in Paris
 HOUR = 3600.0
 DAY = 86400.0
 
+STORE_ZONE = PARIS  # days are Paris days here, with their DST changes
+
 
 def every_ten_seconds(store: SqliteStore, count: int = 1000) -> None:
     """``count`` results, one every 10 s back from NOW, one in four failed."""
@@ -140,12 +142,6 @@ async def test_the_loop_goes_on_after_a_failed_run(store: SqliteStore) -> None:
     assert len(raw_times(store)) == 361
     with pytest.raises(asyncio.CancelledError):
         await loop
-
-
-@pytest.fixture
-def store_zone() -> ZoneInfo:
-    """Days are Paris days here, with their DST changes."""
-    return PARIS
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 from urllib.parse import urljoin
-from zoneinfo import ZoneInfo
 
 import lxml.html
 import pytest
@@ -45,10 +44,7 @@ VIEWPORT = "width=device-width, initial-scale=1"
 SINCE_FR, SINCE_EN = "21/11/2026 à 11:29 (Europe/Paris)", "21 Nov 2026, 11:29 (Europe/Paris)"
 
 
-@pytest.fixture
-def store_zone() -> ZoneInfo:
-    """The status page's days are Paris days."""
-    return PARIS
+STORE_ZONE = PARIS  # days are Paris days here, with their DST changes
 
 
 @pytest.fixture
