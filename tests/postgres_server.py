@@ -3,8 +3,8 @@
 The cluster belongs to an unprivileged user (PostgreSQL refuses to run as root: as root the
 tests run it as ``postgres``, the user Debian's package creates), listens on 127.0.0.1 only on
 a free port, trusts local connections and keeps nothing: ``fsync`` is off, because the tests
-stop and restart the server, never the machine. ``tests/postgresql.sh`` installs the package
-where it is missing, as ``tests/chromium.sh`` does for the browser.
+stop and restart the server, never the machine. ``tests/debian-packages.sh`` installs the
+package where it is missing.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def server_bin() -> Path:
         return found[-1].parent
     initdb = shutil.which("initdb")
     if initdb is None:
-        raise FileNotFoundError("no PostgreSQL server: run sh tests/postgresql.sh")
+        raise FileNotFoundError("no PostgreSQL server: run sh tests/debian-packages.sh")
     return Path(initdb).resolve().parent
 
 
