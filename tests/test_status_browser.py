@@ -100,9 +100,12 @@ async def test_every_public_page_meets_wcag_21_aa_and_works_by_keyboard(tmp_path
             "page en": ("/?lang=en", 1100),
             "phone fr": ("/", 390),
             "phone en": ("/?lang=en", 390),
-            "open incident": (f"/incidents/{scene.incident_id}", 1100),
+            "open incident fr": (f"/incidents/{scene.incident_id}", 1100),
+            "open incident en": (f"/incidents/{scene.incident_id}?lang=en", 1100),
+            "resolved incident fr": (f"/incidents/{scene.resolved_id}", 1100),
             "resolved incident en": (f"/incidents/{scene.resolved_id}?lang=en", 1100),
-            "not found": ("/incidents/no-such-incident", 1100),
+            "not found fr": ("/incidents/no-such-incident", 1100),
+            "not found en": ("/incidents/no-such-incident?lang=en", 1100),
         }
         found = {}
         for name, (path, width) in pages.items():
