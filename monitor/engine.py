@@ -73,6 +73,7 @@ class Engine:
         )
         self.canary_ids = {c.id for c in config.canary}
         self.service_of = {c.id: c.service for c in config.checks}
+        self.metrics.describe((c.id, c.service, c.type) for c in config.checks)
         checks = (*config.checks, *config.canary)
         # Whether a new check answered before comes from history, so a restart forgets nothing.
         seen = self.store.seen_up() if any(c.id not in self.states for c in checks) else set()

@@ -7,9 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, async_playwright
 
+from monitor.config_types import LANGUAGES
+from monitor.notices import NoticeKind
+from monitor.render import Renderer
 from tests.status_scene import IDENTIFIED, POSTMORTEM, status_scene
+from tests.test_templates import context
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -69,3 +74,79 @@ async def test_customer_sees_outage_maintenance_and_history(tmp_path: Path) -> N
         await phone.screenshot(path=ARTIFACTS / "status-page-phone.png", full_page=True)
         await browser.close()
         assert problems == []
+
+
+WCAG_21_AA = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
+
+
+async def violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA violations on ``page``: rule, impact and where."""
+    results = await Axe().run(page, options=WCAG_21_AA)
+    return [
+        f"{v['id']} ({v['impact']}): {', '.join(str(n['target']) for n in v['nodes'][:3])}"
+        for v in results.response["violations"]
+    ]
+
+
+async def test_every_public_page_meets_wcag_21_aa_and_works_by_keyboard(tmp_path: Path) -> None:
+    """axe-core finds nothing on the page (fr, en, phone), incident pages and the 404 page."""
+    async with status_scene(tmp_path, time.time()) as scene, async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        pages = {
+            "page fr": ("/", 1100),
+            "page en": ("/?lang=en", 1100),
+            "phone fr": ("/", 390),
+            "phone en": ("/?lang=en", 390),
+            "open incident fr": (f"/incidents/{scene.incident_id}", 1100),
+            "open incident en": (f"/incidents/{scene.incident_id}?lang=en", 1100),
+            "resolved incident fr": (f"/incidents/{scene.resolved_id}", 1100),
+            "resolved incident en": (f"/incidents/{scene.resolved_id}?lang=en", 1100),
+            "not found fr": ("/incidents/no-such-incident", 1100),
+            "not found en": ("/incidents/no-such-incident?lang=en", 1100),
+        }
+        found = {}
+        for name, (path, width) in pages.items():
+            page = await browser.new_page(viewport={"width": width, "height": 900})
+            await page.goto(f"{scene.base_url}{path}", wait_until="networkidle")
+            assert await page.locator('meta[http-equiv="refresh"]').count() == 0, name
+            found[name] = await violations(page)
+        assert found == {name: [] for name in pages}, found
+
+        page = await browser.new_page(viewport={"width": 1100, "height": 900})
+        await page.goto(f"{scene.base_url}/?lang=en", wait_until="networkidle")
+        links = await page.locator("a:visible").count()
+        reached = []
+        for _ in range(links):
+            await page.keyboard.press("Tab")
+            reached.append(
+                await page.evaluate(
+                    "() => [document.activeElement.tagName,"
+                    " getComputedStyle(document.activeElement).outlineStyle]"
+                )
+            )
+        assert reached == [["A", "solid"]] * links  # every link in turn, visibly focused
+        cell = page.locator(".service").first.locator("li.day").nth(86)
+        assert "87.50" in await cell.locator(".sr").inner_text()  # read aloud, not shown
+        await browser.close()
+
+
+async def test_every_html_email_meets_wcag_21_aa_in_both_languages() -> None:
+    """Each customer email kind, one incident or a digest, in French and English: no violation."""
+    kinds = [k.value for k in NoticeKind if k not in (NoticeKind.OPS, NoticeKind.TEST)]
+    async with async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = await browser.new_page()
+        found = {}
+        for kind in kinds:
+            for language in LANGUAGES:
+                for digest in (False, True):
+                    _, _, html = Renderer().render(
+                        kind, language, context(kind, language, digest=digest)
+                    )
+                    await page.set_content(html)
+                    found[(kind, language, digest)] = await violations(page)
+        await browser.close()
+    assert found == {key: [] for key in found} and len(found) == 4 * len(kinds), found

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import platform
+from collections.abc import Iterable
+from importlib import metadata
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from monitor.domain.detector import CheckStatus
 from monitor.probes.base import ProbeResult
@@ -22,6 +33,23 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # What every Prometheus user expects of a process: process_*, python_* and python_gc_*.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.build_info = Gauge(
+            "forewarn_build_info",
+            "1, labelled with the running forewarn's version and Python's",
+            ["version", "python"],
+            registry=r,
+        )
+        self.build_info.labels(_version(), platform.python_version()).set(1)
+        self.check_info = Gauge(
+            "forewarn_check_info",
+            "1 per configured check: join probe series to their service and kind on `check`",
+            ["check", "service", "type"],
+            registry=r,
+        )
         self.probe_success = Gauge(
             "forewarn_probe_success", "1 if the last probe succeeded", ["check"], registry=r
         )
@@ -133,6 +161,12 @@ class Metrics:
         if result.cert_not_after is not None:
             self.tls_cert_expiry.labels(check_id).set(result.cert_not_after)
 
+    def describe(self, checks: Iterable[tuple[str, str, str]]) -> None:
+        """Set ``forewarn_check_info`` to exactly these (check, service, type) triples."""
+        self.check_info.clear()
+        for check_id, service_id, kind in checks:
+            self.check_info.labels(check_id, service_id, kind).set(1)
+
     def forget_check(self, check_id: str) -> None:
         """Drop a removed check's series, or its last state would be reported forever."""
         per_check: list[tuple[Gauge | Histogram | Counter, tuple[str, ...]]] = [
@@ -147,3 +181,11 @@ class Metrics:
         for metric, labels in per_check:
             with contextlib.suppress(KeyError):
                 metric.remove(*labels)
+
+
+def _version() -> str:
+    """forewarn's installed version, or "unknown" when run from an uninstalled tree."""
+    try:
+        return metadata.version("forewarn")
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -29,7 +29,9 @@ from monitor.web.caching import BOARD_KEY, etag_of, rendered, respond, snapshot
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "status"
 STYLESHEET = Path(__file__).parent / "static" / "status.css"
-REFRESH_S = 60  # the page reloads itself this often unless ?refresh= says otherwise
+# No timed reload unless asked for (?refresh=60, for a wall display): a reload moves a
+# screen reader's place and focus (WCAG 2.2.1); the footer has a Refresh link instead.
+REFRESH_S = 0
 REFRESH_BOUNDS = (30, 3600)
 REFRESH_STEPS = (30, 60, 120, 300, 600, 900, 1800, 3600)
 STATIC_MAX_AGE_S = 7 * 86400  # the stylesheet's URL changes with its content

@@ -1,0 +1,10 @@
+#!/bin/sh
+# The tests drive Debian's chromium (status page), start Debian's PostgreSQL (store) and run
+# the Prometheus rules' unit tests with promtool: install whichever is missing, in one go.
+missing=""
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+[ -z "$missing" ] && exit 0
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null"
