@@ -17,7 +17,7 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
-from monitor.metrics import Metrics
+from monitor.runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "contrib" / "prometheus" / "forewarn.rules.yml"

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from monitor.migrations import MIGRATIONS, scripts
-from monitor.sqlite_store import DB_NAME, SqliteStore
+from monitor.store.migrations import MIGRATIONS, scripts
+from monitor.store.sqlite import DB_NAME, SqliteStore
 from tests.postgres_server import running_postgres
 
 

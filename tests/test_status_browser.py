@@ -10,11 +10,11 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, async_playwright
 
-from monitor.config_types import LANGUAGES
-from monitor.notices import NoticeKind
-from monitor.render import Renderer
+from monitor.core.fields import LANGUAGES
+from monitor.core.notice import NoticeKind
+from monitor.core.render import Renderer
+from tests.email_samples import context
 from tests.status_scene import IDENTIFIED, POSTMORTEM, status_scene
-from tests.test_templates import context
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
