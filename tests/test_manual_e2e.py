@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -71,6 +72,10 @@ async def test_an_incident_reported_by_phone_from_open_to_resolution(
     page = await public(daemon, f"/incidents/{incident.id}?lang=en")
     assert PAGE_NOTE in page
     assert PAGE_NOTE in await public(daemon, "/feed.atom?lang=en")
+    # The page says what customers were told, not what the green checks say.
+    board = json.loads(await public(daemon, "/api/v1/status"))
+    states = {s["id"]: s["state"] for s in board["services"]}
+    assert states == {"tracking": "outage", "labels": "operational"}
 
     # The service's checks now fail too: the manual incident covers it, no second one opens.
     target.broken.add("tracking")
