@@ -8,7 +8,7 @@ from dataclasses import replace
 import structlog
 
 from monitor.core.words import Words
-from monitor.domain.actions import ActionRefused, act
+from monitor.domain.actions import ActionRefused, act, open_by_hand
 from monitor.domain.detector import CheckStatus
 from monitor.domain.incidents import ChangeKind, Incident, IncidentUpdate
 from monitor.domain.maintenance import Window, WindowProgress
@@ -53,6 +53,7 @@ class Desk(Operations):
         message: Words,
         review: bool = False,
         force: bool = False,
+        page_only: bool = False,
     ) -> Incident:
         """Apply an operator action and queue its notices to the incident's customers."""
         engine, now = self.engine, self.engine.clock()
@@ -66,7 +67,15 @@ class Desk(Operations):
         try:
             timing = engine.timing(incident.service_id)
             change = act(
-                incident, action, message, now, timing, review, failing=failing, force=force
+                incident,
+                action,
+                message,
+                now,
+                timing,
+                review,
+                failing=failing,
+                force=force,
+                page_only=page_only,
             )
         except ActionRefused as exc:
             raise OperationError(409, str(exc)) from None
@@ -76,6 +85,33 @@ class Desk(Operations):
         if engine.commit([change], [], now):
             self.on_commit()
         return change.incident
+
+    def open_incident(
+        self, services: tuple[str, ...], message: Words, since: float | None = None
+    ) -> Incident:
+        """Open an incident by hand; committed with its first notices like any change."""
+        engine, now = self.engine, self.engine.clock()
+        known = {s.id for s in engine.config.services}
+        unknown = [s for s in services if s not in known]
+        if unknown or not services:
+            raise OperationError(400, f"unknown services: {', '.join(unknown) or '(none)'}")
+        for service_id in services:
+            covering = engine.covering(service_id)
+            if covering is not None:
+                raise OperationError(
+                    409,
+                    f"{service_id} is already in incident {covering.id}: "
+                    "post an update on it instead",
+                )
+        try:
+            changes = open_by_hand(services, message, now, engine.timing(services[0]), since)
+        except ActionRefused as exc:
+            raise OperationError(409, str(exc)) from None
+        if engine.incident(changes[0].incident.id) is not None:
+            raise OperationError(409, "an incident was opened for it this very millisecond")
+        if engine.commit(changes, [], now):
+            self.on_commit()
+        return changes[-1].incident
 
     def windows(self) -> list[tuple[Window, WindowProgress]]:
         """Known maintenance windows (configured and added), by start."""

@@ -19,6 +19,7 @@ from monitor.domain.operations import OperationError, OperatorAction
 from monitor.web.api import add_api_routes, incident_json
 from monitor.web.app import MAX_BODY, security_headers
 from monitor.web.auth import BearerAuth, load_tokens
+from monitor.web.opening import add_opening_routes
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC).timestamp()
 WRITE = "ops-token-0123456789abcdef"
@@ -82,6 +83,7 @@ class DictOperations:
         message: Words,
         review: bool = False,
         force: bool = False,
+        page_only: bool = False,
     ) -> Incident:
         """Apply an action the way the daemon's rules allow it."""
         incident = self.incident(incident_id)
@@ -92,12 +94,39 @@ class DictOperations:
             OperatorAction.IDENTIFY: IncidentStatus.IDENTIFIED,
             OperatorAction.RESOLVE: IncidentStatus.RESOLVED,
         }.get(action, incident.status)
-        incident = replace(incident, status=status, sequence=incident.sequence + 1)
+        emailed = 0 if page_only else 1  # a page-only update is no customer message
+        incident = replace(incident, status=status, sequence=incident.sequence + emailed)
         if status is IncidentStatus.RESOLVED and incident.resolved_at is None:
             incident = replace(incident, resolved_at=self.now, next_update_at=None)
         self.incidents[incident_id] = incident
         entry = IncidentUpdate(incident_id, self.now, status.value, action.value, message)
         self.updates[incident_id].append(entry)
+        return incident
+
+    def open_incident(
+        self, services: tuple[str, ...], message: Words, since: float | None = None
+    ) -> Incident:
+        """Open a manual incident on known services; 400 for an unknown one."""
+        unknown = sorted(set(services) - self.services)
+        if unknown:
+            raise OperationError(400, f"unknown services: {', '.join(unknown)}")
+        began = self.now if since is None else since
+        incident = Incident(
+            id=f"{services[0]}-{int(self.now)}",
+            service_id=services[0],
+            status=IncidentStatus.INVESTIGATING,
+            opened_at=self.now,
+            first_failure_at=began,
+            sequence=1,
+            customers_told_at=self.now,
+            services=services,
+            message=message,
+            manual=True,
+        )
+        self.incidents[incident.id] = incident
+        self.updates[incident.id] = [
+            IncidentUpdate(incident.id, self.now, "investigating", "announced", message)
+        ]
         return incident
 
     def windows(self) -> list[tuple[Window, WindowProgress]]:
@@ -141,6 +170,7 @@ def operator_app(ops: DictOperations, auth: BearerAuth | None) -> web.Applicatio
     """An app like the daemon's (same body limit and headers) serving only the operator API."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[security_headers])
     add_api_routes(app, ops, auth, lambda: ops.now)
+    add_opening_routes(app)
     return app
 
 

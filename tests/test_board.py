@@ -123,6 +123,24 @@ def test_active_window_shows_maintenance_from_its_start(config: Config) -> None:
     assert board.maintenance[0].running
 
 
+@pytest.mark.parametrize(
+    ("manual", "resolved", "expected", "since"),
+    [
+        pytest.param(True, None, PublicState.OUTAGE, NOW - 1860, id="opened-by-hand"),
+        pytest.param(False, None, PublicState.OPERATIONAL, NOW - 600, id="detected-recovering"),
+        pytest.param(True, NOW - 60, PublicState.OPERATIONAL, NOW - 600, id="resolved-by-hand"),
+    ],
+)
+def test_an_incident_opened_by_hand_shows_an_outage_whatever_the_checks_say(
+    config: Config, manual: bool, resolved: float | None, expected: PublicState, since: float
+) -> None:
+    """Green checks never saw an outage an operator reported: the page says what customers read."""
+    opened = incident("tracking-1", opened=NOW - 1800, resolved=resolved, manual=manual)
+    views = {"tracking": view("tracking", CheckStatus.UP)}
+    tracking = snapshot(config, views=views, incidents=[opened]).service("tracking")
+    assert tracking is not None and (tracking.state, tracking.since) == (expected, since)
+
+
 def test_service_without_a_view_is_unknown(config: Config) -> None:
     """Before the first result, a service is awaiting data, not operational."""
     board = snapshot(config)

@@ -225,3 +225,20 @@ def test_durations_read_naturally() -> None:
         "1 j 3 h",
     ]
     assert format_duration(97200, "en") == "1 d 3 h"
+
+
+def test_a_page_only_update_plans_no_customer_email(make_config: ConfigFactory) -> None:
+    """The same update emails tracking's customers, unless it is for the page only."""
+    planner, told = NoticePlanner(make_config(), Renderer()), incident(sequence=2)
+    emailed = IncidentChange(ChangeKind.UPDATE, told, told.opened_at)
+    assert [n.recipient for n in planner.plan([emailed], told.opened_at)] == ["acme", "globex"]
+    page_only = IncidentChange(ChangeKind.UPDATE, told, told.opened_at, page_only=True)
+    assert planner.plan([page_only], told.opened_at) == []
+
+
+def test_ops_read_that_an_operator_opened_it(make_config: ConfigFactory) -> None:
+    """A manual incident has no failing check to name: ops read who opened it."""
+    config = make_config(digest_window="0s\n  ops: [{type: webhook, url: 'https://h.example/x'}]\n")
+    [notice] = plan(config, ChangeKind.OPENED, incident(customers_told_at=None, manual=True))
+    assert notice.subject == "[forewarn] DOWN (opened by an operator): Parcel tracking"
+    assert "Opened by an operator" in notice.text and "Failing check" not in notice.text

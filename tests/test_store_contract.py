@@ -104,6 +104,7 @@ def test_an_incident_covering_several_services_round_trips(store: Store) -> None
         message=Words(every="Identified: the database failed."),
         postmortem=Words.of({"fr": "Un certificat a expiré.", "en": "A certificate expired."}),
         maintenance_id="release-42",
+        manual=True,
     )
     store.commit(incidents=[written])
     assert store.get_incident("inc-1") == written

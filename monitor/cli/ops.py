@@ -53,13 +53,21 @@ def add_ops_commands(commands: Subparsers) -> None:
         "--all", action="store_true", help="with those resolved in the last 14 days"
     )
     sub(verbs, "show", "one incident and its timeline").add_argument("id")
-    for action in ACTIONS:
-        verb = sub(verbs, action, f"{action} an incident: a message to its customers")
-        verb.add_argument("id")
+    for action in ("open", *ACTIONS):
+        if action == "open":  # an outage no check found: no id yet, the services instead
+            verb = sub(verbs, action, "open an incident no check found: its customers hear now")
+            verb.add_argument("--services", required=True, help="service ids, comma-separated")
+            verb.add_argument("--since", help=f"when it began, as {EXAMPLE_LOCAL} (default: now)")
+        else:
+            verb = sub(verbs, action, f"{action} an incident: a message to its customers")
+            verb.add_argument("id")
         verb.add_argument("-m", "--message", help="one text for customers of every language")
         for lang in LANGUAGES:
             help_text = f"the text customers reading {LANGUAGE_NAMES[lang]} get"
             verb.add_argument(f"--message-{lang}", help=help_text)
+        if action == "update":
+            help_text = "on the status page and feed only: no email"
+            verb.add_argument("--page-only", action="store_true", help=help_text)
         if action == "postmortem":
             verb.add_argument("--file", type=Path, help="read the one text from a UTF-8 file")
             for lang in LANGUAGES:
@@ -157,7 +165,12 @@ def _request(
         if args.action == "show":
             return "GET", f"/api/v1/incidents/{quoted}", None
         body: dict[str, Any] = {"message": _message(args, settings)}
-        for flag in ("review", "force"):
+        if args.action == "open":
+            body["services"] = _services(args.services)
+            if args.since is not None:
+                body["since"] = _time(args.since, "--since", settings)
+            return "POST", "/api/v1/incidents", body
+        for flag in ("review", "force", "page_only"):
             if getattr(args, flag, False):
                 body[flag] = True
         return "POST", f"/api/v1/incidents/{quoted}/{args.action}", body
@@ -243,12 +256,16 @@ def _time(text: str, option: str, settings: OperatorSettings | None) -> str:
     return moment.isoformat()
 
 
-def _window(args: argparse.Namespace, settings: OperatorSettings | None) -> dict[str, Any]:
-    services = [s.strip() for s in args.services.split(",") if s.strip()]
+def _services(text: str) -> list[str]:
+    services = [s.strip() for s in text.split(",") if s.strip()]
     if not services:
         raise Failure("--services: expected service ids such as tracking,labels", USAGE)
+    return services
+
+
+def _window(args: argparse.Namespace, settings: OperatorSettings | None) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "services": services,
+        "services": _services(args.services),
         "start": _time(args.start, "--start", settings),
         "end": _time(args.end, "--end", settings),
     }

@@ -46,6 +46,11 @@ def show_answer(args: argparse.Namespace, answer: dict[str, Any], zone: ZoneInfo
         return _detail(answer["incident"], answer["timeline"], zone)
     if "incident" in answer:
         incident = answer["incident"]
+        if args.action == "open":
+            services = ",".join(incident["services"])
+            return f"incident {incident['id']} opened: {services}, customers told"
+        if getattr(args, "page_only", False):
+            return f"incident {incident['id']}: update on the status page (no email)"
         return f"incident {incident['id']}: {args.action} sent, now {incident['status']}"
     window = answer["window"]
     done = {"add": "planned", "extend": "extended", "cancel": "cancelled"}[args.action]

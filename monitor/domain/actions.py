@@ -1,4 +1,4 @@
-"""Operator actions on an incident (identify, update, resolve, postmortem) as pure steps."""
+"""Operator actions on incidents (open, identify, update, resolve, postmortem) as pure steps."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from monitor.domain.incidents import (
     IncidentChange,
     IncidentStatus,
     Timing,
+    incident_id,
     resolved,
 )
 from monitor.domain.operations import OperatorAction
@@ -30,15 +31,19 @@ def act(
     *,
     failing: tuple[str, ...] = (),
     force: bool = False,
+    page_only: bool = False,
 ) -> IncidentChange:
     """The change an operator's message makes; customers who were told hear of it.
 
     ``review`` (resolve only) announces a review: the resolution promises one. ``failing``
     names the services that still fail: resolving then needs ``force``, and customers read
-    that the incident was closed, not that the service works again.
+    that the incident was closed, not that the service works again. ``page_only`` (update
+    only) puts the words on the status page and feed without emailing anyone.
     """
     if (review or force) and action is not OperatorAction.RESOLVE:
         raise ActionRefused("review and force only go with resolving the incident")
+    if page_only:
+        return _page_only(incident, action, message, now)
     closed = incident.status is IncidentStatus.RESOLVED
     if action is OperatorAction.POSTMORTEM:
         if not closed:
@@ -72,3 +77,62 @@ def act(
         return IncidentChange(ChangeKind.ANNOUNCED, first, now, said=message)
     kind = ChangeKind.IDENTIFIED if action is OperatorAction.IDENTIFY else ChangeKind.UPDATE
     return IncidentChange(kind, incident, now, said=message)
+
+
+def _page_only(
+    incident: Incident, action: OperatorAction, message: Words, now: float
+) -> IncidentChange:
+    """A timeline entry for the page and feed; no email, so no sequence or promise moves.
+
+    The incident's ``message`` stays as it was: the next promised update repeats the latest
+    words customers were emailed, never words the operator kept off email.
+    """
+    if action is not OperatorAction.UPDATE:
+        raise ActionRefused("only an update can be for the status page only")
+    if incident.status is IncidentStatus.RESOLVED:
+        raise ActionRefused(f"incident {incident.id} is already resolved")
+    return IncidentChange(ChangeKind.UPDATE, incident, now, said=message, page_only=True)
+
+
+def open_by_hand(
+    services: tuple[str, ...],
+    message: Words,
+    now: float,
+    timing: Timing,
+    since: float | None = None,
+) -> list[IncidentChange]:
+    """An incident an operator opens for an outage no probe found (reported by phone).
+
+    Its customers hear at once, in the operator's words (no ``customer_delay``: a person
+    confirmed it), then every ``update_every``. It is ``manual``: only an operator resolves
+    it, and a covered service whose checks fail later is already in it. ``since`` dates the
+    outage's start when the caller knows it (else it is dated from now).
+    """
+    if not services or len(set(services)) != len(services):
+        raise ActionRefused("name each affected service once")
+    if not message:
+        raise ActionRefused("opening an incident needs a message for its customers")
+    if since is not None and since > now:
+        raise ActionRefused("since: the outage cannot start in the future")
+    began = now if since is None else since
+    opened = Incident(
+        id=incident_id(services[0], now),
+        service_id=services[0],
+        status=IncidentStatus.INVESTIGATING,
+        opened_at=now,
+        first_failure_at=began,
+        services=services,
+        message=message,
+        manual=True,
+    )
+    told = replace(
+        opened,
+        sequence=1,
+        customers_told_at=now,
+        next_update_at=now + timing.update_every,
+        announced=services,
+    )
+    return [
+        IncidentChange(ChangeKind.OPENED, opened, now),
+        IncidentChange(ChangeKind.ANNOUNCED, told, now, said=message),
+    ]

@@ -45,6 +45,7 @@ class Incident:
     maintenance_id: str = ""  # opened because the service was still down when this ended
     never_up: bool = False  # its failing checks never answered: ops hear, customers do not
     closed_failing: bool = False  # resolved by hand while still failing: closed, not restored
+    manual: bool = False  # opened by an operator (no probe found it): only an operator resolves it
 
     @property
     def covered(self) -> tuple[str, ...]:
@@ -78,6 +79,7 @@ class IncidentChange:
     services: tuple[str, ...] = ()  # for JOINED: the services that joined
     said: Words = NOTHING  # the operator's words that made this change, if any
     review: bool = False  # RESOLVED by an operator who announced a review (a postmortem)
+    page_only: bool = False  # an operator's UPDATE for the status page and feed: no email
 
 
 @dataclass(frozen=True, slots=True)

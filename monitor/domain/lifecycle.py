@@ -38,7 +38,11 @@ def apply(
     incidents = dict(open_incidents)
     changes = _open_and_join(incidents, views, now, rules, canary_ok_at)
     for incident in list(incidents.values()):
-        if incident.resolved_at is None:
+        if incident.resolved_at is None and incident.manual:
+            # Opened by an operator for an outage no probe found: green checks prove nothing
+            # about it, so only an operator resolves it; it keeps the promised cadence.
+            changes.extend(_cadence(incident, now, rules.timing(incident.service_id)))
+        elif incident.resolved_at is None:
             view = _combined(incident, views)
             changes.extend(_advance(incident, view, now, rules.timing(incident.service_id)))
     for change in changes:

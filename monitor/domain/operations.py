@@ -61,11 +61,22 @@ class Operations(Protocol):
         message: Words,
         review: bool = False,
         force: bool = False,
+        page_only: bool = False,
     ) -> Incident:
         """Apply an operator action and queue its notices; 404 unknown, 409 not allowed now.
 
         ``review`` (resolve only): the resolution promises a review of the incident.
         ``force`` (resolve only): close it although its services still fail (else a 409).
+        ``page_only`` (update only): on the status page and feed, emailed to no one.
+        """
+        ...
+
+    def open_incident(
+        self, services: tuple[str, ...], message: Words, since: float | None = None
+    ) -> Incident:
+        """Open an incident no probe found; its customers are told at once.
+
+        OperationError(400) for unknown services, 409 when one is already in an open incident.
         """
         ...
 

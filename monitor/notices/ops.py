@@ -39,6 +39,8 @@ class OpsWriter:
         incident = change.incident
         if change.kind is ChangeKind.OPENED and incident.never_up:
             headline = "NEVER SEEN UP"
+        if change.kind is ChangeKind.OPENED and incident.manual:
+            headline = "DOWN (opened by an operator)"
         services = change.services if change.kind is ChangeKind.JOINED else incident.covered
         names = ", ".join(self.config.service(s).display_name("en") for s in services)
         subject = f"[forewarn] {headline}: {names}"
@@ -86,6 +88,11 @@ class OpsWriter:
                 f"Window: {self._when(incident.first_failure_at)} → {self._when(end)} "
                 f"({minutes:.1f} min)",
                 f"Incident {incident.id}; {told}.",
+            ]
+        if incident.manual:
+            return [
+                "Opened by an operator: no check found it; only an operator resolves it.",
+                f"Customers told at once. Incident {incident.id}",
             ]
         facts = [
             f"Failing check: {incident.check_id or '?'} ({incident.reason or 'unknown'})",

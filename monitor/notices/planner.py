@@ -72,7 +72,7 @@ class NoticePlanner:
             kind = _CUSTOMER_KINDS.get(change.kind)
             if kind is NoticeKind.FIRST and change.incident.unstable:
                 kind = NoticeKind.UNSTABLE  # flapping from the start: "unstable" is the news
-            if kind is None or change.incident.customers_told_at is None:
+            if kind is None or change.page_only or change.incident.customers_told_at is None:
                 continue  # customers never heard of it: nothing to follow up on
             for customer, services in self._readers(change, blocked):
                 grouped.setdefault((customer.id, kind), []).append(_Told(change, services))

@@ -256,14 +256,18 @@ def _service(
     service_id = service.id
     view = inputs.views.get(service_id)
     since = view.since if view is not None else None
+    mine = [i for i in incidents if service_id in i.covered]
+    # An operator said it is down: checks that answer never saw that outage (issue 20).
+    by_hand = [i.first_failure_at for i in mine if i.manual and i.resolved_at is None]
     if service_id in in_window:
         state, since = PublicState.MAINTENANCE, in_window[service_id].start
+    elif by_hand:
+        state, since = PublicState.OUTAGE, min(by_hand)
     elif view is None:
         state = PublicState.UNKNOWN
     else:
         state = PublicState.DEGRADED if view.flapping else _STATES[view.status]
     by_day = history.by_bucket(tallies)
-    mine = [i for i in incidents if service_id in i.covered]
     cells = []
     for day, start, end in days:
         touched = tuple(

@@ -151,6 +151,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE incidents ADD COLUMN closed_failing BOOLEAN NOT NULL DEFAULT FALSE;
     CREATE INDEX transitions_new_status ON transitions (new_status, check_id);
     """,
+    # 5: issue 20: an incident opened by an operator (an outage no probe found) is resolved
+    # by an operator only, whatever its services' checks say.
+    """
+    ALTER TABLE incidents ADD COLUMN manual BOOLEAN NOT NULL DEFAULT FALSE;
+    """,
 ]
 
 # The auto-numbered keys are the only DDL the two dialects spell differently.

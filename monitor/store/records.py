@@ -50,6 +50,7 @@ def incident(row: Sequence[Any]) -> Incident:
     values["unstable"] = bool(values["unstable"])
     values["never_up"] = bool(values["never_up"])
     values["closed_failing"] = bool(values["closed_failing"])
+    values["manual"] = bool(values["manual"])
     for name in _TUPLES:
         values[name] = tuple(s for s in values[name].split(",") if s)
     for name in _WORDS:

@@ -62,14 +62,16 @@ def parse_time(value: Any, key: str) -> float:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise _bad(f"{key}: expected an ISO 8601 time with an offset, such as {EXAMPLE_TIME}")
+        raise bad_request(
+            f"{key}: expected an ISO 8601 time with an offset, such as {EXAMPLE_TIME}"
+        )
     try:
         return timebounds.check_moment(moment).timestamp()
     except (ValueError, OverflowError):
-        raise _bad(f"{key}: must be {timebounds.SPAN_TEXT}") from None
+        raise bad_request(f"{key}: must be {timebounds.SPAN_TEXT}") from None
 
 
-def _bad(message: str) -> web.HTTPException:
+def bad_request(message: str) -> web.HTTPException:
     return json_error(web.HTTPBadRequest, message)
 
 
@@ -154,7 +156,7 @@ async def list_incidents(request: web.Request, api: OperatorApi, _: str) -> web.
     """Open incidents, newest first; ``?all=1`` adds recently resolved ones."""
     flag = request.query.get("all", "0").lower()
     if flag not in ("0", "1", "true", "false", "yes", "no", ""):
-        raise _bad("all: expected 1 or 0")
+        raise bad_request("all: expected 1 or 0")
     incidents = api.operations.list_incidents(include_resolved=flag in ("1", "true", "yes"))
     return reply({"incidents": [incident_json(i) for i in incidents]})
 
@@ -175,17 +177,25 @@ async def act_on_incident(request: web.Request, api: OperatorApi, who: str) -> w
         action = OperatorAction(request.match_info["action"])
     except ValueError:
         raise json_error(web.HTTPNotFound, "unknown action") from None
-    body = await read_object(request, {"message", "review", "force"})
-    try:
-        message = Words.from_json(body.get("message"))
-    except ValueError as exc:
-        raise _bad(str(exc)) from None
-    review, force = body.get("review", False), body.get("force", False)
-    if not isinstance(review, bool) or not isinstance(force, bool):
-        raise _bad("review and force: expected true or false")
-    incident = api.operations.act(request.match_info["id"], action, message, review, force)
+    body = await read_object(request, {"message", "review", "force", "page_only"})
+    message = words_of(body)
+    flags = [body.get(k, False) for k in ("review", "force", "page_only")]
+    if not all(isinstance(flag, bool) for flag in flags):
+        raise bad_request("review, force and page_only: expected true or false")
+    review, force, page_only = flags
+    incident = api.operations.act(
+        request.match_info["id"], action, message, review, force, page_only
+    )
     log.info("operator_action", operator=who, action=action.value, incident=incident.id)
     return reply({"incident": incident_json(incident)})
+
+
+def words_of(body: Mapping[str, Any]) -> Words:
+    """The body's ``message``: one text, or one per language; 400 otherwise."""
+    try:
+        return Words.from_json(body.get("message"))
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
 
 
 # Maintenance windows.
@@ -215,31 +225,31 @@ def _new_id(api: OperatorApi, start: float) -> str:
 def _window(data: Mapping[str, Any], api: OperatorApi) -> Window:
     """The window a POST body describes; 400 for a field that is wrong on its own."""
     services = data.get("services")
-    if not isinstance(services, list) or not services or not all(map(_is_id, services)):
-        raise _bad("services: expected a non-empty list of service ids")
+    if not isinstance(services, list) or not services or not all(map(is_id, services)):
+        raise bad_request("services: expected a non-empty list of service ids")
     start, end = parse_time(data.get("start"), "start"), parse_time(data.get("end"), "end")
     if end <= start:
-        raise _bad("end: must be after start")
+        raise bad_request("end: must be after start")
     if end <= api.clock():
-        raise _bad("end: already in the past")
+        raise bad_request("end: already in the past")
     try:
         announce = parse_delay(data.get("announce_before", DEFAULT_ANNOUNCE))
     except ValueError as exc:
-        raise _bad(f"announce_before: {exc}") from None
+        raise bad_request(f"announce_before: {exc}") from None
     summary = data.get("summary", {})
     if not isinstance(summary, dict) or not all(
         k in LANGUAGES and isinstance(v, str) and 0 < len(v.strip()) <= MAX_MESSAGE
         for k, v in summary.items()
     ):
-        raise _bad('summary: expected {"fr": "…", "en": "…"} with non-empty texts')
+        raise bad_request('summary: expected {"fr": "…", "en": "…"} with non-empty texts')
     window_id = data.get("id", _new_id(api, start))
-    if not _is_id(window_id):
-        raise _bad("id: expected a short lowercase id such as release-42")
+    if not is_id(window_id):
+        raise bad_request("id: expected a short lowercase id such as release-42")
     texts = {k: v.strip() for k, v in summary.items()}
     return Window(window_id, tuple(dict.fromkeys(services)), start, end, announce, texts)
 
 
-def _is_id(value: Any) -> bool:
+def is_id(value: Any) -> bool:
     # Whole: re.match's $ also matches before a final newline ("release-42\n").
     return isinstance(value, str) and re.fullmatch(ID_PATTERN, value) is not None
 
@@ -263,7 +273,7 @@ async def extend_window(request: web.Request, api: OperatorApi, who: str) -> web
     """Move a window's end."""
     end = parse_time((await read_object(request, {"end"})).get("end"), "end")
     if end <= api.clock():
-        raise _bad("end: already in the past")
+        raise bad_request("end: already in the past")
     window = api.operations.extend_window(request.match_info["id"], end)
     log.info("maintenance_extended", operator=who, window=window.id)
     return reply({"window": window_json(window, _progress(api, window))})

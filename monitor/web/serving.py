@@ -26,6 +26,7 @@ from monitor.web.auth import BearerAuth
 from monitor.web.caching import BOARD_KEY
 from monitor.web.feed import add_feed_routes
 from monitor.web.listeners import Guard, Listener
+from monitor.web.opening import add_opening_routes
 from monitor.web.public_api import add_public_api_routes
 from monitor.web.status import add_status_routes
 from monitor.web.suppressions import add_suppression_routes
@@ -60,6 +61,7 @@ def build_apps(parts: WebParts, *, admin: bool) -> tuple[web.Application, web.Ap
     add_admin_routes(private, parts.metrics, parts.health, parts.heartbeats)
     add_api_routes(private, parts.operations, parts.auth, parts.clock)
     add_suppression_routes(private)
+    add_opening_routes(private)
     return public, (private if admin else None)
 
 
