@@ -84,6 +84,7 @@ class NotifierError(Exception):
         hard_bounce: bool = False,
         ambiguous: bool = False,
         setup: bool = False,
+        step: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -96,6 +97,8 @@ class NotifierError(Exception):
         # The fault is in forewarn's own delivery settings (TLS, credentials), not in this
         # notice: every notice on the channel fails alike until an operator fixes them.
         self.setup = setup
+        # Where the exchange stopped (email: connect, starttls, auth, mail, rcpt, data).
+        self.step = step
 
     def __repr__(self) -> str:
         return (

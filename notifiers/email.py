@@ -40,13 +40,15 @@ _ENHANCED = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})\b")
 # 5.1.7/5.1.8 name a bad *sender*; servers often report them at RCPT time (delayed reject).
 _SENDER_STATUSES = ("5.1.7", "5.1.8")
 _QUIT_TIMEOUT = 5.0
+# Steps of setting up the session: a refusal there is about our relay account, not a notice.
+_CONNECTING = ("connect", "starttls", "auth")
 
 
 @dataclass
 class _Progress:
     """How far one SMTP transaction got, to classify the error that ends it."""
 
-    phase: str = "connect"  # connect | mail | rcpt | data
+    phase: str = "connect"  # connect | starttls | auth | mail | rcpt | data
 
 
 class EmailChannel(ChannelSettings):
@@ -125,10 +127,13 @@ class EmailNotifier:
             async with self._slots, asyncio.timeout(self._smtp.timeout):
                 await self._transact(payload, recipient, progress)
         except aiosmtplib.SMTPAuthenticationError as exc:
-            raise _reply_error(exc, "connect", setup=True) from exc
+            raise _reply_error(exc, "auth", setup=True) from exc
         except ssl.SSLCertVerificationError as exc:
             raise NotifierError(
-                f"TLS certificate not trusted: {exc}", permanent=False, setup=True
+                f"TLS certificate not trusted: {exc}",
+                permanent=False,
+                setup=True,
+                step=progress.phase,
             ) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise _reply_error(exc.recipients[0], "rcpt") from exc
@@ -144,14 +149,17 @@ class EmailNotifier:
                 f"{type(exc).__name__} during {progress.phase}: {exc}",
                 permanent=False,
                 ambiguous=progress.phase == "data",
+                step=progress.phase,
             ) from exc
         except ValueError as exc:  # an address aiosmtplib refuses to put on the wire
-            raise NotifierError(f"invalid address: {exc}", permanent=True) from exc
+            raise NotifierError(
+                f"invalid address: {exc}", permanent=True, step=progress.phase
+            ) from exc
 
     async def _transact(self, payload: bytes, recipient: str, progress: _Progress) -> None:
         for first_try in (True, False):
             progress.phase = "connect"
-            client, reused = await self._checkout()
+            client, reused = await self._checkout(progress)
             try:
                 progress.phase = "mail"
                 await client.mail(self._envelope_from)
@@ -173,7 +181,7 @@ class EmailNotifier:
             self._checkin(client)
             return
 
-    async def _checkout(self) -> tuple[aiosmtplib.SMTP, bool]:
+    async def _checkout(self, progress: _Progress) -> tuple[aiosmtplib.SMTP, bool]:
         """An idle pooled connection, else a new one; and whether it was reused."""
         while self._idle:
             client = self._idle.pop()
@@ -191,15 +199,16 @@ class EmailNotifier:
         )
         await client.connect()
         try:
-            await self._secure(client)
+            await self._secure(client, progress)
         except BaseException:
             client.close()
             raise
         return client, False
 
-    async def _secure(self, client: aiosmtplib.SMTP) -> None:
+    async def _secure(self, client: aiosmtplib.SMTP, progress: _Progress) -> None:
         """STARTTLS, then AUTH, as configured; a server unable to do either is a setup fault."""
         if self._smtp.starttls:
+            progress.phase = "starttls"
             await client.ehlo()
             if not client.supports_extension("starttls"):
                 raise NotifierError(
@@ -207,15 +216,18 @@ class EmailNotifier:
                     " nothing was sent",
                     permanent=False,
                     setup=True,
+                    step="starttls",
                 )
             await client.starttls()
         if self._smtp.username is not None:
+            progress.phase = "auth"
             await client.ehlo()
             if not client.supports_extension("auth"):
                 raise NotifierError(
                     "the server offers no AUTH for notices.smtp.username; nothing was sent",
                     permanent=False,
                     setup=True,
+                    step="auth",
                 )
             await client.login(self._smtp.username, self._password or "")
 
@@ -248,7 +260,7 @@ def _reply_error(
     # So is 530 (authentication or encryption required) wherever it comes: every notice would
     # get it until an operator fixes the settings.
     setup = setup or code == 530
-    permanent = code >= 500 and phase != "connect" and not setup
+    permanent = code >= 500 and phase not in _CONNECTING and not setup
     status = _ENHANCED.match(text)
     hard_bounce = (
         permanent
@@ -263,6 +275,7 @@ def _reply_error(
         code=code,
         hard_bounce=hard_bounce,
         setup=setup,
+        step=phase,
     )
 
 

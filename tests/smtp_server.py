@@ -30,6 +30,7 @@ class FailingSmtpServer(SmtpSink):
         self.commands: list[str] = []  # every command verb received, in order
         # Advertise AUTH without TLS, so a test can see whether a client would use it.
         self.auth_in_clear = auth_in_clear
+        self.refuse_auth = False  # with auth_in_clear: answer every login 535
 
     def make_protocol(self) -> SMTP:
         """A protocol that records commands and honours ``slow_s``."""
@@ -38,8 +39,14 @@ class FailingSmtpServer(SmtpSink):
             hostname="test-sink",
             loop=asyncio.get_running_loop(),
             auth_require_tls=not self.auth_in_clear,
-            authenticator=_accept_any if self.auth_in_clear else None,
+            authenticator=self._authenticate if self.auth_in_clear else None,
         )
+
+    def _authenticate(self, *_args: Any) -> AuthResult:
+        """Accept any login, unless ``refuse_auth`` is set."""
+        if self.refuse_auth:  # handled=False: aiosmtpd itself answers 535, as servers do
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True)
 
     async def handle_MAIL(
         self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
@@ -108,7 +115,3 @@ class _TestSMTP(SMTP):
             if not isinstance(transport, asyncio.WriteTransport) or transport.is_closing():
                 return
             transport.write(data[index : index + 1])
-
-
-def _accept_any(*_args: Any) -> AuthResult:
-    return AuthResult(success=True)

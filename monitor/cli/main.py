@@ -1,4 +1,4 @@
-"""The ``forewarn`` command: run, check-config, demo, version (operator commands: cli_ops)."""
+"""The ``forewarn`` command: run, check-config, demo, version (operator and dry-run: cli/)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from monitor.cli.dryrun import DRY_RUN_COMMANDS, add_dry_run_commands, run_dry_run
 from monitor.cli.ops import OPS_COMMANDS, add_ops_commands, run_ops
 from monitor.config.load import Config, ConfigError, check_config
 from monitor.runtime.logs import configure_logging
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the status page and simulated services up this long after the demo",
     )
     add_ops_commands(commands)
+    add_dry_run_commands(commands)
     return parser
 
 
@@ -71,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command in OPS_COMMANDS:
         return run_ops(args)
+    if args.command in DRY_RUN_COMMANDS:
+        return run_dry_run(args)
     if args.command == "version":
         print("\n".join(version_report()))
         return 0
