@@ -20,6 +20,7 @@ from monitor.config.notices import MaintenanceConfig as MaintenanceConfig
 from monitor.config.notices import NoticesConfig as NoticesConfig
 from monitor.config.refs import check_references
 from monitor.config.sources import expand, tokens_file
+from monitor.config.statuspage import Logo, StatusPageConfig, read_logo
 from monitor.config.warnings import warnings
 from monitor.config.yamlsource import Located, YamlSourceError, load_located
 from monitor.core.fields import (
@@ -84,6 +85,8 @@ class Config(StrictModel):
     notices: NoticesConfig = NoticesConfig()
     maintenance: list[MaintenanceConfig] = Field(default_factory=list)
     canary: list[CheckBase] = Field(default_factory=list)  # from daemon.canary
+    status_page: StatusPageConfig = StatusPageConfig()
+    logo: Logo | None = None  # status_page.logo_file's content, read by the loader
     source: Path = Path("checks.yaml")
 
     def service(self, service_id: str) -> Service:
@@ -113,9 +116,10 @@ def check_config(path: str | Path) -> tuple[Config, list[str]]:
         shape, line = "is empty" if raw is None else "must be a mapping", doc.line_of(())
         text = f"the file {shape}; it needs at least services: and checks:"
         raise ConfigError([f"{path}:{line}: {text}"])
-    if "source" in raw:  # set by the loader, never by the file
-        problems.add(doc, ("source",), "unknown key")
-        del raw["source"]
+    for own in ("source", "logo"):  # set by the loader, never by the file
+        if own in raw:
+            problems.add(doc, (own,), "unknown key")
+            del raw[own]
     defaults = _defaults(raw, doc, problems)
     checks = _checks(raw, defaults, doc, problems)
     canary = _canary(raw, defaults, doc, problems)
@@ -132,6 +136,7 @@ def check_config(path: str | Path) -> tuple[Config, list[str]]:
                 "checks": checks,
                 "canary": canary,
                 "customers": customers,
+                "logo": read_logo(raw, doc, problems),
                 "source": path,
             },
             context=FROM_FILE,
