@@ -183,8 +183,7 @@ class Desk(Operations):
             log.exception("unsubscribe_ops_notice_failed", customers=ids)
 
     def _owners(self, address: str) -> tuple[str, ...]:
-        folded = address.strip().lower()
-        return tuple(c.id for c in self.engine.config.customers if c.email.lower() == folded)
+        return tuple(c.id for c in self.engine.config.customers if c.owns(address))
 
     def _open_window(self, window_id: str) -> Window:
         window = next((w for w in self.engine.windows if w.id == window_id), None)

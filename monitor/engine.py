@@ -321,7 +321,7 @@ class Engine:
         """
         # Only a step that may reach customers is worth asking the store who unsubscribed.
         blocked = (
-            self.store.suppressed(c.email for c in self.config.customers)
+            self.store.suppressed(a for c in self.config.customers for a in c.email)
             if changes or steps
             else set()
         )

@@ -32,7 +32,17 @@ HOSTNAME = "db-master.internal.corp"
 PRIVATE_IP = "10.20.30.40"
 URL_TOKEN = "url-token-7f3a9c51"
 TRACEBACK = "Traceback (most recent call last)"
-SECRETS = (HOSTNAME, PRIVATE_IP, URL_TOKEN, TRACEBACK, "127.0.0.1")
+LOGO_FOLDER = "brand-assets-c0ffee"  # where the logo lies on disk: never shown to the public
+SECRETS = (HOSTNAME, PRIVATE_IP, URL_TOKEN, TRACEBACK, "127.0.0.1", LOGO_FOLDER)
+# The company's logo; the script must never run, wherever the logo is shown.
+LOGO_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 32" width="64" height="32">'
+    b'<rect width="64" height="32" rx="4" fill="#17325c"/><circle cx="16" cy="16" r="8" '
+    b'fill="#f2b134"/><script>document.title = "pwned"</script></svg>'
+)
+TITLE = {"fr": "Transports Martin — état des services", "en": "Martin Transport status"}
+CONTACT_URL = "https://www.carrier.example/contact"
+CONTACT_EMAIL = "support@carrier.example"
 
 IDENTIFIED = (
     "The carrier's tracking database is failing over to its standby; labels are unaffected."
@@ -68,6 +78,11 @@ notices:
   update_every: 1h
   stable_for: 1h
   digest_window: 0s
+status_page:
+  title: {{fr: "{title_fr}", en: "{title_en}"}}
+  logo_file: "{logo}"
+  contact_url: "{contact_url}"
+  contact_email: "{contact_email}"
 maintenance:
   - id: edi-rollback
     services: [edi]
@@ -168,8 +183,16 @@ async def status_scene(tmp_path: Path, now: float) -> AsyncIterator[Scene]:
     state = tmp_path / "state"
     resolved_id = _seed(state, now)
     path = tmp_path / "checks.yaml"
+    logo = tmp_path / LOGO_FOLDER / "logo.svg"
+    logo.parent.mkdir()
+    logo.write_bytes(LOGO_SVG)
     path.write_text(
         CHECKS_YAML.format(
+            logo=logo,
+            title_fr=TITLE["fr"],
+            title_en=TITLE["en"],
+            contact_url=CONTACT_URL,
+            contact_email=CONTACT_EMAIL,
             state=state,
             port=_free_port(),
             url=target.make_url("/"),

@@ -94,7 +94,7 @@ INVALID_FILES = [
     ("missing_secret_file.yaml",
      [f"missing_secret_file.yaml:11: notices.smtp.password_file: cannot read {DATA}{os.sep}"
       "no-such-secret.txt: No such file or directory"]),
-    ("unknown_section.yaml", ["unknown_section.yaml:6: status_page: unknown key"]),
+    ("unknown_section.yaml", ["unknown_section.yaml:6: escalation: unknown key"]),
     ("bare_number_duration.yaml", [
         "bare_number_duration.yaml:5: services[0].update_every: 1800 is not a duration such as "
         "500ms, 30s, 5m, 2h or 1d (write 1800s)",

@@ -149,6 +149,7 @@ async def test_status_gives_the_worst_state_open_incidents_and_current_maintenan
     assert body["status"] == "outage"
     assert body["page"] == {
         "url": "https://status.example.net/", "updated_at": "2026-11-22T11:55:00Z",
+        "title": None, "logo_url": None, "contact_url": None, "contact_email": None,
     }  # fmt: skip
     services = {s["id"]: s for s in body["services"]}
     assert services["tracking"]["state"] == "outage"

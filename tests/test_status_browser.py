@@ -14,7 +14,7 @@ from monitor.core.fields import LANGUAGES
 from monitor.core.notice import NoticeKind
 from monitor.core.render import Renderer
 from tests.email_samples import context
-from tests.status_scene import IDENTIFIED, POSTMORTEM, status_scene
+from tests.status_scene import CONTACT_EMAIL, IDENTIFIED, POSTMORTEM, TITLE, status_scene
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -64,6 +64,11 @@ async def test_customer_sees_outage_maintenance_and_history(tmp_path: Path) -> N
         assert "Rolling the EDI gateway back to its previous release." in maintenance
         history = " ".join(" ".join(await seen(page, ".incident.closed")).split())
         assert POSTMORTEM.split("\n\n")[1] in history
+        logo = page.locator("header img.logo")
+        assert await logo.get_attribute("alt") == f"{TITLE['en']} logo"
+        assert await logo.evaluate("img => img.complete && img.naturalWidth > 0")
+        assert await seen(page, "header h1 a") == [TITLE["en"]]
+        assert await seen(page, "footer .contact") == [f"Contact: Contact page · {CONTACT_EMAIL}"]
         await page.screenshot(path=ARTIFACTS / "status-page.png", full_page=True)
 
         phone = await browser.new_page(viewport={"width": 390, "height": 844}, locale="fr-FR")
@@ -72,6 +77,12 @@ async def test_customer_sees_outage_maintenance_and_history(tmp_path: Path) -> N
         width = await phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, "the page scrolls sideways on a phone"
         await phone.screenshot(path=ARTIFACTS / "status-page-phone.png", full_page=True)
+        # The logo opened on its own: its CSP keeps the script inside it from running.
+        alone = await browser.new_page()
+        source = await logo.get_attribute("src") or ""
+        await alone.goto(f"{scene.base_url}/{source.removeprefix('./')}")
+        assert await alone.evaluate("document.title") != "pwned"
+        assert await alone.locator("svg rect").count() == 1  # it was shown, not refused
         await browser.close()
         assert problems == []
 

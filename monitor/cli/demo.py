@@ -247,7 +247,7 @@ def _intro(config: Config, daemon_port: int, carrier_port: int, smtp_port: int) 
     print(f"  forewarn health     http://127.0.0.1:{daemon_port}/healthz")
     for customer in config.customers:
         print(
-            f"  customer {customer.id:<8} {customer.email:<24} {customer.language}  "
+            f"  customer {customer.id:<8} {', '.join(customer.email):<24} {customer.language}  "
             f"subscribed to {', '.join(customer.services)}"
         )
     print()

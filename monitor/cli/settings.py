@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from monitor.config.customers import customer_rows
 from monitor.config.errors import Problems
 from monitor.config.load import ConfigError, DaemonConfig
-from monitor.config.sources import customer_rows, expand_at
+from monitor.config.sources import expand_at
 from monitor.config.yamlsource import YamlSourceError, load_located
 from monitor.core.fields import LANGUAGES
 
@@ -53,7 +54,7 @@ def operator_settings(path: Path) -> OperatorSettings:
         settings = DaemonConfig.model_validate(daemon)
     except ValidationError as exc:
         problems.add_validation(exc, doc, ("daemon",), daemon)
-    _, rows = customer_rows(raw, doc, Problems(path))  # its errors: the daemon's
+    rows = [row.value for row in customer_rows(raw, doc, Problems(path))]  # errors: the daemon's
     problems.check()
     assert settings is not None  # a validation error raised above
     notices = raw.get("notices")
@@ -72,4 +73,5 @@ def operator_settings(path: Path) -> OperatorSettings:
 
 def _language(row: dict[str, Any]) -> str:
     language = row.get("language", "fr")
+    language = language.strip().lower() if isinstance(language, str) else language
     return language if language in LANGUAGES else "fr"

@@ -9,16 +9,18 @@ from zoneinfo import ZoneInfo
 from pydantic import (
     Field,
     ValidationError,
-    field_validator,
 )
 
+from monitor.config.customers import Customer as Customer
+from monitor.config.customers import customer_rows, validate_customers
 from monitor.config.daemon import DaemonConfig as DaemonConfig
 from monitor.config.errors import ConfigError as ConfigError
 from monitor.config.errors import Problems
 from monitor.config.notices import MaintenanceConfig as MaintenanceConfig
 from monitor.config.notices import NoticesConfig as NoticesConfig
 from monitor.config.refs import check_references
-from monitor.config.sources import customer_rows, expand, tokens_file
+from monitor.config.sources import expand, tokens_file
+from monitor.config.statuspage import Logo, StatusPageConfig, read_logo
 from monitor.config.warnings import warnings
 from monitor.config.yamlsource import Located, YamlSourceError, load_located
 from monitor.core.fields import (
@@ -27,16 +29,13 @@ from monitor.core.fields import (
     Delay,
     Duration,
     Identifier,
-    Language,
     LocalizedText,
     Seconds,
     StrictModel,
-    check_zone,
 )
 from monitor.core.fields import parse_duration as parse_duration
 from monitor.core.render import check_templates
 from monitor.probes import PROBES
-from notifiers.message import EMAIL_PATTERN
 
 
 class Defaults(StrictModel):
@@ -75,23 +74,6 @@ class Service(StrictModel):
         return self.impact.get(language) or next(iter(self.impact.values()))  # type: ignore[call-overload]
 
 
-class Customer(StrictModel):
-    """Someone to tell when their services break."""
-
-    id: Identifier
-    name: Annotated[str, Field(min_length=1)]
-    email: Annotated[str, Field(pattern=EMAIL_PATTERN)]
-    language: Language = "fr"
-    services: list[Identifier] = Field(default_factory=list)
-    timezone: str | None = None
-    detail: Literal["summary", "technical"] = "summary"  # technical: the failing check too
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        return None if value is None else check_zone(value)
-
-
 class Config(StrictModel):
     """The whole validated configuration."""
 
@@ -103,6 +85,8 @@ class Config(StrictModel):
     notices: NoticesConfig = NoticesConfig()
     maintenance: list[MaintenanceConfig] = Field(default_factory=list)
     canary: list[CheckBase] = Field(default_factory=list)  # from daemon.canary
+    status_page: StatusPageConfig = StatusPageConfig()
+    logo: Logo | None = None  # status_page.logo_file's content, read by the loader
     source: Path = Path("checks.yaml")
 
     def service(self, service_id: str) -> Service:
@@ -132,15 +116,16 @@ def check_config(path: str | Path) -> tuple[Config, list[str]]:
         shape, line = "is empty" if raw is None else "must be a mapping", doc.line_of(())
         text = f"the file {shape}; it needs at least services: and checks:"
         raise ConfigError([f"{path}:{line}: {text}"])
-    if "source" in raw:  # set by the loader, never by the file
-        problems.add(doc, ("source",), "unknown key")
-        del raw["source"]
+    for own in ("source", "logo"):  # set by the loader, never by the file
+        if own in raw:
+            problems.add(doc, (own,), "unknown key")
+            del raw[own]
     defaults = _defaults(raw, doc, problems)
     checks = _checks(raw, defaults, doc, problems)
     canary = _canary(raw, defaults, doc, problems)
-    customers_doc, rows = customer_rows(raw, doc, problems)
+    rows = customer_rows(raw, doc, problems)
     tokens_file(raw, problems)
-    customers = _customers(rows, customers_doc, problems)
+    customers = validate_customers(rows, problems)
     _templates_dir(raw, doc, problems)
     config = None
     try:
@@ -151,13 +136,14 @@ def check_config(path: str | Path) -> tuple[Config, list[str]]:
                 "checks": checks,
                 "canary": canary,
                 "customers": customers,
+                "logo": read_logo(raw, doc, problems),
                 "source": path,
             },
             context=FROM_FILE,
         )
     except ValidationError as exc:
         problems.add_validation(exc, doc, (), raw)
-    check_references(raw, doc, customers_doc, rows, problems)
+    check_references(raw, doc, rows, problems)
     problems.check()
     assert config is not None  # validation failed → problems.check() raised
     return config, warnings(config, doc)
@@ -247,17 +233,3 @@ def _checks(
         except ValidationError as exc:
             problems.add_validation(exc, doc, (*key, i), merged)
     return typed
-
-
-def _customers(rows: Any, doc: Located, problems: Problems) -> list[Customer]:
-    """Validate each customer on its own, so each error names its row's line."""
-    customers: list[Customer] = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            problems.add(doc, ("customers", i), "must be a mapping")
-            continue
-        try:
-            customers.append(Customer.model_validate(row, context=FROM_FILE))
-        except ValidationError as exc:
-            problems.add_validation(exc, doc, ("customers", i), row)
-    return customers

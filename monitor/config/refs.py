@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
+from monitor.config.customers import CustomerRow, unique_customers
 from monitor.config.errors import Problems
 from monitor.config.yamlsource import Located
 
@@ -12,18 +14,17 @@ _Items = list[tuple[int, dict[str, Any]]]
 
 
 def check_references(
-    raw: dict[str, Any], doc: Located, customers_doc: Located, rows: Any, problems: Problems
+    raw: dict[str, Any], doc: Located, rows: Sequence[CustomerRow], problems: Problems
 ) -> None:
     """Ids are unique and every reference names a service that exists.
 
     Works on the unvalidated data, so these errors come out together with the others.
     """
     services, checks = _mappings(raw.get("services")), _mappings(raw.get("checks"))
-    customers = _mappings(rows)
     _unique(problems, doc, "services", services)
     _unique(problems, doc, "checks", checks)
     _unique(problems, doc, "maintenance", _mappings(raw.get("maintenance")))
-    _unique(problems, customers_doc, "customers", customers)
+    unique_customers(rows, problems)
     if not isinstance(raw.get("services"), list):
         return  # nothing to check references against, and that is an error already
     known = {s["id"]: i for i, s in reversed(services) if isinstance(s.get("id"), str)}
@@ -34,9 +35,10 @@ def check_references(
 
     for i, check in checks:
         refer(doc, ("checks", i, "service"), check.get("service"))
-    for i, customer in customers:
-        for j, name in _items(customer.get("services")):
-            refer(customers_doc, ("customers", i, "services", j), name)
+    for row in rows:
+        listed = row.value.get("services") if isinstance(row.value, dict) else None
+        for j, name in _items(listed):
+            refer(row.source, (*row.key, "services", j), name)
     for i, window in _mappings(raw.get("maintenance")):
         for j, name in _items(window.get("services")):
             refer(doc, ("maintenance", i, "services", j), name)

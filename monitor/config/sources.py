@@ -1,9 +1,7 @@
-"""What a checks.yaml draws on besides its own text: ``${ENV}``, secret files, a customers CSV."""
+"""What a checks.yaml draws on besides its own text: ``${ENV}``, secret files, token files."""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from pathlib import Path
@@ -11,10 +9,8 @@ from typing import Any
 
 from monitor.config.errors import Problems
 from monitor.config.tokens import TokenFileError, read_token_lines
-from monitor.config.yamlsource import MAX_BYTES, Located, format_key
+from monitor.config.yamlsource import Located, format_key
 
-CSV_COLUMNS = ("id", "name", "email", "language", "services", "timezone", "detail")
-_REQUIRED_COLUMNS = CSV_COLUMNS[:3]
 # `${NAME}` is replaced by the variable; `$${` writes a literal `${`; any other `${` is a mistake.
 _ENV = re.compile(r"\$(\$)?\{(?:([A-Za-z_][A-Za-z0-9_]*)\})?")
 
@@ -105,81 +101,3 @@ def tokens_file(raw: dict[str, Any], problems: Problems) -> None:
         read_token_lines(Path(name))
     except TokenFileError as exc:
         problems.add_at(exc.path, exc.line, str(exc))
-
-
-def customer_rows(raw: dict[str, Any], doc: Located, problems: Problems) -> tuple[Located, Any]:
-    """Customers written inline, or read from ``{file: customers.csv}`` beside the config.
-
-    Returns the source the rows came from (to name file and line) and the rows.
-    """
-    section = raw.get("customers", [])
-    if isinstance(section, list):
-        return doc, section
-    if not isinstance(section, dict):
-        empty = ", not empty" if section is None else ""
-        problems.add(doc, ("customers",), f"must be a list or {{file: customers.csv}}{empty}")
-        return doc, []
-    for name in section:
-        if name != "file":
-            problems.add(doc, ("customers", name), "unknown key")
-    name = section.get("file")
-    if not isinstance(name, str) or not name:
-        message = "is required" if name is None else "must be a path"
-        problems.add(doc, ("customers", "file"), message)
-        return doc, []
-    return _read_csv(_beside(doc, name), doc, problems)
-
-
-def _read_csv(path: Path, doc: Located, problems: Problems) -> tuple[Located, list[Any]]:
-    nothing: tuple[Located, list[Any]] = (doc, [])
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        problems.add(doc, ("customers", "file"), f"cannot read {path}: {exc.strerror or exc}")
-        return nothing
-    if len(data) > MAX_BYTES:
-        problems.add(doc, ("customers", "file"), f"{path} is larger than {MAX_BYTES} bytes")
-        return nothing
-    try:
-        text = data.decode("utf-8-sig")  # spreadsheets often start their CSV with a BOM
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        problems.add_at(path, line, f"{path}:{line}: not UTF-8 text")
-        return nothing
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        return _rows(reader, path, problems) or nothing
-    except csv.Error as exc:
-        problems.add_at(path, reader.line_num, f"{path}:{reader.line_num}: invalid CSV: {exc}")
-        return nothing
-
-
-def _rows(reader: Any, path: Path, problems: Problems) -> tuple[Located, list[Any]] | None:
-    """Rows as customer mappings, each remembering its line; None if the header is unusable."""
-    header = [column.strip() for column in next(reader, [])]
-    # By position, never quoted: a file named by mistake (a token file) must not be printed.
-    wrong = [f"unknown column {i}" for i, c in enumerate(header, 1) if c not in CSV_COLUMNS]
-    wrong += [f"column {c!r} appears twice" for c in CSV_COLUMNS if header.count(c) > 1]
-    wrong += [f"missing column {c!r}" for c in _REQUIRED_COLUMNS if c not in header]
-    for message in wrong:
-        problems.add_at(path, 1, f"{path}:1: {message} (columns: {', '.join(CSV_COLUMNS)})")
-    if wrong:
-        return None
-    rows: list[Any] = []
-    lines: dict[tuple[Any, ...], int] = {("customers",): 1}
-    end = reader.line_num
-    for record in reader:
-        start, end = end + 1, reader.line_num
-        if not record:
-            continue  # a blank line
-        key = ("customers", len(rows))
-        lines[key] = start
-        if len(record) > len(header):
-            text = f"{path}:{start}: {format_key(key)}: more fields than columns"
-            problems.add_at(path, start, text)
-        row = {column: cell.strip() for column, cell in zip(header, record, strict=False)}
-        row = {column: cell for column, cell in row.items() if cell}
-        row["services"] = row.get("services", "").replace(";", " ").split()
-        rows.append(row)
-    return Located(path, {"customers": rows}, lines), rows

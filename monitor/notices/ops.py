@@ -66,7 +66,7 @@ class OpsWriter:
     def unsubscribed(self, address: str, at: float) -> list[Notice]:
         """A customer unsubscribed: ops hear who, and how to undo it if asked to."""
         folded = address.strip().lower()
-        owners = [c for c in self.config.customers if c.email.lower() == folded]
+        owners = [c for c in self.config.customers if c.owns(folded)]
         who = ", ".join(f"{c.name} ({c.id})" for c in owners) or "an address of no customer"
         subject = f"[forewarn] Unsubscribed: {who}"
         lines = [

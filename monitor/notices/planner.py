@@ -11,7 +11,7 @@ from monitor.core.notice import Notice, NoticeKind, notice_key, one_line
 from monitor.core.render import Renderer
 from monitor.domain.incidents import ChangeKind, IncidentChange
 from monitor.domain.maintenance import MaintenanceChange, MaintenanceKind
-from monitor.notices.audience import affected
+from monitor.notices.audience import addressee, affected, reachable
 from monitor.notices.context import ContextBuilder
 from monitor.notices.ops import OpsWriter
 from monitor.notices.unsubscribe import UnsubscribeSigner, unsubscribe_url
@@ -78,7 +78,7 @@ class NoticePlanner:
                 grouped.setdefault((customer.id, kind), []).append(_Told(change, services))
         customers = {c.id: c for c in self.config.customers}
         for (customer_id, kind), told in grouped.items():
-            notices.append(self._incident_email(customers[customer_id], kind, told, now))
+            notices += self._incident_email(customers[customer_id], kind, told, blocked, now)
         return notices
 
     def _readers(
@@ -98,8 +98,8 @@ class NoticePlanner:
         return readers
 
     def _incident_email(
-        self, customer: Customer, kind: NoticeKind, told: list[_Told], now: float
-    ) -> Notice:
+        self, customer: Customer, kind: NoticeKind, told: list[_Told], blocked: Set[str], now: float
+    ) -> list[Notice]:
         language = customer.language or self.config.notices.default_language
         services = list(dict.fromkeys(s for t in told for s in t.services))
         context = self.context.base(customer, language, services)
@@ -114,8 +114,8 @@ class NoticePlanner:
         sequence: int | str = lead.incident.sequence
         if lead.kind is ChangeKind.JOINED:  # the incident's sequence did not move
             sequence = f"{sequence}+{'+'.join(lead.services)}"
-        key = notice_key(lead.incident.id, sequence, customer.id)
-        return self._render(customer, kind, language, context, key, lead.incident.id, now)
+        key = (lead.incident.id, sequence)
+        return self._render(customer, kind, language, context, key, lead.incident.id, blocked, now)
 
     def plan_maintenance(
         self,
@@ -147,8 +147,10 @@ class NoticePlanner:
                     change.progress.told_end if kind is NoticeKind.MAINTENANCE_EXTENDED else None
                 )
                 context["maintenance"] = self.context.window(window, customer, language, previous)
-                key = notice_key(f"maintenance-{window.id}", step, customer.id)
-                notices.append(self._render(customer, kind, language, context, key, window.id, now))
+                key = (f"maintenance-{window.id}", step)
+                notices += self._render(
+                    customer, kind, language, context, key, window.id, blocked, now
+                )
         return notices
 
     def _render(
@@ -157,27 +159,34 @@ class NoticePlanner:
         kind: NoticeKind,
         language: str,
         context: dict[str, Any],
-        key: str,
+        key: tuple[str, int | str],
         reference: str,
+        blocked: Set[str],
         now: float,
-    ) -> Notice:
-        unsubscribe = ""
-        if self.signer is not None:
-            token = self.signer.token(customer.email)
-            unsubscribe = unsubscribe_url(self.config.daemon.public_url, token)
-        context["unsubscribe_url"] = unsubscribe
-        subject, text, html = self.renderer.render(kind, language, context)
-        return Notice(
-            key=key,
-            incident_id=reference,
-            kind=kind,
-            channel=CUSTOMER_CHANNEL,
-            recipient=customer.id,
-            address=customer.email,
-            language=language,
-            subject=one_line(subject),
-            text=text,
-            html=html,
-            created_at=now,
-            unsubscribe_url=unsubscribe,
-        )
+    ) -> list[Notice]:
+        """One notice per address of ``customer`` not blocked, each with its unsubscribe link."""
+        notices = []
+        for address in reachable(customer, blocked):
+            unsubscribe = ""
+            if self.signer is not None:
+                token = self.signer.token(address)
+                unsubscribe = unsubscribe_url(self.config.daemon.public_url, token)
+            context["unsubscribe_url"] = unsubscribe
+            subject, text, html = self.renderer.render(kind, language, context)
+            notices.append(
+                Notice(
+                    key=notice_key(*key, addressee(customer, address)),
+                    incident_id=reference,
+                    kind=kind,
+                    channel=CUSTOMER_CHANNEL,
+                    recipient=customer.id,
+                    address=address,
+                    language=language,
+                    subject=one_line(subject),
+                    text=text,
+                    html=html,
+                    created_at=now,
+                    unsubscribe_url=unsubscribe,
+                )
+            )
+        return notices

@@ -22,6 +22,7 @@ from monitor.domain.availability import Tally
 from monitor.domain.detector import CheckStatus
 from monitor.domain.incidents import Incident, IncidentUpdate, ServiceView
 from monitor.domain.maintenance import Window, WindowProgress
+from monitor.status.brand import Brand, brand
 
 RECENT_S = 14 * 86400  # resolved incidents listed on the page
 PHONE_DAYS = 30  # the bar's days on a narrow screen (the stylesheet hides the others)
@@ -127,6 +128,7 @@ class Snapshot:
     resolved: tuple[PublicIncident, ...]  # resolved within RECENT_S and told, newest first
     maintenance: tuple[PublicWindow, ...]  # running, then upcoming, by start
     past_maintenance: tuple[PublicWindow, ...]  # ended or cancelled within RECENT_S, newest first
+    brand: Brand  # the company's title, logo and contact, as configured
 
     def service(self, service_id: str) -> ServiceStatus | None:
         """The service with this id, if public."""
@@ -199,6 +201,7 @@ def build(inputs: Inputs, now: float) -> Snapshot:
         resolved=tuple(resolved),
         maintenance=windows,
         past_maintenance=past_windows,
+        brand=brand(config),
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from monitor.config.load import Config
+from monitor.config.statuspage import Logo
 from monitor.domain import availability as history
 from monitor.domain.incidents import Incident, ServiceView
 from monitor.domain.maintenance import Window, WindowProgress
@@ -61,6 +62,10 @@ class StatusBoard:
                 self._bodies.clear()
             self._bodies[key] = make()
         return self._bodies[key]
+
+    def logo(self) -> Logo | None:
+        """The configured logo's bytes, type and name, if any."""
+        return self._config().logo
 
     def invalidate(self) -> None:
         """Forget the cached snapshot: something customers may see just changed."""

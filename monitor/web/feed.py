@@ -148,9 +148,13 @@ def render(board: Snapshot, language: str) -> bytes:
     _add(feed, "updated", iso(board.changed_at))
     _add(feed, "link", rel="self", type="application/atom+xml", href=f"{base}/feed.atom")
     _add(feed, "link", rel="alternate", type="text/html", href=f"{base}/")
-    author = _add(feed, "author")
-    _add(author, "name", urlsplit(base).hostname or base)
-    _add(author, "uri", f"{base}/")
+    brand, author = board.brand, _add(feed, "author")
+    _add(author, "name", brand.title(language) or urlsplit(base).hostname or base)
+    _add(author, "uri", brand.contact_url or f"{base}/")
+    if brand.contact_email:
+        _add(author, "email", brand.contact_email)
+    if brand.logo:
+        _add(feed, "logo", f"{base}/{brand.logo}")
     _add(feed, "generator", "forewarn")
     for item in entries(board, language):
         entry = _add(feed, "entry")

@@ -10,6 +10,10 @@ from monitor.status.board import DayCell
 LABELS: dict[str, dict[str, str]] = {
     "fr": {
         "title": "État des services",
+        "logo": "Logo {name}",
+        "logo_alone": "Logo",
+        "contact": "Contact\u00a0:",
+        "contact_page": "Page de contact",
         "incident_title": "Incident",
         "not_found_title": "Page introuvable",
         "not_found": "Cet incident n'existe pas ou n'est plus affiché.",
@@ -53,6 +57,10 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "Service status",
+        "logo": "{name} logo",
+        "logo_alone": "Logo",
+        "contact": "Contact:",
+        "contact_page": "Contact page",
         "incident_title": "Incident",
         "not_found_title": "Page not found",
         "not_found": "This incident does not exist or is no longer listed.",

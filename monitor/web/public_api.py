@@ -139,10 +139,21 @@ def _page(board: Snapshot) -> dict[str, Any]:
     return {"url": f"{board.public_url}/", "updated_at": iso(board.changed_at)}
 
 
+def _company(board: Snapshot) -> dict[str, Any]:
+    """Who runs the page, as ``status_page:`` says; null where it does not."""
+    brand = board.brand
+    return {
+        "title": dict(brand.titles) or None,
+        "logo_url": f"{board.public_url}/{brand.logo}" if brand.logo else None,
+        "contact_url": brand.contact_url or None,
+        "contact_email": brand.contact_email or None,
+    }
+
+
 def status_json(board: Snapshot, language: str) -> dict[str, Any]:
     """The whole page at a glance: overall status, services, open incidents, maintenance."""
     return {
-        "page": _page(board),
+        "page": {**_page(board), **_company(board)},
         "status": overall(board.services),
         "services": [service_json(s) for s in board.services],
         "incidents": [incident_json(i, language) for i in board.open],

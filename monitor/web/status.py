@@ -26,6 +26,7 @@ from monitor.status.words import entry_text, pick_language, shown, state_word, s
 from monitor.web import page_text
 from monitor.web.badge import badge_handler
 from monitor.web.caching import BOARD_KEY, etag_of, rendered, respond, snapshot
+from monitor.web.logo import add_logo_route
 
 TEMPLATES = Path(__file__).parent.parent / "templates" / "status"
 STYLESHEET = Path(__file__).parent / "static" / "status.css"
@@ -116,6 +117,11 @@ class Page:
     def t(self) -> dict[str, str]:
         """The page's labels in the reader's language."""
         return page_text.LABELS[self.language]
+
+    @property
+    def title(self) -> str:
+        """The company's title for its page, else "Service status" in the reader's words."""
+        return self.snap.brand.title(self.language) or self.t["title"]
 
     @property
     def base(self) -> str:
@@ -295,3 +301,4 @@ def add_status_routes(app: web.Application) -> None:
     app.router.add_get("/static/status.css", stylesheet)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/badge/{service}.svg", badge_handler)
+    add_logo_route(app)
