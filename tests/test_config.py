@@ -42,8 +42,9 @@ def errors_of(path: Path) -> list[str]:
 # Each file breaks one rule. Lines are "file:line: key: message", file relative to tests/data.
 INVALID_FILES = [
     ("bad_duration.yaml", ["bad_duration.yaml:9: checks[0].interval: '5 minutes' is not a "
-                           "duration such as 500ms, 30s, 5m, 2h or 1d"]),
-    ("unknown_key.yaml", ["unknown_key.yaml:11: checks[2].expct: unknown key"]),
+                           "duration such as 500ms, 30s, 5m, 2h, 1d or 1h30m"]),
+    ("unknown_key.yaml", ["unknown_key.yaml:11: checks[2].expct: unknown key "
+                      "(did you mean 'expect'?)"]),
     ("missing_service_name.yaml", ["missing_service_name.yaml:3: services[0].name: is required"]),
     ("unknown_check_type.yaml",
      ["unknown_check_type.yaml:10: checks[3].type: must be one of "
@@ -97,11 +98,11 @@ INVALID_FILES = [
     ("unknown_section.yaml", ["unknown_section.yaml:6: escalation: unknown key"]),
     ("bare_number_duration.yaml", [
         "bare_number_duration.yaml:5: services[0].update_every: 1800 is not a duration such as "
-        "500ms, 30s, 5m, 2h or 1d (write 1800s)",
+        "500ms, 30s, 5m, 2h, 1d or 1h30m (write 1800s)",
         "bare_number_duration.yaml:10: checks[0].interval: 30 is not a duration such as "
-        "500ms, 30s, 5m, 2h or 1d (write 30s)",
+        "500ms, 30s, 5m, 2h, 1d or 1h30m (write 30s)",
         "bare_number_duration.yaml:11: checks[0].retry_interval: 2.5 is not a duration such as "
-        "500ms, 30s, 5m, 2h or 1d (write 2.5s)",
+        "500ms, 30s, 5m, 2h, 1d or 1h30m (write 2.5s)",
     ]),
     ("url_credentials_and_auth.yaml", [
         "url_credentials_and_auth.yaml:11: checks[0].auth: cannot be used with user:pass@ in "
@@ -170,9 +171,15 @@ WEIRD = [
      "1: services[0].id: must start with a lowercase letter or a digit"),
     (S + "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/', "
      "interval: .nan}]\n",
-     "2: checks[0].interval: must be a duration such as 500ms, 30s, 5m, 2h or 1d"),
+     "2: checks[0].interval: must be a duration such as 500ms, 30s, 5m, 2h, 1d or 1h30m"),
     (S + "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/', "
      "timeout: 400d}]\n", "2: checks[0].timeout: must be at most 365d"),
+    (S + "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/', "
+     "interval: 30m1h}]\n", "2: checks[0].interval: '30m1h' is not a duration such as 500ms, "
+     "30s, 5m, 2h, 1d or 1h30m (largest unit first, each once)"),
+    (S + "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/', "
+     "interval: 1h30}]\n", "2: checks[0].interval: '1h30' is not a duration such as 500ms, "
+     "30s, 5m, 2h, 1d or 1h30m"),
     (S + "checks: [{id: c, service: t, type: http, url: 'https://${host/'}]\n",
      "2: checks[0].url: '${' must start a variable such as ${NAME} (write $${ for '${')"),
     (S + C + "daemon: {listen: 'localhost:99999'}\n",
@@ -188,6 +195,46 @@ def test_weird_but_valid_yaml_gives_a_config_error_with_a_line(
     path = tmp_path / "checks.yaml"
     path.write_text(text, encoding="utf-8")
     assert errors_of(path) == [f"{path}:{expected}"]
+
+
+# An unknown key names the nearest key the model at that place allows, when one is close.
+TYPOS = [
+    (S + "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/', "
+     "intervall: 30s}]\n", "2: checks[0].intervall: unknown key (did you mean 'interval'?)"),
+    (S + "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/', "
+     "expect: {statuss: 200}}]\n",
+     "2: checks[0].expect.statuss: unknown key (did you mean 'status'?)"),
+    (S + "checks: [{id: c, service: t, type: tcp, host: x.example.net, port: 80, tiemout: 5s}]\n",
+     "2: checks[0].tiemout: unknown key (did you mean 'timeout'?)"),
+    ("services: [{id: t, name: T, update_evry: 5m}]\n" + C,
+     "1: services[0].update_evry: unknown key (did you mean 'update_every'?)"),
+    (S + C + "defaults: {timout: 5s}\n",
+     "3: defaults.timout: unknown key (did you mean 'timeout'?)"),
+    (S + C + "notices: {smtp: {hots: mail.example.net}}\n",
+     "3: notices.smtp.hots: unknown key (did you mean 'host'?)"),
+    (S + C + "customers: [{id: a, name: A, email: a@example.net, langage: fr}]\n",
+     "3: customers[0].langage: unknown key (did you mean 'language'?)"),
+    (S + C + "service: []\n", "3: service: unknown key (did you mean 'services'?)"),
+    (S + C + "escalation: {}\n", "3: escalation: unknown key"),  # nothing close: no guess
+    (S + "checks:\n  - {id: c, service: t, type: http, url: 'https://x.example.net/',\n"
+     "     expect: {status: [200], interval: 30s}}\n",
+     "4: checks[0].expect.interval: unknown key (check the indentation of this line: interval "
+     "is a key of checks[0])"),
+    (S + C + "notices:\n  smtp:\n    host: mail.example.net\n    customer_delay: 1m\n",
+     "6: notices.smtp.customer_delay: unknown key (check the indentation of this line: "
+     "customer_delay is a key of notices)"),
+    (S + C + "chekcs: []\n", "3: chekcs: unknown key (did you mean 'checks'?)"),
+    (S + "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/', "
+     "zzz: 1}]\n", "2: checks[0].zzz: unknown key"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), TYPOS)
+def test_an_unknown_key_suggests_the_nearest_allowed_one(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """``intervall`` → did you mean 'interval'? (from the model at that place), or no guess."""
+    assert errors_of(write(tmp_path, text)) == [f"{tmp_path / 'checks.yaml'}:{expected}"]
 
 
 def test_the_example_checks_yaml_loads() -> None:
@@ -351,11 +398,47 @@ def test_a_plain_service_name_serves_every_language(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("200ms", 0.2), ("30s", 30.0), ("5m", 300.0), ("2h", 7200.0), ("1d", 86400.0),
-     ("1.5s", 1.5), (" 2 m ", 120.0), (45, 45.0)],
+     ("1.5s", 1.5), (" 2 m ", 120.0), (45, 45.0), ("1h30m", 5400.0), ("2m30s", 150.0),
+     ("1d12h", 129600.0), ("1500ms", 1.5), ("1h0m30s", 3630.0), ("1s500ms", 1.5),
+     (" 1d2h3m4s5ms ", 93784.005)],
 )  # fmt: skip
 def test_durations_are_read_in_seconds(text: str | int, seconds: float) -> None:
-    """Each unit converts to seconds; a bare number is already seconds."""
-    assert parse_duration(text) == seconds
+    """Each unit converts to seconds, compound ones add up; a bare number is already seconds."""
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [("1h30", "is not a duration such as 500ms, 30s, 5m, 2h, 1d or 1h30m"),
+     ("1.5h30m", "is not a duration such as 500ms, 30s, 5m, 2h, 1d or 1h30m"),
+     ("30m1h", "1h30m (largest unit first, each once)"),
+     ("1h1h", "1h30m (largest unit first, each once)"),
+     ("1s1m", "(largest unit first, each once)"),
+     ("1h 30m", "is not a duration such as"),
+     ("h30m", "is not a duration such as"),
+     ("-1h30m", "must be positive, not '-1h30m'"),
+     ("300d100d", "largest unit first"),
+     ("364d48h", "must be at most 365d")],
+)  # fmt: skip
+def test_malformed_compound_durations_are_refused_naming_the_form(text: str, why: str) -> None:
+    """Whole numbers, largest unit first, each unit once: anything else names the form."""
+    with pytest.raises(ValueError) as caught:
+        parse_duration(text)
+    assert why in str(caught.value)
+
+
+def test_compound_durations_load_wherever_a_duration_is(tmp_path: Path) -> None:
+    """``1h30m`` is a Duration and ``2m30s`` a Delay in checks.yaml, not only in code."""
+    config = load_config(
+        write(
+            tmp_path,
+            "services: [{id: t, name: T, update_every: 1h30m, customer_delay: 2m30s}]\n"
+            "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/', "
+            "interval: 1m30s, timeout: 1500ms}]\n",
+        )
+    )
+    assert (config.services[0].update_every, config.services[0].customer_delay) == (5400.0, 150.0)
+    assert (config.checks[0].interval, config.checks[0].timeout) == (90.0, 1.5)
 
 
 @pytest.mark.parametrize("zero", [0, "0", "0s", "0ms", "0m"])

@@ -219,6 +219,46 @@ def test_hostile_documents_read_the_same_on_both_loaders(
     assert str(caught.value).startswith(message)
 
 
+INDENT = "(check the indentation of this line: it must line up with the keys above it)"
+
+
+@LOADERS
+@pytest.mark.parametrize(
+    ("text", "line", "hint"),
+    [
+        ("checks:\n  - id: c\n    service: t\n      interval: 30s\n", 4, INDENT),
+        ("checks:\n  - id: c\n    service: t\n   interval: 30s\n", 4, INDENT),
+        ("a:\n    b: 1\n  c: 2\n", 3, INDENT),
+        ("services: []\n  checks: []\n", 2, INDENT),
+        ("checks:\n  - id: c\n  service: t\n", 3, INDENT),
+        ("checks:\n  - id: c\n    service: t\n   - id: d\n", 4, INDENT),
+        ("a:\n\tb: 1\n", 2, "(indent with spaces: YAML does not allow tabs there)"),
+        ("a: b: c\n", 1, "(a value that contains ': ' must be quoted)"),
+        ("x: 1\n# note\na: b: c\n", 3, "(a value that contains ': ' must be quoted)"),
+    ],
+    ids=["too_far", "not_enough", "between", "top_level", "list_item_key", "list_item",
+         "tab", "colon_in_value", "colon_after_comment"],
+)  # fmt: skip
+def test_indentation_mistakes_are_explained_in_words_on_both_loaders(
+    parser: yamlsource.Parser, text: str, line: int, hint: str
+) -> None:
+    """The parser's own message and line stay; a plain hint is added, the same on each loader."""
+    with pytest.raises(YamlSourceError) as caught:
+        parse_located(text, NAME, parser)
+    message = str(caught.value)
+    assert message.startswith(f"conf.yaml:{line}: invalid YAML: ")
+    assert message.endswith(f" {hint}")
+    assert message.count("(check the indentation") + message.count("(indent with") <= 1
+
+
+@LOADERS
+def test_syntax_errors_unrelated_to_indentation_get_no_hint(parser: yamlsource.Parser) -> None:
+    """An unclosed bracket is not blamed on indentation."""
+    with pytest.raises(YamlSourceError) as caught:
+        parse_located("a: [1,\n  2\nb: 3\n", NAME, parser)
+    assert str(caught.value).endswith("(while parsing a flow sequence that starts on line 1)")
+
+
 def test_syntax_errors_name_the_line_and_where_the_construct_began() -> None:
     """An unclosed bracket reports where the parser stopped and where the bracket opened."""
     message = refusal("a: 1\nb: [1,\n  2\nc: 3\n")

@@ -53,7 +53,7 @@ def operator_settings(path: Path) -> OperatorSettings:
     try:
         settings = DaemonConfig.model_validate(daemon)
     except ValidationError as exc:
-        problems.add_validation(exc, doc, ("daemon",), daemon)
+        problems.add_validation(exc, doc, ("daemon",), daemon, DaemonConfig)
     rows = [row.value for row in customer_rows(raw, doc, Problems(path))]  # errors: the daemon's
     problems.check()
     assert settings is not None  # a validation error raised above

@@ -198,7 +198,7 @@ def validate_customers(rows: Sequence[CustomerRow], problems: Problems) -> list[
         try:
             customers.append(Customer.model_validate(row.value, context=FROM_FILE))
         except ValidationError as exc:
-            problems.add_validation(exc, row.source, row.key, row.value)
+            problems.add_validation(exc, row.source, row.key, row.value, Customer)
     return customers
 
 

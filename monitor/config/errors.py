@@ -6,9 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from monitor.config.suggest import advise
 from monitor.config.yamlsource import Located
 from monitor.core.fields import ID_PATTERN
 from notifiers.message import EMAIL_PATTERN
@@ -74,10 +75,15 @@ class Problems:
         self.found.append((path != self.path, str(path), line, text))
 
     def add_validation(
-        self, exc: ValidationError, doc: Located, prefix: tuple[Any, ...], data: Any
+        self,
+        exc: ValidationError,
+        doc: Located,
+        prefix: tuple[Any, ...],
+        data: Any,
+        model: type[BaseModel] | None = None,
     ) -> None:
-        """Record pydantic's errors for ``data``, found at ``prefix`` in ``doc``, readably."""
-        for key, message in describe(exc, data):
+        """Record pydantic's errors for ``data`` (a ``model``), found at ``prefix`` in ``doc``."""
+        for key, message in describe(exc, data, model, prefix):
             if (doc.path, (*prefix, *key)) not in self.keys:  # e.g. a missing ${ENV}: said once
                 self.add(doc, (*prefix, *key), message)
 
@@ -91,13 +97,20 @@ class Problems:
         raise ConfigError(ordered[:MAX_ERRORS] + more)
 
 
-def describe(exc: ValidationError, data: Any) -> list[tuple[tuple[Any, ...], str]]:
-    """One ``(key path, message)`` per faulty key; a union's alternatives become one message."""
+def describe(
+    exc: ValidationError,
+    data: Any,
+    model: type[BaseModel] | None = None,
+    prefix: tuple[Any, ...] = (),
+) -> list[tuple[tuple[Any, ...], str]]:
+    """One ``(key path, message)`` per faulty key; an unknown key names the nearest allowed one."""
     grouped: dict[tuple[Any, ...], list[str]] = {}
     empty: set[tuple[Any, ...]] = set()
     for error in exc.errors(include_url=False):
         key, of_key = _file_key(error, data)
         message = _message(error)
+        if message == "unknown key":
+            message += advise(model, key, prefix)
         if of_key:
             message = f"unknown key: {message}"
         if error["type"] != "missing" and error.get("input", 0) is None:

@@ -142,7 +142,7 @@ def check_config(path: str | Path) -> tuple[Config, list[str]]:
             context=FROM_FILE,
         )
     except ValidationError as exc:
-        problems.add_validation(exc, doc, (), raw)
+        problems.add_validation(exc, doc, (), raw, Config)
     check_references(raw, doc, rows, problems)
     problems.check()
     assert config is not None  # validation failed → problems.check() raised
@@ -190,7 +190,7 @@ def _defaults(raw: dict[str, Any], doc: Located, problems: Problems) -> Defaults
     try:
         return Defaults.model_validate(section, context=FROM_FILE)
     except ValidationError as exc:
-        problems.add_validation(exc, doc, ("defaults",), section)
+        problems.add_validation(exc, doc, ("defaults",), section, Defaults)
         return Defaults()  # keep checking the checks with the built-in timing
 
 
@@ -231,5 +231,5 @@ def _checks(
         try:
             typed.append(kind.settings.model_validate(merged, context=FROM_FILE))
         except ValidationError as exc:
-            problems.add_validation(exc, doc, (*key, i), merged)
+            problems.add_validation(exc, doc, (*key, i), merged, kind.settings)
     return typed

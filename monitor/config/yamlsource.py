@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from monitor.config.yamlhints import parse_hint
+
 MAX_BYTES = 16 * 1024 * 1024
 MAX_NODES = 2_000_000  # values after alias expansion: refuses a "billion laughs" before building it
 MAX_DEPTH = 64  # far more than any config needs, far less than what overflows a recursive walk
@@ -91,7 +93,7 @@ def parse_located(text: str, path: Path, parser: Parser = PARSERS[0]) -> Located
             # and the same on every loader. It stops at MAX_DEPTH, before libyaml's mark.
             end = exc.problem_mark.index if exc.problem_mark else len(text)
             return parse_located(text[: end + 1], path, yaml.SafeLoader)
-        raise YamlSourceError(f"{path}:{_parse_error(exc)}") from None
+        raise YamlSourceError(f"{path}:{_parse_error(exc, text)}") from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, max(exc.position, 0)) + 1
         raise YamlSourceError(
@@ -288,14 +290,14 @@ class _Builder:
             ) from None
 
 
-def _parse_error(exc: yaml.MarkedYAMLError) -> str:
+def _parse_error(exc: yaml.MarkedYAMLError, source: str) -> str:
     """``line: invalid YAML: problem``, naming where the unfinished construct began."""
     mark, context = exc.problem_mark or exc.context_mark, exc.context_mark
     line = mark.line + 1 if mark else 1
     text = f"{line}: invalid YAML: {exc.problem or exc.context or 'unreadable'}"
     if exc.problem and exc.context and context and context.line + 1 != line:
         text += f" ({exc.context} that starts on line {context.line + 1})"
-    return text
+    return text + parse_hint(exc.problem, source, line)
 
 
 def _nesting_limit(exc: yaml.MarkedYAMLError) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from typing import Annotated, Any, Literal, get_args
@@ -12,8 +13,10 @@ from yarl import URL
 
 _DURATION = re.compile(r"^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_COMPOUND = re.compile(r"^\s*(-?)((?:[0-9]+(?:ms|s|m|h|d)){2,})\s*$")  # 1h30m: whole numbers
+_PART = re.compile(r"([0-9]+)(ms|s|m|h|d)")
 _LONGEST = 365 * 86400.0  # a ceiling keeps timers within what the event loop can schedule
-DURATION_HINT = "a duration such as 500ms, 30s, 5m, 2h or 1d"
+DURATION_HINT = "a duration such as 500ms, 30s, 5m, 2h, 1d or 1h30m"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 
@@ -29,6 +32,8 @@ def _seconds(value: Any) -> float:
     """Seconds in ``value``: a duration string, or (from code, not a file) a number."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"must be {DURATION_HINT}")
+    if isinstance(value, str) and (compound := _compound(value)) is not None:
+        return compound
     if isinstance(value, str):
         match = _DURATION.match(value)
         number, unit = (float(match.group(1)), match.group(2)) if match else (None, None)
@@ -42,13 +47,26 @@ def _seconds(value: Any) -> float:
     return math.inf if value > 0 else -math.inf  # float() would overflow
 
 
+def _compound(text: str) -> float | None:
+    """Seconds in ``1h30m`` or ``2m30s``: whole numbers, largest unit first, each once."""
+    match = _COMPOUND.match(text)
+    if not match:
+        return None
+    parts = [(int(number), unit) for number, unit in _PART.findall(match.group(2))]
+    sizes = [_UNIT_SECONDS[unit] for _, unit in parts]
+    if any(later >= earlier for earlier, later in itertools.pairwise(sizes)):
+        raise ValueError(f"{_show(text)} is not {DURATION_HINT} (largest unit first, each once)")
+    seconds = sum(number * _UNIT_SECONDS[unit] for number, unit in parts)
+    return -seconds if match.group(1) else seconds
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_duration(value: Any) -> float:
-    """Turn ``500ms``, ``30s``, ``5m``, ``2h`` or ``1d`` into positive seconds."""
+    """Turn ``500ms``, ``30s``, ``5m``, ``2h``, ``1d`` or ``1h30m`` into positive seconds."""
     seconds = _seconds(value)
     if seconds <= 0:
         raise ValueError(f"must be positive, not {_show(value)}")
