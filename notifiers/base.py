@@ -8,7 +8,7 @@ model and its factory as a ``ChannelKind``, plus one line in ``notifiers.NOTIFIE
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Protocol
@@ -29,6 +29,11 @@ class Message(Protocol):
     @property
     def key(self) -> str:
         """The idempotency key ``incident:sequence:recipient``, the Message-ID's seed."""
+        ...
+
+    @property
+    def incident_id(self) -> str:
+        """The incident it is about (or ``canary``, ``delivery``… for forewarn's own news)."""
         ...
 
     @property
@@ -174,6 +179,11 @@ class DeliverySettings(Protocol):
     @property
     def smtp(self) -> SmtpSettings:
         """The mail server."""
+        ...
+
+    @property
+    def ops(self) -> Sequence[ChannelSettings]:
+        """The ops channels, each with its own settings (a webhook's preset, headers…)."""
         ...
 
 

@@ -22,6 +22,8 @@ class Receiver:
     status: int = 200
     hang: bool = False
     bodies: list[Any] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # the bytes of each body, as signed
+    headers: list[dict[str, str]] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -31,6 +33,8 @@ async def serving() -> AsyncIterator[Receiver]:
     never = asyncio.Event()
 
     async def hook(request: web.Request) -> web.Response:
+        state.raw.append(await request.read())
+        state.headers.append(dict(request.headers))
         state.bodies.append(await request.json())
         if state.hang:
             await never.wait()

@@ -46,7 +46,9 @@ def _expand(value: Any, key: tuple[Any, ...], doc: Located, problems: Problems) 
                 )
                 continue
             copy[name] = _expand(item, (*key, name), doc, problems)
-            if name.endswith("_file") and isinstance(copy[name], str):
+            # A webhook header's {file: path} is a secret file too.
+            secret = name.endswith("_file") or (name == "file" and key[-2:-1] == ("headers",))
+            if secret and isinstance(copy[name], str):
                 copy[name] = _secret_file(copy[name], (*key, name), doc, problems)
         return copy
     if isinstance(value, list):
