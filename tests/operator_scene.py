@@ -21,7 +21,9 @@ from monitor.cli.main import main
 from monitor.cli.smtpsink import ReceivedMessage
 from monitor.config.load import Config, load_config
 from monitor.daemon import Daemon
+from monitor.domain.detector import CheckStatus
 from tests.smtp_server import FailingSmtpServer
+from tests.waiting import until
 
 WRITE = "ops-write-token-0123456789abcdef"
 READ = "grafana-read-token-0123456789abcd"
@@ -180,3 +182,16 @@ def text_of(message: ReceivedMessage) -> str:
 def iso(at: float) -> str:
     """A Unix time as ISO 8601 with an offset, to the millisecond."""
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+
+
+async def tracking_outage(daemon: Daemon, target: Target, smtp: FailingSmtpServer) -> str:
+    """Break tracking once it was seen up; wait for both its customers' first notices.
+
+    Returns the incident's id.
+    """
+    await until(lambda: daemon.engine.states["tracking-ws"].status is CheckStatus.UP)
+    target.broken.add("tracking")
+    await until(lambda: len(kinds(smtp, "first")) == 2)
+    incident = daemon.engine.covering("tracking")
+    assert incident is not None
+    return incident.id

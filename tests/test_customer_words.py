@@ -20,6 +20,7 @@ from tests.operator_scene import (
     forewarn,
     kinds,
     text_of,
+    tracking_outage,
 )
 from tests.smtp_server import FailingSmtpServer
 from tests.waiting import until
@@ -46,10 +47,7 @@ async def test_each_customer_reads_the_operators_update_in_their_language(
     """--message-fr/--message-en reach French and English readers apart; none is repeated later."""
     config = write_config()
     daemon = await running(config)
-    await until(lambda: daemon.engine.states["tracking-ws"].status is CheckStatus.UP)
-    target.broken.add("tracking")
-    await until(lambda: len(kinds(smtp, "first")) == 2)
-    incident_id = daemon.engine.covering("tracking").id
+    incident_id = await tracking_outage(daemon, target, smtp)
 
     status, _, err = await forewarn(
         capsys, config, "incidents", "update", incident_id,
@@ -83,10 +81,7 @@ async def test_one_language_only_falls_back_and_the_cli_says_so(
     """Only --message-fr: the CLI warns, and English readers get the French text, as it warned."""
     config = write_config()
     daemon = await running(config)
-    await until(lambda: daemon.engine.states["tracking-ws"].status is CheckStatus.UP)
-    target.broken.add("tracking")
-    await until(lambda: len(kinds(smtp, "first")) == 2)
-    incident_id = daemon.engine.covering("tracking").id
+    incident_id = await tracking_outage(daemon, target, smtp)
 
     status, _, err = await forewarn(
         capsys, config, "incidents", "identify", incident_id, "--message-fr", "Base en panne."

@@ -32,6 +32,7 @@ from tests.operator_scene import (
     kinds,
     text_of,
     to,
+    tracking_outage,
 )
 from tests.smtp_server import FailingSmtpServer
 from tests.waiting import holds, until
@@ -50,10 +51,7 @@ async def test_operator_identifies_resolves_and_publishes_a_postmortem_from_the_
     """Identify, resolve and postmortem from the shell reach exactly the tracking customers."""
     config = write_config()
     daemon = await running(config)
-    await until(lambda: daemon.engine.states["tracking-ws"].status is CheckStatus.UP)
-    target.broken.add("tracking")
-    await until(lambda: len(kinds(smtp, "first")) == 2)
-    incident_id = daemon.engine.covering("tracking").id
+    incident_id = await tracking_outage(daemon, target, smtp)
 
     status, out, _ = await forewarn(capsys, config, "incidents", "list")
     assert status == 0
