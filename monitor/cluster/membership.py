@@ -35,14 +35,20 @@ def is_live(lease: Lease, now: float, lease_period: float) -> bool:
     return now - lease.renewed_at <= SILENT_AFTER * lease_period
 
 
+def newest(leases: Iterable[Lease]) -> dict[str, Lease]:
+    """The most recently renewed row of each instance, by instance id."""
+    rows: dict[str, Lease] = {}
+    for lease in leases:
+        known = rows.get(lease.instance_id)
+        if known is None or lease.renewed_at > known.renewed_at:
+            rows[lease.instance_id] = lease
+    return rows
+
+
 def live_members(leases: Iterable[Lease], now: float, lease_period: float) -> tuple[Lease, ...]:
     """The live leases, newest row per instance, sorted by instance id."""
-    newest: dict[str, Lease] = {}
-    for lease in leases:
-        known = newest.get(lease.instance_id)
-        if known is None or lease.renewed_at > known.renewed_at:
-            newest[lease.instance_id] = lease
-    return tuple(lease for _, lease in sorted(newest.items()) if is_live(lease, now, lease_period))
+    rows = sorted(newest(leases).items())
+    return tuple(lease for _, lease in rows if is_live(lease, now, lease_period))
 
 
 def locations(members: Iterable[Lease]) -> tuple[str, ...]:
@@ -101,7 +107,7 @@ def observe(
     watch: Watch, leases: Iterable[Lease], now: float
 ) -> tuple[Watch, tuple[MemberEvent, ...]]:
     """Fold one look at the lease rows into the watch; return the episodes it begins."""
-    rows = {lease.instance_id: lease for lease in leases if lease.instance_id != watch.me}
+    rows = {i: lease for i, lease in newest(leases).items() if i != watch.me}
     members: dict[str, Seen] = {}
     events: list[MemberEvent] = []
     for instance_id, lease in sorted(rows.items()):
