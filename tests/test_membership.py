@@ -173,3 +173,11 @@ def test_back_names_the_silence_it_ends() -> None:
     watch, (back,) = observe(watch, [lease("b", 40.0, started_at=39.0)], 40.0)
     assert (back.change, back.last_live_at, back.started_at) == (BACK, 10.0, 39.0)
     assert silent.last_live_at == back.last_live_at and silent.key != back.key
+
+
+def test_the_watch_judges_each_member_by_its_most_recent_row() -> None:
+    """An older duplicate row read alongside the renewed one does not make the member silent."""
+    watch = Watch(me="me", lease_period=PERIOD)
+    watch, _ = observe(watch, [lease("b", 0.0)], 0.0)
+    watch, events = observe(watch, [lease("b", 29.0), lease("b", 0.0)], 30.0)
+    assert events == () and watch.members["b"].live
