@@ -1,0 +1,1 @@
+"""The pure decisions of several instances sharing one database: members, placement, quorum."""
