@@ -32,8 +32,9 @@ from monitor.runtime.scheduler import Scheduler
 from monitor.runtime.statelock import StateLock
 from monitor.runtime.workers import ProbeWorkers, Settings, split, worker_count
 from monitor.status.source import StatusBoard
+from monitor.store.base import Store
+from monitor.store.opening import open_store
 from monitor.store.retention import retention_loop
-from monitor.store.sqlite import SqliteStore
 from monitor.web.auth import BearerAuth, load_tokens
 from monitor.web.listeners import install_accept_handler
 from monitor.web.serving import WebParts, build_apps, serve
@@ -76,7 +77,12 @@ class Daemon:
     def build(self, auth: BearerAuth | None) -> None:
         """Make every part from the config, each handed what it needs; nothing runs yet."""
         config = self.config
-        self.store = SqliteStore.open(config.daemon.state_dir, ZoneInfo(config.daemon.timezone))
+        daemon = config.daemon
+        # The lock, the unsubscribe key and the rest of the state stay in state_dir even
+        # when the store is a PostgreSQL several instances share.
+        self.store: Store = open_store(
+            daemon.state_dir, ZoneInfo(daemon.timezone), daemon.database, daemon.database_password
+        )
         now = self.clock()
         self.signer = UnsubscribeSigner.from_state_dir(config.daemon.state_dir)
         self.engine = Engine(config, self.store, self._planner(config), self.metrics, self.clock)
