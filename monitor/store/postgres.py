@@ -91,11 +91,14 @@ def migrate(link: Link, zone: ZoneInfo, upto: int) -> None:
             conn.execute("SET LOCAL lock_timeout = '60s'")
             conn.execute("SET LOCAL statement_timeout = 0")
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER NOT NULL)")
+            # Looked up before any CREATE: a role that may only use the tables (not create
+            # them) then opens an up-to-date database, where CREATE … IF NOT EXISTS is refused.
+            exists = conn.execute("SELECT to_regclass(%s)", (SCHEMA_TABLE,)).fetchone()
+            if exists is None or exists[0] is None:
+                conn.execute(f"CREATE TABLE {SCHEMA_TABLE} (version INTEGER NOT NULL)")
+                conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (0)")  # noqa: S608
             row = conn.execute(f"SELECT version FROM {SCHEMA_TABLE}").fetchone()  # noqa: S608
             current = 0 if row is None else int(row[0])
-            if row is None:
-                conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (0)")  # noqa: S608
             if current > len(MIGRATIONS):
                 raise RuntimeError(
                     f"database schema v{current} is newer than this forewarn "
