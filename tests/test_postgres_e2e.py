@@ -40,7 +40,8 @@ async def test_an_outage_reaches_the_subscribers_through_a_postgresql_store(
     assert len(ids) == len(set(ids)) == 4, "each notice delivered exactly once"
     with psycopg.connect(pg_dsn) as conn:
         outbox = conn.execute(
-            "SELECT kind, address, status FROM outbox WHERE incident_id = %s ORDER BY kind, address",
+            "SELECT kind, address, status FROM outbox WHERE incident_id = %s "
+            "ORDER BY kind, address",
             (incident_id,),
         ).fetchall()
         (status,) = conn.execute("SELECT status FROM incidents WHERE id = %s", (incident_id,))
