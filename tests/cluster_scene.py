@@ -179,9 +179,7 @@ class Cluster:
 
     def alive(self) -> list[Instance]:
         """The instances whose process still runs."""
-        return [
-            i for i in self.instances.values() if i.process and i.process.poll() is None
-        ]
+        return [i for i in self.instances.values() if i.process and i.process.poll() is None]
 
     def logs(self) -> str:
         """Every instance's output, headed by its name: the first thing to read on a failure."""

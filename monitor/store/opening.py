@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import socket
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from monitor.cluster.membership import Lease
 from monitor.store.base import Store
+from monitor.store.coordination import Coordination
 from monitor.store.sqlite import SqliteStore
 
 INSTALL = "pip install 'forewarn[postgresql]'"
@@ -33,3 +37,17 @@ def open_store(
             f"daemon.database needs the PostgreSQL driver ({exc}): {INSTALL}"
         ) from None
     return PostgresStore.open(database, zone, password=password)
+
+
+def open_coordination(database: str, password: str | None, me: Lease) -> Coordination:
+    """Leases, verdicts and the decider's lock on ``database``, for the instance ``me``."""
+    from monitor.store.pgconnect import Link  # psycopg: present, since the store opened
+
+    # Two sessions: the lock's must never be closed by a failed statement of the other.
+    return Coordination(Link(database, password), Link(database, password), me)
+
+
+def instance_id(state_dir: Path) -> str:
+    """This instance's name in a cluster: host and state folder, stable across restarts."""
+    folder = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:8]
+    return f"{socket.gethostname().split('.')[0][:40]}-{folder}"
