@@ -155,7 +155,10 @@ class Node:
             if engine.transitions:  # this location's history; views follow the roll-up
                 engine.store.commit(transitions=engine.transitions)
                 engine.transitions = []
-            self.coordination.publish(self._changed_reports())
+            changed = self._changed_reports()
+            self.coordination.publish(changed)
+            # Only once stored: a change the database refused is published again next tick.
+            self.published.update((r.check_id, r) for r in changed)
             db_now, fresh = self.coordination.reports(self.read_at - READ_SLACK_S)
             engine.follow()
         except StoreUnavailable as exc:
@@ -179,7 +182,6 @@ class Node:
             report = self._report(check_id)
             if self.published.get(check_id) != report:
                 changed.append(report)
-                self.published[check_id] = report
         return changed
 
     def _report(self, check_id: str) -> Report:
