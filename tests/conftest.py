@@ -45,7 +45,7 @@ _databases = itertools.count(1)
 
 MINIMAL = """\
 daemon: {{state_dir: {state}, listen: "127.0.0.1:0", public_url: "https://status.example.net",
-         timezone: Europe/Paris}}
+         timezone: Europe/Paris{daemon_extra}}}
 defaults: {{interval: {interval}, timeout: {timeout}, retry_interval: {retry},
            failure_threshold: 3, success_threshold: 2}}
 services:
@@ -96,6 +96,7 @@ def make_config(tmp_path: Path) -> ConfigFactory:
             "retry_initial": "5s",
             "digest_window": "0s",
             "extra": "",  # more top-level YAML, such as a maintenance: section
+            "daemon_extra": "",  # more daemon: keys, each written ", key: value"
         }
         values.update(overrides)
         path = tmp_path / "checks.yaml"
