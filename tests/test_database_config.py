@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from monitor.config.load import ConfigError, load_config
 from monitor.config.reload import restart_needed
+from monitor.store.opening import DriverMissing, open_store
 
 HEAD = (
     "services: [{id: t, name: T}]\n"
@@ -106,3 +109,20 @@ def test_a_new_database_waits_for_a_restart(tmp_path: Path) -> None:
         f"{old.source}: daemon.database: changed from host=a.example.net to host=b.example.net; "
         "restart forewarn to apply it"
     ]
+
+
+def test_without_psycopg_the_database_key_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No driver: check-config and the store opener both name the extra to install."""
+    for name in ("psycopg", "psycopg.conninfo", "monitor.store.postgres"):
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now raises ImportError
+    path = write(tmp_path, "database: 'host=db.example.net'")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert refused.value.errors == [
+        f"{path}:3: daemon.database: needs the PostgreSQL driver, psycopg: "
+        "pip install 'forewarn[postgresql]'"
+    ]
+    with pytest.raises(DriverMissing, match=r"pip install 'forewarn\[postgresql\]'"):
+        open_store(tmp_path, ZoneInfo("UTC"), "host=db.example.net")
