@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -24,6 +25,7 @@ from monitor.store.migrations import MIGRATIONS
 from monitor.store.postgres import MIGRATION_LOCK, SCHEMA_TABLE, PostgresStore
 from tests.builders import NOW, make_notice
 from tests.postgres_server import PostgresServer
+from tests.test_migrations import sqlite_columns
 
 UTC = ZoneInfo("UTC")
 _names = itertools.count(1)
@@ -184,3 +186,20 @@ def test_a_notice_claimed_elsewhere_is_skipped_not_waited_for(pg_dsn: str) -> No
             assert [i.notice.key for i in store.claim_due(NOW + 5, 10, "me", 60)] == ["b"]
     finally:
         store.close()
+
+
+def test_a_store_opened_on_postgresql_has_sqlite_tables_and_its_schema_counter(
+    empty_dsn: str, tmp_path: Path
+) -> None:
+    """PostgresStore.open builds SQLite's tables column for column, plus forewarn_schema."""
+    PostgresStore.open(empty_dsn).close()
+    with psycopg.connect(empty_dsn) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+    found: dict[str, list[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, []).append(column)
+    assert found.pop(SCHEMA_TABLE) == ["version"]
+    assert found == sqlite_columns(tmp_path)
