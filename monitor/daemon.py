@@ -32,8 +32,9 @@ from monitor.runtime.scheduler import Scheduler
 from monitor.runtime.statelock import StateLock
 from monitor.runtime.workers import ProbeWorkers, Settings, split, worker_count
 from monitor.status.source import StatusBoard
+from monitor.store.base import Store, StoreUnavailable, WriteFailures
+from monitor.store.opening import open_store
 from monitor.store.retention import retention_loop
-from monitor.store.sqlite import SqliteStore
 from monitor.web.auth import BearerAuth, load_tokens
 from monitor.web.listeners import install_accept_handler
 from monitor.web.serving import WebParts, build_apps, serve
@@ -63,6 +64,7 @@ class Daemon:
         self.lock = StateLock(config.daemon.state_dir)
         self.reload_error: str | None = None  # first error of the last failed reload
         self.advance_queued = False  # an advance is due at the end of this loop turn
+        self.store_reads = WriteFailures()  # the store's database away (PostgreSQL): episodes
 
     async def start(self) -> None:
         """Open the state, build the parts, bind the listen ports, then probe and deliver."""
@@ -76,7 +78,12 @@ class Daemon:
     def build(self, auth: BearerAuth | None) -> None:
         """Make every part from the config, each handed what it needs; nothing runs yet."""
         config = self.config
-        self.store = SqliteStore.open(config.daemon.state_dir, ZoneInfo(config.daemon.timezone))
+        daemon = config.daemon
+        # The lock, the unsubscribe key and the rest of the state stay in state_dir even
+        # when the store is a PostgreSQL several instances share.
+        self.store: Store = open_store(
+            daemon.state_dir, ZoneInfo(daemon.timezone), daemon.database, daemon.database_password
+        )
         now = self.clock()
         self.signer = UnsubscribeSigner.from_state_dir(config.daemon.state_dir)
         self.engine = Engine(config, self.store, self._planner(config), self.metrics, self.clock)
@@ -202,7 +209,7 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await closable.close()
         await self.web.stop()
-        pending = self.store.pending_count()
+        pending = self.pending_count()
         self.store.close()
         self.lock.release()
         gc.unfreeze()  # a process that starts another daemon (tests, the demo) may collect it
@@ -254,11 +261,22 @@ class Daemon:
                 self.engine.flush()
                 self._advance(self.clock())
                 self.exhaustion.tick()
-                self.metrics.outbox_pending.set(self.store.pending_count())
+                if (pending := self.pending_count()) is not None:
+                    self.metrics.outbox_pending.set(pending)
             except Exception:
                 # Store refusals are handled inside; anything else is a bug that must not
                 # stop flushing, cadences and resolutions for the rest of the process's life.
                 log.exception("tick_failed")
+
+    def pending_count(self) -> int | None:
+        """Notices in the outbox, or None while the store's database cannot be reached."""
+        try:
+            count = self.store.pending_count()
+        except StoreUnavailable as exc:
+            self.store_reads.failed("outbox_count", exc)
+            return None
+        self.store_reads.succeeded("outbox_count")
+        return count
 
     def health(self) -> dict[str, Any]:
         """The /healthz body: ok while both loops make progress and the event loop keeps up."""
@@ -270,13 +288,16 @@ class Daemon:
         short = self.exhaustion.episode is not None  # out of descriptors, ports or memory
         # Commits retry every tick; a few failed in a row mean notices are not going out.
         commits = self.engine.write_failures.failing.get("commit", 0)
+        pending = self.pending_count()  # None: the store's database cannot be reached
         degraded = stalled or behind or delivery or short or commits >= COMMIT_FAILURES
         body: dict[str, Any] = {
-            "status": "degraded" if degraded else "ok",
+            "status": "degraded" if degraded or pending is None else "ok",
             "checks": len(self.config.checks),
             "open_incidents": len(self.engine.open),
-            "outbox_pending": self.store.pending_count(),
+            "outbox_pending": pending,
         }
+        if pending is None:
+            body["store"] = "unreachable"
         if behind:
             body["loop_lag_s"] = round(loop_lag, 3)
         if delivery:  # each channel: failing since (UTC), until one send succeeds
@@ -289,7 +310,7 @@ class Daemon:
 
     def status_line(self) -> str:
         """The one-line summary for ``systemctl status``; a failed reload comes first."""
-        counts = (len(self.config.checks), len(self.engine.open), self.store.pending_count())
+        counts = (len(self.config.checks), len(self.engine.open), self.pending_count() or 0)
         words = ("check", "open incident", "notice")
         summary = ", ".join(f"{n} {w}{'s' * (n != 1)}" for n, w in zip(counts, words, strict=True))
         failed = f"reload failed: {self.reload_error} (previous config kept); "

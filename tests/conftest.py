@@ -2,33 +2,50 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 import structlog
 
 from monitor.config.load import Config, load_config
 from monitor.daemon import Daemon
 from monitor.store.base import Store
+from monitor.store.postgres import PostgresStore
 from monitor.store.sqlite import SqliteStore
 from tests.operator_scene import ConfigWriter, Target, config_writer, daemons, serving_target
+from tests.postgres_server import PostgresServer, running_postgres
 from tests.smtp_server import FailingSmtpServer
 from tests.webhook_receiver import Receiver, serving
 
 StoreOpener = Callable[[Path, ZoneInfo], Store]
 """Opens (creating) a backend's store in a state folder, summing days in a zone."""
 
-# Every Store backend, by name: tests taking ``store`` run once per line. The next backend
-# (PostgreSQL) is one more line here, and must pass tests/test_store_contract.py.
-STORE_BACKENDS: dict[str, StoreOpener] = {
-    "sqlite": SqliteStore.open,
+
+def _sqlite(_: pytest.FixtureRequest) -> StoreOpener:
+    return SqliteStore.open
+
+
+def _postgres(request: pytest.FixtureRequest) -> StoreOpener:
+    dsn: str = request.getfixturevalue("pg_dsn")  # this test's own database
+    return lambda _state, zone: PostgresStore.open(dsn, zone)
+
+
+# Every Store backend, by name, as a fixture request gives it an opener: tests taking
+# ``store`` run once per line, and every backend must pass tests/test_store_contract.py.
+STORE_BACKENDS: dict[str, Callable[[pytest.FixtureRequest], StoreOpener]] = {
+    "sqlite": _sqlite,
+    "postgres": _postgres,
 }
+TEMPLATE = "forewarn_template"  # migrated once per session; each test's database copies it
+_databases = itertools.count(1)
 
 MINIMAL = """\
 daemon: {{state_dir: {state}, listen: "127.0.0.1:0", public_url: "https://status.example.net",
-         timezone: Europe/Paris}}
+         timezone: Europe/Paris{daemon_extra}}}
 defaults: {{interval: {interval}, timeout: {timeout}, retry_interval: {retry},
            failure_threshold: 3, success_threshold: 2}}
 services:
@@ -79,6 +96,7 @@ def make_config(tmp_path: Path) -> ConfigFactory:
             "retry_initial": "5s",
             "digest_window": "0s",
             "extra": "",  # more top-level YAML, such as a maintenance: section
+            "daemon_extra": "",  # more daemon: keys, each written ", key: value"
         }
         values.update(overrides)
         path = tmp_path / "checks.yaml"
@@ -102,10 +120,32 @@ def store_zone(request: pytest.FixtureRequest) -> ZoneInfo:
     return zone if isinstance(zone, ZoneInfo) else ZoneInfo("UTC")
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL for the session, with a migrated template database."""
+    with running_postgres() as server:
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        PostgresStore.open(server.dsn_of(TEMPLATE)).close()
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(pg_server: PostgresServer) -> Iterator[str]:
+    """A fresh, migrated database of the session's server for this test alone."""
+    name = f"test_{next(_databases)}"
+    with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
+        # FILE_COPY: copying a small template's files beats logging them (fsync is off).
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
+    yield pg_server.dsn_of(name)
+    with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
 @pytest.fixture(params=sorted(STORE_BACKENDS))
 def open_store(request: pytest.FixtureRequest) -> StoreOpener:
     """How to open a store of the backend under test (to reopen one, for instance)."""
-    return STORE_BACKENDS[request.param]
+    return STORE_BACKENDS[request.param](request)
 
 
 @pytest.fixture

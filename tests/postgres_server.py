@@ -57,7 +57,11 @@ class PostgresServer:
     @property
     def dsn(self) -> str:
         """A libpq connection URI for the test database."""
-        return f"postgresql://{USER}@127.0.0.1:{self.port}/{DATABASE}"
+        return self.dsn_of(DATABASE)
+
+    def dsn_of(self, database: str) -> str:
+        """A libpq connection URI for another database of the cluster."""
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
 
     @property
     def data(self) -> Path:

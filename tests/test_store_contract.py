@@ -144,3 +144,18 @@ def test_windows_and_their_progress_survive_a_reopen(
         assert second.window_progress() == {"release-42": progress}
     finally:
         second.close()
+
+
+def test_a_claimed_notice_is_nobody_elses_until_an_outcome_or_its_lease_ends(store: Store) -> None:
+    """claim_due takes due notices for one owner; a retry or the lease's end frees them."""
+    store.commit(notices=[make_notice("a", NOW), make_notice("b", NOW + 1)])
+    assert [i.notice.key for i in store.claim_due(NOW + 5, 1, "one", lease_s=60)] == ["a"]
+    assert [i.notice.key for i in store.due_notices(NOW + 5, 10)] == ["b"]
+    assert [i.notice.key for i in store.claim_due(NOW + 5, 10, "two", lease_s=60)] == ["b"]
+    assert store.claim_due(NOW + 6, 10, "three", lease_s=60) == []
+    assert store.next_attempt_at() == NOW + 65  # the first lease to end
+    store.mark_retry("a", NOW + 7, NOW + 20, "421 try later")
+    assert [i.notice.key for i in store.claim_due(NOW + 20, 10, "three", 60)] == ["a"]
+    (late,) = store.claim_due(NOW + 66, 10, "four", lease_s=60)  # b's lease ended unused
+    assert (late.notice.key, late.attempts) == ("b", 0)
+    assert store.pending_count() == 2

@@ -165,6 +165,8 @@ async def _run(config: Config, log_level: str) -> int:
     from monitor.daemon import Daemon
     from monitor.runtime.statelock import StateLocked
     from monitor.runtime.systemd import SystemdNotifier, supervise, watchdog_period
+    from monitor.store.base import StoreUnavailable
+    from monitor.store.opening import DriverMissing
 
     log = structlog.get_logger("forewarn.cli")
     daemon = Daemon(config, log_level=log_level)
@@ -177,8 +179,11 @@ async def _run(config: Config, log_level: str) -> int:
     loop.add_signal_handler(signal.SIGHUP, reload_wanted.set)
     try:
         await daemon.start()
-    except (StateLocked, TokenFileError) as exc:
+    except (StateLocked, TokenFileError, DriverMissing) as exc:
         print(f"forewarn: {exc}", file=sys.stderr)
+        return 1
+    except StoreUnavailable as exc:  # daemon.database: an unreachable or refusing server
+        print(f"forewarn: cannot start: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # the listen port taken, the state dir not writable, …
         print(f"forewarn: cannot start: {exc}", file=sys.stderr)

@@ -6,9 +6,19 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, IPvAnyNetwork, field_validator
+from pydantic import (
+    Field,
+    IPvAnyNetwork,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from monitor.config.database import check_dsn
 from monitor.core.fields import Duration, StrictModel, check_zone, http_url
+from monitor.probes.files import read_secret
 
 
 class DaemonConfig(StrictModel):
@@ -35,6 +45,40 @@ class DaemonConfig(StrictModel):
     # A connection must send a whole request head within this, and is closed when idle
     # this long between requests.
     header_timeout: Duration = 10.0
+    # A PostgreSQL that several instances share (a postgresql:// URI or libpq key=value
+    # settings, never with a password); none: SQLite in state_dir.
+    database: str | None = None
+    database_password_file: Path | None = None  # read at load; libpq's ~/.pgpass works too
+    _database_password: SecretStr | None = PrivateAttr(None)
+
+    @field_validator("database")
+    @classmethod
+    def _postgres(cls, value: str | None) -> str | None:
+        return None if value is None else check_dsn(value)
+
+    @field_validator("database_password_file")
+    @classmethod
+    def _password_readable(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        if path is None:
+            return None
+        if "database" not in info.data:
+            return path  # database itself was refused: said once, there
+        if info.data["database"] is None:
+            raise ValueError("is for daemon.database, which is not set")
+        read_secret(str(path))
+        return path
+
+    @model_validator(mode="after")
+    def _read_password(self) -> DaemonConfig:
+        if self.database_password_file is not None:
+            self._database_password = SecretStr(read_secret(str(self.database_password_file)))
+        return self
+
+    @property
+    def database_password(self) -> str | None:
+        """The password ``database_password_file`` holds, or None (libpq looks for one)."""
+        secret = self._database_password
+        return None if secret is None else secret.get_secret_value()
 
     @field_validator("listen", "admin_listen")
     @classmethod

@@ -21,7 +21,8 @@ DEFERRED = (
     "notices.retry_max",
 )
 # Keys whose change makes a reload fail: the old config stays until a restart.
-RESTART_ONLY = ("listen", "admin_listen", "state_dir")
+# database: a daemon moving to another database mid-incident would lose its outbox.
+RESTART_ONLY = ("listen", "admin_listen", "state_dir", "database", "database_password_file")
 
 
 def restart_needed(path: Path, old: Config, new: Config) -> list[str]:

@@ -20,7 +20,7 @@ from monitor.delivery.pacing import TokenBucket
 from monitor.delivery.watch import DeliveryWatch, Episode, Outcome
 from monitor.notices.ops import delivery_alerts
 from monitor.runtime.metrics import Metrics
-from monitor.store.base import OutboxItem, Store
+from monitor.store.base import OutboxItem, Store, StoreUnavailable, WriteFailures
 from notifiers import NOTIFIERS
 from notifiers.base import Notifier, NotifierError
 
@@ -87,6 +87,7 @@ class Dispatcher:
         # Channels failing (at once for a setup reason): ops hear once per episode.
         self.watch = DeliveryWatch(alarm_after)
         self.last_progress = time.monotonic()
+        self._unreachable = WriteFailures()  # the outbox's database away: episodes, not ticks
 
     def set_ops(self, ops: Sequence[OpsChannel]) -> None:
         """Adopt the ops channels of a reloaded config."""
@@ -104,9 +105,16 @@ class Dispatcher:
                 self._wake.clear()
                 try:
                     delay = self._iterate()
+                except StoreUnavailable as exc:
+                    # PostgreSQL away: one line when it goes and one when it is back, rather
+                    # than a traceback every tick; what is due waits in the outbox meanwhile.
+                    self._unreachable.failed("outbox", exc)
+                    delay = _TICK_S
                 except Exception:
                     log.exception("dispatcher_iteration_failed")
                     delay = _TICK_S
+                else:
+                    self._unreachable.succeeded("outbox")
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await self._wake.wait()

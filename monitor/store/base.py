@@ -28,11 +28,15 @@ class OutboxItem:
     next_attempt_at: float  # UNIX time it becomes due
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached now; the call did nothing and a later one may work."""
+
+
 class Store(Protocol):
     """Everything the daemon persists; times are UNIX float seconds.
 
-    Every write method is one transaction. Implementations keep SQL portable so that a
-    PostgreSQL store can share the schema and the dispatcher's assumptions.
+    Every write method is one transaction, on SQLite (monitor/store/sqlite.py) and on
+    PostgreSQL (monitor/store/postgres.py) alike: both share their SQL (sqlbase.py).
     """
 
     def write_results(self, results: Sequence[ProbeResult], excused: Collection[int] = ()) -> None:
@@ -120,11 +124,22 @@ class Store(Protocol):
         ...
 
     def due_notices(self, now: float, limit: int) -> list[OutboxItem]:
-        """Pending notices due at ``now``, oldest first, at most ``limit``."""
+        """Pending notices due at ``now`` and not claimed, oldest first, at most ``limit``."""
+        ...
+
+    def claim_due(self, now: float, limit: int, owner: str, lease_s: float) -> list[OutboxItem]:
+        """Take what ``due_notices`` would return for ``owner`` alone, until ``now + lease_s``.
+
+        In one transaction: instances sharing a database never claim the same notice, and a
+        claimed one is due to nobody else until an outcome is marked or the lease ends.
+        """
         ...
 
     def next_attempt_at(self) -> float | None:
-        """When the earliest pending notice becomes due, or None when none is pending."""
+        """When the earliest pending notice becomes due, or None when none is pending.
+
+        A claimed notice counts from the end of its lease.
+        """
         ...
 
     def mark_sent(self, key: str, at: float, detail: str = "") -> None:

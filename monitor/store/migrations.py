@@ -1,12 +1,13 @@
-"""The schema scripts of the embedded Store, applied in order by ``PRAGMA user_version``."""
+"""The schema scripts of both Store backends, from one list: SQLite counts the applied ones
+in ``PRAGMA user_version``, PostgreSQL in the ``forewarn_schema`` table."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from monitor.store import results as sqlite_history
+from monitor.store import results as history
+from monitor.store.dialect import Db
 
 # DDL is per dialect (AUTOINCREMENT becomes an identity column on PostgreSQL); the types
 # are spelled so both accept them: DOUBLE PRECISION (REAL is float4 on PostgreSQL, too
@@ -156,6 +157,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE incidents ADD COLUMN manual BOOLEAN NOT NULL DEFAULT FALSE;
     """,
+    # 6: issue 19: several instances drain one outbox. A notice is claimed by one instance
+    # (claimed_by) until its lease ends (claimed_until, UNIX time); none is claimed on a
+    # store only one daemon uses.
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claimed_until DOUBLE PRECISION;
+    """,
 ]
 
 # The auto-numbered keys are the only DDL the two dialects spell differently.
@@ -173,6 +181,6 @@ def scripts(dialect: str) -> list[str]:
 # Steps a script cannot express, run right after the script of their version and in the
 # same transaction. Days are local to the daemon's timezone, which SQL does not know, so
 # migration 3 aggregates the existing results in Python with the zone the store opens with.
-DATA_STEPS: dict[int, Callable[[sqlite3.Connection, ZoneInfo], None]] = {
-    3: sqlite_history.backfill,
+DATA_STEPS: dict[int, Callable[[Db, ZoneInfo], None]] = {
+    3: history.backfill,
 }

@@ -1,9 +1,8 @@
-"""Row mapping for incidents, their timeline and maintenance windows in the embedded Store."""
+"""Row mapping for incidents, their timeline and maintenance windows, in either SQL dialect."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import astuple, fields
 from typing import Any
@@ -11,26 +10,47 @@ from typing import Any
 from monitor.core.words import Words
 from monitor.domain.incidents import Incident, IncidentStatus, IncidentUpdate
 from monitor.domain.maintenance import Window, WindowProgress
+from monitor.store.dialect import Db, sql
 
 # Columns are named after the dataclass fields: a new field without its migration fails loudly.
 INCIDENT_COLUMNS = tuple(f.name for f in fields(Incident))
 _TUPLES = ("services", "announced")  # stored as comma-separated ids (ids never hold commas)
 _WORDS = ("message", "postmortem")  # stored as Words.encode()
 INCIDENT_SELECT = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents"  # noqa: S608
-_UPSERT_INCIDENT = (
+_UPSERT_INCIDENT = sql(
     f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join('?' * len(INCIDENT_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in INCIDENT_COLUMNS[1:])
 )
 _PROGRESS_COLUMNS = tuple(f.name for f in fields(WindowProgress))
-_UPSERT_PROGRESS = (
+_UPSERT_PROGRESS = sql(
     f"INSERT INTO maintenance_progress ({', '.join(_PROGRESS_COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join('?' * len(_PROGRESS_COLUMNS))}) ON CONFLICT (window_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _PROGRESS_COLUMNS[1:])
 )
 
+_INSERT_UPDATE = sql(
+    "INSERT INTO incident_updates (incident_id, at, status, kind, message) VALUES (?, ?, ?, ?, ?)"
+)
+_TIMELINE = sql(
+    "SELECT incident_id, at, status, kind, message FROM incident_updates "
+    "WHERE incident_id = ? ORDER BY id"
+)
+_UPSERT_WINDOW = sql(
+    "INSERT INTO maintenance_windows (id, services, start_at, end_at, announce_before, "
+    "summary, cancelled) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+    "services = excluded.services, start_at = excluded.start_at, end_at = excluded.end_at, "
+    "announce_before = excluded.announce_before, summary = excluded.summary, "
+    "cancelled = excluded.cancelled"
+)
+_WINDOWS = sql(
+    "SELECT id, services, start_at, end_at, announce_before, summary, cancelled "
+    "FROM maintenance_windows ORDER BY start_at, id"
+)
+_PROGRESS = sql(f"SELECT {', '.join(_PROGRESS_COLUMNS)} FROM maintenance_progress")  # noqa: S608
 
-def write_incidents(db: sqlite3.Connection, incidents: Sequence[Incident]) -> None:
+
+def write_incidents(db: Db, incidents: Sequence[Incident]) -> None:
     """Insert or update each incident by id."""
     rows = [tuple(_column(i, c) for c in INCIDENT_COLUMNS) for i in incidents]
     db.executemany(_UPSERT_INCIDENT, rows)
@@ -58,33 +78,24 @@ def incident(row: Sequence[Any]) -> Incident:
     return Incident(**values)
 
 
-def write_updates(db: sqlite3.Connection, updates: Sequence[IncidentUpdate]) -> None:
+def write_updates(db: Db, updates: Sequence[IncidentUpdate]) -> None:
     """Append timeline entries."""
     db.executemany(
-        "INSERT INTO incident_updates (incident_id, at, status, kind, message) "
-        "VALUES (?, ?, ?, ?, ?)",
+        _INSERT_UPDATE,
         [(u.incident_id, u.at, u.status, u.kind, u.message.encode()) for u in updates],
     )
 
 
-def timeline(conn: sqlite3.Connection, incident_id: str) -> list[IncidentUpdate]:
+def timeline(conn: Db, incident_id: str) -> list[IncidentUpdate]:
     """An incident's timeline, oldest first."""
-    rows = conn.execute(
-        "SELECT incident_id, at, status, kind, message FROM incident_updates "
-        "WHERE incident_id = ? ORDER BY id",
-        (incident_id,),
-    ).fetchall()
+    rows = conn.execute(_TIMELINE, (incident_id,)).fetchall()
     return [IncidentUpdate(r[0], float(r[1]), r[2], r[3], Words.decode(r[4])) for r in rows]
 
 
-def write_window(db: sqlite3.Connection, window: Window) -> None:
+def write_window(db: Db, window: Window) -> None:
     """Insert or replace an operator's window (or an operator's change to a configured one)."""
     db.execute(
-        "INSERT INTO maintenance_windows (id, services, start_at, end_at, announce_before, "
-        "summary, cancelled) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-        "services = excluded.services, start_at = excluded.start_at, end_at = excluded.end_at, "
-        "announce_before = excluded.announce_before, summary = excluded.summary, "
-        "cancelled = excluded.cancelled",
+        _UPSERT_WINDOW,
         (
             window.id,
             ",".join(window.services),
@@ -97,26 +108,21 @@ def write_window(db: sqlite3.Connection, window: Window) -> None:
     )
 
 
-def windows(conn: sqlite3.Connection) -> list[Window]:
+def windows(conn: Db) -> list[Window]:
     """Every stored window, by start."""
-    rows = conn.execute(
-        "SELECT id, services, start_at, end_at, announce_before, summary, cancelled "
-        "FROM maintenance_windows ORDER BY start_at, id"
-    ).fetchall()
+    rows = conn.execute(_WINDOWS).fetchall()
     return [
         Window(r[0], tuple(r[1].split(",")), r[2], r[3], r[4], json.loads(r[5]), bool(r[6]))
         for r in rows
     ]
 
 
-def write_progress(db: sqlite3.Connection, progress: Sequence[WindowProgress]) -> None:
+def write_progress(db: Db, progress: Sequence[WindowProgress]) -> None:
     """Insert or update what customers were told of each window."""
     db.executemany(_UPSERT_PROGRESS, [astuple(p) for p in progress])
 
 
-def progress(conn: sqlite3.Connection) -> dict[str, WindowProgress]:
+def progress(conn: Db) -> dict[str, WindowProgress]:
     """What customers were told of every window, by window id."""
-    rows = conn.execute(
-        f"SELECT {', '.join(_PROGRESS_COLUMNS)} FROM maintenance_progress"  # noqa: S608
-    ).fetchall()
+    rows = conn.execute(_PROGRESS).fetchall()
     return {r[0]: WindowProgress(*r) for r in rows}

@@ -1,24 +1,26 @@
-"""Probe results in the embedded Store: raw rows, minute and day aggregates, pruning."""
+"""Probe results in either SQL dialect: raw rows, minute and day aggregates, pruning."""
 
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from zoneinfo import ZoneInfo
 
 from monitor.domain.availability import Tally, day_bounds, day_of, minute_of
 from monitor.probes.base import ProbeResult
+from monitor.store.dialect import Db, sql
 
-# Upserts add a batch's counts to what the bucket already holds; ON CONFLICT … excluded is
-# PostgreSQL syntax too. CASE rather than MAX(a, b): the two-argument MAX is SQLite's own.
-_ADD_MINUTES = (
+# Upserts add a batch's counts to what the bucket already holds, in one statement per row:
+# PostgreSQL's ON CONFLICT DO UPDATE locks the row and adds to its latest version, so
+# instances writing the same bucket at once both count. CASE rather than MAX(a, b): the
+# two-argument MAX is SQLite's own.
+_ADD_MINUTES = sql(
     "INSERT INTO result_minutes (check_id, minute, total, ok, excused) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (check_id, minute) DO UPDATE SET total = result_minutes.total + excluded.total, "
     "ok = result_minutes.ok + excluded.ok, excused = result_minutes.excused + excluded.excused"
 )
-_ADD_DAYS = (
+_ADD_DAYS = sql(
     "INSERT INTO result_days (check_id, day, total, ok, excused, last_at) "
     "VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (check_id, day) DO UPDATE SET total = result_days.total + excluded.total, "
@@ -26,20 +28,33 @@ _ADD_DAYS = (
     "last_at = CASE WHEN excluded.last_at > result_days.last_at "
     "THEN excluded.last_at ELSE result_days.last_at END"
 )
-# rowid picks the victims so one statement deletes a bounded batch (SQLite has no
-# DELETE … LIMIT by default); PostgreSQL would select ctid the same way.
-_PRUNE_RESULTS = (
-    "DELETE FROM results WHERE rowid IN "
-    "(SELECT rowid FROM results WHERE at < ? ORDER BY at LIMIT ?)"
+# rowid (ctid on PostgreSQL) picks the victims so one statement deletes a bounded batch:
+# neither dialect has DELETE … LIMIT.
+_PRUNE_RESULTS = sql(
+    "DELETE FROM results WHERE {rowid} IN "
+    "(SELECT {rowid} FROM results WHERE at < ? ORDER BY at LIMIT ?)"
 )
-_PRUNE_MINUTES = (
-    "DELETE FROM result_minutes WHERE rowid IN "
-    "(SELECT rowid FROM result_minutes WHERE minute < ? ORDER BY minute LIMIT ?)"
+_PRUNE_MINUTES = sql(
+    "DELETE FROM result_minutes WHERE {rowid} IN "
+    "(SELECT {rowid} FROM result_minutes WHERE minute < ? ORDER BY minute LIMIT ?)"
 )
-_PRUNE_DAYS = (
-    "DELETE FROM result_days WHERE rowid IN "
-    "(SELECT rowid FROM result_days WHERE day < ? ORDER BY day LIMIT ?)"
+_PRUNE_DAYS = sql(
+    "DELETE FROM result_days WHERE {rowid} IN "
+    "(SELECT {rowid} FROM result_days WHERE day < ? ORDER BY day LIMIT ?)"
 )
+_INSERT_RESULT = sql(
+    "INSERT INTO results (check_id, at, ok, degraded, reason, duration_s) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_ALL_RESULTS = sql("SELECT check_id, at, ok FROM results ORDER BY at")
+_DAYS_FROM = sql(
+    "SELECT check_id, day, total, ok, excused FROM result_days WHERE day >= ? "
+    "ORDER BY day, check_id"
+)
+_MINUTES_FROM = sql(
+    "SELECT check_id, minute, total, ok, excused FROM result_minutes WHERE minute >= ? "
+    "ORDER BY minute, check_id"
+)
+_LAST_AT = sql("SELECT MAX(last_at) FROM result_days")
 _BACKFILL_BATCH = 10_000
 
 Row = tuple[str, float, bool, bool]
@@ -48,7 +63,7 @@ Row = tuple[str, float, bool, bool]
 _Counts = list[float]  # total, ok, excused, last_at
 
 
-def add(db: sqlite3.Connection, rows: Iterable[Row], zone: ZoneInfo) -> None:
+def add(db: Db, rows: Iterable[Row], zone: ZoneInfo) -> None:
     """Add results to their minute and local-day aggregates (inside the caller's transaction)."""
     minutes: dict[tuple[str, int], _Counts] = {}
     days: dict[tuple[str, str], _Counts] = {}
@@ -71,12 +86,14 @@ def add(db: sqlite3.Connection, rows: Iterable[Row], zone: ZoneInfo) -> None:
             counts[1] += ok
             counts[2] += excused and not ok
             counts[3] = max(counts[3], at)
-    db.executemany(_ADD_MINUTES, [(*key, *map(int, c[:3])) for key, c in minutes.items()])
-    db.executemany(_ADD_DAYS, [(*key, *map(int, c[:3]), c[3]) for key, c in days.items()])
+    # In key order: two instances adding to the same buckets lock them in the same order,
+    # so neither waits for the other in a cycle (a deadlock PostgreSQL would break by error).
+    db.executemany(_ADD_MINUTES, [(*key, *map(int, c[:3])) for key, c in sorted(minutes.items())])
+    db.executemany(_ADD_DAYS, [(*key, *map(int, c[:3]), c[3]) for key, c in sorted(days.items())])
 
 
 def write_results(
-    db: sqlite3.Connection,
+    db: Db,
     results: Sequence[ProbeResult],
     excused: Collection[int],
     zone: ZoneInfo,
@@ -86,52 +103,43 @@ def write_results(
     if marked and not (min(marked) >= 0 and max(marked) < len(results)):
         raise ValueError(f"excused positions must be within the {len(results)} results")
     db.executemany(
-        "INSERT INTO results (check_id, at, ok, degraded, reason, duration_s) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        _INSERT_RESULT,
         [(r.check_id, r.at, r.ok, r.degraded, r.reason, r.duration_s) for r in results],
     )
     add(db, [(r.check_id, r.at, r.ok, i in marked) for i, r in enumerate(results)], zone)
 
 
-def backfill(db: sqlite3.Connection, zone: ZoneInfo) -> None:
+def backfill(db: Db, zone: ZoneInfo) -> None:
     """Aggregate the results a pre-aggregate database already holds (migration 3).
 
     Nothing was recorded about maintenance windows then, so no old result is excused.
     """
-    cursor = db.execute("SELECT check_id, at, ok FROM results ORDER BY at")
+    cursor = db.execute(_ALL_RESULTS)
     while batch := cursor.fetchmany(_BACKFILL_BATCH):
         # Rows are read in batches to bound memory; upserts merge buckets split across them.
         add(db, [(c, float(at), bool(ok), False) for c, at, ok in batch], zone)
 
 
-def day_tallies(conn: sqlite3.Connection, first_day: date) -> list[Tally]:
+def day_tallies(conn: Db, first_day: date) -> list[Tally]:
     """Per-check tallies of each local day from ``first_day`` on, by day then check."""
-    rows = conn.execute(
-        "SELECT check_id, day, total, ok, excused FROM result_days WHERE day >= ? "
-        "ORDER BY day, check_id",
-        (first_day.isoformat(),),
-    ).fetchall()
+    rows = conn.execute(_DAYS_FROM, (first_day.isoformat(),)).fetchall()
     return [Tally(c, d, t, o, e) for c, d, t, o, e in rows]
 
 
-def minute_tallies(conn: sqlite3.Connection, since: float) -> list[Tally]:
+def minute_tallies(conn: Db, since: float) -> list[Tally]:
     """Per-check tallies of each minute from the one holding ``since``, by minute then check."""
-    rows = conn.execute(
-        "SELECT check_id, minute, total, ok, excused FROM result_minutes WHERE minute >= ? "
-        "ORDER BY minute, check_id",
-        (minute_of(since),),
-    ).fetchall()
+    rows = conn.execute(_MINUTES_FROM, (minute_of(since),)).fetchall()
     return [Tally(c, str(m), t, o, e) for c, m, t, o, e in rows]
 
 
-def last_result_at(conn: sqlite3.Connection) -> float | None:
+def last_result_at(conn: Db) -> float | None:
     """When the latest aggregated result was taken, or None before any (an index lookup)."""
-    row = conn.execute("SELECT MAX(last_at) FROM result_days").fetchone()
+    row = conn.execute(_LAST_AT).fetchone()
     return None if row is None or row[0] is None else float(row[0])
 
 
 def prune(
-    db: sqlite3.Connection,
+    db: Db,
     before: float,
     limit: int,
     minutes_before: float,

@@ -19,7 +19,7 @@ from monitor.probes.heartbeat import HeartbeatBook
 from monitor.runtime.fdlimit import raise_soft_limit, reserve_for, split
 from monitor.runtime.metrics import Metrics
 from monitor.status.source import StatusBoard
-from monitor.store.sqlite import SqliteStore
+from monitor.store.base import Store
 from monitor.web.api import add_api_routes
 from monitor.web.app import Health, add_admin_routes, new_app
 from monitor.web.auth import BearerAuth
@@ -42,7 +42,7 @@ class WebParts:
     heartbeats: HeartbeatBook
     board: StatusBoard
     signer: UnsubscribeSigner
-    store: SqliteStore
+    store: Store
     operations: Operations
     auth: BearerAuth | None
     clock: Callable[[], float]
