@@ -158,6 +158,8 @@ WEIRD = [
     (S + C + "notices: {smtp: {starttls: true, tls: true}}\n",
      "3: notices.smtp: starttls and tls cannot both be true (tls is for port 465)"),
     (S + C + "source: other.yaml\n", "3: source: unknown key"),
+    (S + C + "canary: [{id: k, type: tcp, host: 192.0.2.1, port: 53}]\n",
+     "3: canary: unknown key (canary is a key of daemon: write it there)"),
     (S + C + "notices: {smtp: {password: hunter2}}\n",
      "3: notices.smtp.password: unknown key (put the secret in a file and name it with "
      "password_file:)"),

@@ -120,6 +120,9 @@ def check_config(path: str | Path) -> tuple[Config, list[str]]:
         if own in raw:
             problems.add(doc, (own,), "unknown key")
             del raw[own]
+    if "canary" in raw:  # a Config field the loader fills from daemon.canary: never dropped unsaid
+        problems.add(doc, ("canary",), "unknown key (canary is a key of daemon: write it there)")
+        del raw["canary"]
     defaults = _defaults(raw, doc, problems)
     checks = _checks(raw, defaults, doc, problems)
     canary = _canary(raw, defaults, doc, problems)
