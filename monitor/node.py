@@ -58,6 +58,8 @@ class Node:
         self.mine: frozenset[str] | None = None  # None until the first round worked
         self.reports: dict[tuple[str, str], Report] = {}  # (check, location) → latest read
         self.published: dict[str, Report] = {}  # check → what we last stored for it
+        self.dirty: set[str] = set()  # checks whose detector moved since they were published
+        self.withdrawn: set[str] = set()  # checks given away whose verdict is still to withdraw
         self.verdicts: dict[str, CheckVerdict] = {}
         self.read_at = 0.0  # database time of the last read of verdicts
         self.unhealthy: dict[str, Unhealthy] = {}
@@ -104,6 +106,8 @@ class Node:
     def round(self, now: float) -> None:
         """Renew the lease, place the checks, try for the lock, report members' changes."""
         try:
+            if self.mine is None:  # what a previous run of ours published is nobody's now
+                self.coordination.withdraw()
             leading = self.coordination.lead()
             db_now, leases = self.coordination.renew(self.engine.offline_since is None)
         except StoreUnavailable as exc:
@@ -143,6 +147,11 @@ class Node:
                 fresh = CheckState(state.failure_threshold, state.success_threshold)
                 self.engine.states[check_id] = replace(fresh, seen_up=state.seen_up)
             self.published.pop(check_id, None)
+            # Our old verdict must not count if the check comes back to us before we probe it.
+            key = (check_id, self.me.location)
+            if key in self.reports and self.reports[key].instance_id == self.me.instance_id:
+                del self.reports[key]
+        self.withdrawn |= gone
         log.info("placed", checks=len(mine), taken=len(mine - (self.mine or frozenset())),
                  given=len(gone), members=len(self.live))  # fmt: skip
         self.mine = mine
@@ -152,12 +161,19 @@ class Node:
         """Publish our changed verdicts, read the others', roll up; decide if we lead."""
         engine = self.engine
         try:
+            if self.withdrawn:
+                self.coordination.withdraw(sorted(self.withdrawn))
+                self.withdrawn.clear()
             if engine.transitions:  # this location's history; views follow the roll-up
                 engine.store.commit(transitions=engine.transitions)
+                self.dirty.update(t.check_id for t in engine.transitions)
                 engine.transitions = []
             changed = self._changed_reports()
-            self.coordination.publish(changed)
-            # Only once stored: a change the database refused is published again next tick.
+            try:
+                self.coordination.publish(changed)
+            except StoreUnavailable:
+                self.dirty.update(r.check_id for r in changed)  # published again next tick
+                raise
             self.published.update((r.check_id, r) for r in changed)
             db_now, fresh = self.coordination.reports(self.read_at - READ_SLACK_S)
             engine.follow()
@@ -176,9 +192,13 @@ class Node:
         del db_now
 
     def _changed_reports(self) -> list[Report]:
-        """Our verdicts on the checks we probe that differ from what we last stored."""
+        """Our verdicts that differ from what we last stored: only a detector's transition,
+        or a check newly ours, can make one differ, so only those are looked at."""
+        mine = self.mine or frozenset()
+        candidates = (self.dirty & mine) | (mine - self.published.keys())
+        self.dirty -= candidates
         changed = []
-        for check_id in self.mine or ():
+        for check_id in candidates:
             report = self._report(check_id)
             if self.published.get(check_id) != report:
                 changed.append(report)

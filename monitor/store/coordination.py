@@ -57,6 +57,18 @@ _VERDICTS = sql(
     "FROM verdicts WHERE updated_at >= ?"
 )
 _CLOCK = sql("SELECT EXTRACT(EPOCH FROM clock_timestamp())")
+# A verdict withdrawn: the check left this instance (or this instance restarted), so what its
+# row said is no longer anyone's opinion; the row stays, saying "not known", until reused.
+_WITHDRAW = sql(
+    "UPDATE verdicts SET seen = 'unknown', since = NULL, first_failure_at = NULL, "
+    "reason = NULL, detail = '', flapping = FALSE, "
+    "updated_at = EXTRACT(EPOCH FROM clock_timestamp()) WHERE instance_id = ?"
+)
+_WITHDRAW_ONE = sql(
+    "UPDATE verdicts SET seen = 'unknown', since = NULL, first_failure_at = NULL, "
+    "reason = NULL, detail = '', flapping = FALSE, "
+    "updated_at = EXTRACT(EPOCH FROM clock_timestamp()) WHERE instance_id = ? AND check_id = ?"
+)
 _TRY_LOCK = sql("SELECT pg_try_advisory_lock(?, ?), pg_backend_pid()")
 _HOLDING = sql(
     "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = ? AND objid = ? "
@@ -138,6 +150,15 @@ class Coordination:
         ]
         with self._link.transaction() as db:
             db.executemany(_PUBLISH, rows)
+
+    def withdraw(self, check_ids: Sequence[str] | None = None) -> None:
+        """Mark our verdicts on ``check_ids`` (None: on every check) as no longer held."""
+        with self._link.transaction() as db:
+            if check_ids is None:
+                db.execute(_WITHDRAW, (self.me.instance_id,))
+            else:
+                rows = [(self.me.instance_id, c) for c in sorted(check_ids)]
+                db.executemany(_WITHDRAW_ONE, rows)
 
     def reports(self, since: float = 0.0) -> tuple[float, list[Report]]:
         """The database's time and the verdicts written at or after ``since`` (its time)."""
