@@ -86,7 +86,10 @@ class Node:
     async def run(self) -> None:
         """A round every lease period, until cancelled."""
         while True:
-            await asyncio.sleep(self.config.daemon.lease_period)
+            period = self.config.daemon.lease_period
+            # Back from a database outage, the lock's session reconnects on a thread: look
+            # again within a second rather than a whole lease later.
+            await asyncio.sleep(min(period, 1.0) if self.coordination.lock_lost else period)
             try:
                 self.round(self.engine.clock())
             except Exception:
@@ -281,6 +284,9 @@ class Node:
     def advance(self, now: float, steady: float) -> bool:
         """The decider's turn: move incidents on, fenced by its lock; True if it told anyone."""
         if not self.leading:
+            # Commits that failed while we decided are the new decider's to make now: they
+            # must not keep this instance's /healthz degraded.
+            self.engine.write_failures.failing.pop("commit", None)
             return False
         store = self.engine.store
         with store.fenced(self.coordination.fence):  # type: ignore[attr-defined]

@@ -103,6 +103,7 @@ class Coordination:
         self._lock_link = lock_link  # a session of its own: its end releases the lock
         self.me = me
         self._lock_pid: int | None = None  # the lock session's backend, while we hold it
+        self.lock_lost = False  # the lock's session could not be used when last asked
 
     @property
     def leading(self) -> bool:
@@ -177,7 +178,9 @@ class Coordination:
                 row = conn.execute(_TRY_LOCK.postgresql, LOCK_KEYS).fetchone()
         except StoreUnavailable:
             self._lock_pid = None  # the session is gone, and the lock with it
+            self.lock_lost = True
             return False
+        self.lock_lost = False
         if row is not None and row[0]:
             self._lock_pid = int(row[1])
         return self.leading

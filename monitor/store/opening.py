@@ -36,7 +36,7 @@ def open_store(
         raise DriverMissing(
             f"daemon.database needs the PostgreSQL driver ({exc}): {INSTALL}"
         ) from None
-    return PostgresStore.open(database, zone, password=password)
+    return PostgresStore.open(database, zone, password=password, background=True)
 
 
 def open_coordination(database: str, password: str | None, me: Lease) -> Coordination:
@@ -44,7 +44,10 @@ def open_coordination(database: str, password: str | None, me: Lease) -> Coordin
     from monitor.store.pgconnect import Link  # psycopg: present, since the store opened
 
     # Two sessions: the lock's must never be closed by a failed statement of the other.
-    return Coordination(Link(database, password), Link(database, password), me)
+    links = Link(database, password, background=True), Link(database, password, background=True)
+    for link in links:
+        link.connect_now()
+    return Coordination(*links, me)
 
 
 def instance_id(state_dir: Path) -> str:

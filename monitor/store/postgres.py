@@ -39,13 +39,18 @@ class PostgresStore(SqlStore):
         *,
         password: str | None = None,
         upto: int | None = None,
+        background: bool = False,
     ) -> PostgresStore:
         """Connect to ``dsn`` and bring its schema up to date (to version ``upto``, if given).
 
+        ``background``: later reconnections happen on a thread (see ``Link``), as the daemon,
+        whose event loop must not wait for a server that does not answer, wants.
+
         Raises ``StoreUnavailable`` when the server cannot be reached.
         """
-        link = Link(dsn, password)
+        link = Link(dsn, password, background=background)
         try:
+            link.connect_now()  # at start the daemon waits for its database
             migrate(link, zone, len(MIGRATIONS) if upto is None else upto)
         except BaseException:
             link.close()
