@@ -33,9 +33,11 @@ _UTC = ZoneInfo("UTC")
 _MAX_EXPONENT = 60  # 2**attempts beyond this only overflows; retry_max caps it long before
 
 
-# A claimed notice is nobody else's for this long: longer than any send takes (the SMTP
-# timeout bounds each step), short enough that a dead instance's claims soon go back.
-CLAIM_FOR_S = 60.0
+# A claimed notice is nobody else's for this long: longer than a send takes (the SMTP timeout
+# bounds each step) plus a database outage during which its outcome cannot be recorded (the
+# sender records it as soon as the database is back). The price: a notice whose sender died
+# mid-send waits this long before another instance sends it.
+CLAIM_FOR_S = 300.0
 
 
 def crash_window(concurrency: int) -> int:
