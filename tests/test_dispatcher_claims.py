@@ -8,6 +8,7 @@ from pathlib import Path
 
 from monitor.runtime.metrics import Metrics
 from monitor.store.postgres import PostgresStore
+from notifiers.base import Notifier
 from tests.builders import addressed_notice
 from tests.dispatching import counted, dispatching, email_notifier, outcomes
 from tests.smtp_server import FailingSmtpServer
@@ -28,7 +29,7 @@ async def test_two_claiming_dispatchers_deliver_each_notice_exactly_once(
     try:
         async with AsyncExitStack() as running:
             for name, store, counters in zip(("a", "b"), stores, metrics, strict=True):
-                notifier = {"email": email_notifier(smtp.port, tmp_path / name)}
+                notifier: dict[str, Notifier] = {"email": email_notifier(smtp.port, tmp_path)}
                 await running.enter_async_context(
                     dispatching(store, notifier, counters, claim_as=name, concurrency=2, batch=2)
                 )

@@ -91,8 +91,8 @@ def start(pg_dsn: str, tmp_path: Path) -> Iterator[Start]:
         engine = Engine(config, store, NoticePlanner(config, Renderer()), Metrics(), lambda: T0)
         engine.cluster = True
         # Named sessions, so that a test can cut exactly one of them.
-        links = [Link(f"{pg_dsn}?application_name={name}-{role}") for role in ("link", "lock")]
-        coordination = Coordination(*links, Lease(name, location, 0.0, T0))
+        link, lock = (Link(f"{pg_dsn}?application_name={name}-{role}") for role in ("link", "lock"))
+        coordination = Coordination(link, lock, Lease(name, location, 0.0, T0))
         shares: list[frozenset[str]] = []
         instance = Instance(Node(config, engine, coordination, shares.append, Metrics()), shares)
         made.append(instance)
