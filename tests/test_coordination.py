@@ -16,6 +16,7 @@ from monitor.store.opening import open_coordination
 from monitor.store.pgconnect import Link
 from monitor.store.postgres import PostgresStore
 from tests.builders import make_notice
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_another_instances_lease_is_seen_with_its_location_and_canary(
     assert by_id["b"].renewed_at <= by_id["a"].renewed_at <= now
 
 
-def test_leave_removes_our_lease_and_hands_the_lock_over(
+async def test_leave_removes_our_lease_and_hands_the_lock_over(
     pg_dsn: str, instances: dict[str, Coordination]
 ) -> None:
     """After a leaves, b's renewal no longer lists it and b takes the lock at its next try."""
@@ -86,11 +87,11 @@ def test_leave_removes_our_lease_and_hands_the_lock_over(
     assert not a.leading
     _, leases = b.renew(canary_ok=True)
     assert [lease.instance_id for lease in leases] == ["b"]
-    assert b.lead()
+    await until(b.lead, timeout_s=2)  # the server ends a's session just after it hung up
     assert len(lock_holders(pg_dsn)) == 1
 
 
-def test_only_one_instance_leads_until_its_lock_session_closes(
+async def test_only_one_instance_leads_until_its_lock_session_closes(
     pg_dsn: str, instances: dict[str, Coordination]
 ) -> None:
     """Two instances asking in turn: one leads, keeps leading; the other leads once it closed."""
@@ -102,7 +103,7 @@ def test_only_one_instance_leads_until_its_lock_session_closes(
     assert (a.leading, b.leading) == (True, False)
     assert len(lock_holders(pg_dsn)) == 1
     a.close()
-    assert b.lead()
+    await until(b.lead, timeout_s=2)  # the server ends a's session just after it hung up
     assert b.leading
 
 
