@@ -64,6 +64,7 @@ class Node:
         self.read_at = 0.0  # database time of the last read of verdicts
         self.unhealthy: dict[str, Unhealthy] = {}
         self.unhealthy_since: dict[str, float] = {}
+        self.canary_failing: set[str] = set()  # as of the last round: left out of every count
         self.renewed_at: float | None = None  # our clock, at the last renewal that worked
         self.failures = WriteFailures()
 
@@ -135,6 +136,10 @@ class Node:
         assignment = assign(ids, self.live, self.config.daemon.probe_from)
         mine = checks_for(assignment, self.me.instance_id)
         moved = {c for c in ids if assignment.get(c) != self.assignment.get(c)}
+        failing = self._canary_failing()
+        if failing != self.canary_failing:  # a location's votes stop or start counting
+            moved = set(ids)
+        self.canary_failing = failing
         self.assignment = assignment
         if mine != self.mine:
             self._take(mine)
