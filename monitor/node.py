@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from monitor.cluster.membership import Lease, Watch, live_members, observe
+from monitor.cluster.membership import Change, Lease, Watch, live_members, observe
 from monitor.cluster.placement import assign, checks_for
 from monitor.cluster.quorum import CheckVerdict, LocationVerdict, Seen, Unhealthy, decide, unhealthy
 from monitor.config.load import Config
@@ -132,6 +132,8 @@ class Node:
         for event in events:
             log.info("member", change=event.change, instance=event.instance_id,
                      location=event.location)  # fmt: skip
+            if event.change is Change.SILENT:
+                self._depose(event.instance_id)
         ids = [c.id for c in self.config.checks]
         assignment = assign(ids, self.live, self.config.daemon.probe_from)
         mine = checks_for(assignment, self.me.instance_id)
@@ -145,6 +147,16 @@ class Node:
             self._take(mine)
         self._rejudge(moved)
         self._watch_locations(leading, now)
+
+    def _depose(self, instance_id: str) -> None:
+        """A silent member may still hold the lock (frozen, cut off): end its session."""
+        try:
+            ended = self.coordination.depose(instance_id)
+        except Exception as exc:  # a refusal (privileges, a lost link) must not end the round
+            log.warning("depose_failed", instance=instance_id, error=str(exc))
+            return
+        if ended:
+            log.warning("deposed", instance=instance_id, sessions=ended)
 
     def _take(self, mine: frozenset[str]) -> None:
         """Probe ``mine`` from now on; a check that comes back later starts afresh."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -211,3 +212,28 @@ def results_between(dsn: str, start: float, end: float) -> int:
         ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+async def test_a_frozen_decider_is_replaced_and_cannot_decide_when_it_wakes(
+    tmp_path: Path, postgres: PostgresServer, smtp: FailingSmtpServer, target: Target
+) -> None:
+    """kill -STOP of the decider: another decides and tells customers; woken, it decides nothing."""
+    with running_cluster(tmp_path, postgres.dsn, smtp.port, port_of(target), THREE) as cluster:
+        try:
+            await settled(cluster, members=3)
+            frozen = cluster[decider(cluster)]
+            assert frozen.process is not None
+            frozen.process.send_signal(signal.SIGSTOP)  # its sessions stay open: a hung host
+            others = [i for i in cluster.alive() if i is not frozen]
+            await until(lambda: sum(i.get("/healthz")["cluster"]["decider"] for i in others) == 1,
+                        timeout_s=30)  # fmt: skip
+            target.broken.add("tracking")
+            await until(lambda: len(kinds(smtp, "first")) == 2, timeout_s=30)
+            frozen.process.send_signal(signal.SIGCONT)
+            await until(lambda: frozen.get("/healthz")["cluster"]["decider"] is False, 30)
+            await holds(lambda: len(kinds(smtp, "first")) == 2, for_s=2 * LEASE_PERIOD_S)
+            assert to(kinds(smtp, "first")) == sorted(TRACKING) and sent_once(smtp.messages)
+            assert sum(i.get("/healthz")["cluster"]["decider"] for i in cluster.alive()) == 1
+        except BaseException:
+            print(cluster.logs())
+            raise

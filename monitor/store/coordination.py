@@ -74,6 +74,12 @@ _HOLDING = sql(
     "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = ? AND objid = ? "
     "AND objsubid = 2 AND pid = ? AND granted"
 )
+# A silent member's lock session ended by the others: a decider frozen or cut off keeps its
+# session (and the lock) for as long as TCP does, hours without keepalives on the server.
+_DEPOSE = sql(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE application_name = ? AND pid <> pg_backend_pid()"
+)
 _SECRET_PUT = sql("INSERT INTO shared_secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
 _SECRET_GET = sql("SELECT value FROM shared_secrets WHERE name = ?")
 FORGET_AFTER_S = 7 * 86400.0  # a lease row not renewed for a week: an instance retired
@@ -185,6 +191,16 @@ class Coordination:
             self._lock_pid = int(row[1])
         return self.leading
 
+    def depose(self, instance_id: str) -> int:
+        """End the lock session of a member gone silent; how many sessions were ended.
+
+        The lock then goes to whoever asks next, within a round; the silent member, if it
+        wakes, finds its commits refused (``fence``) and its session gone.
+        """
+        with self._link.transaction() as db:
+            rows = db.execute(_DEPOSE, (lock_session_name(instance_id),)).fetchall()
+        return sum(1 for row in rows if row[0])
+
     def fence(self, db: Db) -> None:
         """Inside a transaction: raise ``NotLeading`` unless our lock session holds the lock."""
         pid = self._lock_pid
@@ -203,6 +219,11 @@ class Coordination:
         self._lock_link.close()
         self._link.close()
         self._lock_pid = None
+
+
+def lock_session_name(instance_id: str) -> str:
+    """The ``application_name`` of an instance's lock session (at most 63 bytes kept)."""
+    return f"forewarn-lock {instance_id}"[:63]
 
 
 def _report(row: Sequence[object]) -> Report:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.cluster.membership import Lease
 from monitor.store.base import Store
-from monitor.store.coordination import Coordination
+from monitor.store.coordination import Coordination, lock_session_name
 from monitor.store.sqlite import SqliteStore
 
 INSTALL = "pip install 'forewarn[postgresql]'"
@@ -44,7 +44,10 @@ def open_coordination(database: str, password: str | None, me: Lease) -> Coordin
     from monitor.store.pgconnect import Link  # psycopg: present, since the store opened
 
     # Two sessions: the lock's must never be closed by a failed statement of the other.
-    links = Link(database, password, background=True), Link(database, password, background=True)
+    links = (
+        Link(database, password, background=True),
+        Link(database, password, background=True, name=lock_session_name(me.instance_id)),
+    )
     for link in links:
         link.connect_now()
     return Coordination(*links, me)

@@ -39,10 +39,15 @@ DEFAULTS = {
 }
 
 
-def conninfo(dsn: str) -> str:
-    """``dsn`` (a URI or key=value string) completed with the fail-fast ``DEFAULTS``."""
+def conninfo(dsn: str, name: str | None = None) -> str:
+    """``dsn`` (a URI or key=value string) completed with the fail-fast ``DEFAULTS``.
+
+    ``name``, when given, is the session's ``application_name`` whatever the DSN says: the
+    decider's lock session is found by it.
+    """
     given = conninfo_to_dict(dsn)
-    return make_conninfo("", **{**DEFAULTS, **given})
+    named = {} if name is None else {"application_name": name}
+    return make_conninfo("", **{**DEFAULTS, **given, **named})
 
 
 def first_line(error: BaseException) -> str:
@@ -65,8 +70,9 @@ class Link:
         clock: Callable[[], float] = time.monotonic,
         reconnect_every: float = RECONNECT_EVERY_S,
         background: bool = False,
+        name: str | None = None,
     ) -> None:
-        self._conninfo = conninfo(dsn)
+        self._conninfo = conninfo(dsn, name)
         self._password = password  # handed to libpq only; never in a message or repr
         self._clock = clock
         self._reconnect_every = reconnect_every
