@@ -319,6 +319,19 @@ def stored(dsn: str | None, state: Path | None, start: float, end: float) -> tup
     return int(row[0] or 0), int(row[1] or 0)
 
 
+def commits(dsn: str | None) -> int:
+    """Transactions committed in ``dsn``'s database so far (PostgreSQL's statistics)."""
+    if dsn is None:
+        return 0
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def lateness_figures(seen: list[tuple[float, float]], start: float, end: float) -> dict[str, Any]:
     """p50/p99/max of the lateness values recorded in ``[start, end)``."""
     late = sorted(v for at, v in seen if start <= at < end)
@@ -363,6 +376,7 @@ def cost(
         with running([instance]):
             started = time.time()
             time.sleep(warmup_s)
+            xacts0 = commits(dsn)
             t0, busy0 = time.time(), machine_busy_s()
             own0, pg0, nginx0 = (
                 sample_tree(instance.pid),
@@ -377,6 +391,7 @@ def cost(
                 sample_tree(nginx_pid),
             )
             busy1, pss = machine_busy_s(), instance.pss_mb()
+            xacts = commits(dsn) - xacts0
         seen = instance.stop()
         seconds = t1 - t0
         probes, failed = stored(dsn, folder / "state", t0, t1)
@@ -394,6 +409,7 @@ def cost(
             "postgres_cores": round(pg_s / seconds, 3),
             "nginx_cores": round(nginx_s / seconds, 3),
             "other_cores": round(max(0.0, busy1 - busy0 - own_s - pg_s - nginx_s) / seconds, 2),
+            "postgres_commits_per_s": round(xacts / seconds, 1),
             **lateness_figures(seen, t0, t1),
             "lateness_p99_ms_per_10s_since_start": per_10s(seen, started, t1),
             "pss_mb": round(pss, 1),
@@ -430,6 +446,7 @@ def spread(
         started = time.time()
         time.sleep(warmup_s)
         members = [i.health() or {} for i in instances]
+        xacts0 = commits(dsn)
         t0, busy0 = time.time(), machine_busy_s()
         own0 = [sample_tree(i.pid) for i in instances]
         pg0, nginx0 = sample_tree(pg.pid), sample_tree(nginx_pid)
@@ -439,6 +456,7 @@ def spread(
         pg1, nginx1, busy1 = sample_tree(pg.pid), sample_tree(nginx_pid), machine_busy_s()
         pss = [i.pss_mb() for i in instances]
         after = [i.health() or {} for i in instances]
+        xacts = commits(dsn) - xacts0
     seconds = t1 - t0
     probes, failed = stored(dsn, None, t0, t1)
     per: dict[str, Any] = {}
@@ -475,6 +493,7 @@ def spread(
         "postgres_cores": round(pg_s / seconds, 3),
         "nginx_cores": round(nginx_s / seconds, 3),
         "other_cores": round(max(0.0, busy1 - busy0 - own_total - pg_s - nginx_s) / seconds, 2),
+        "postgres_commits_per_s": round(xacts / seconds, 1),
         "us_per_probe_instances": round(own_total * 1e6 / probes, 1) if probes else None,
         "us_per_probe_postgres": round(pg_s * 1e6 / probes, 1) if probes else None,
         "window_s": round(seconds, 1),

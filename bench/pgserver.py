@@ -76,7 +76,9 @@ def postgres_server() -> Iterator[Postgres]:
     try:
         server.run(str(server.bin / "initdb"), "-D", data, "-U", USER, "--auth=trust",
                    "-E", "UTF8", "--no-locale", "--no-instructions")  # fmt: skip
-        options = f"-c listen_addresses=127.0.0.1 -p {server.port} -k {folder} -c max_connections=200"
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {server.port} -k {folder} -c max_connections=200"
+        )
         server.run(str(server.bin / "pg_ctl"), "-D", data, "-l", str(folder / "server.log"),
                    "-o", options, "-w", "start")  # fmt: skip
         try:
