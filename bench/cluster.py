@@ -370,8 +370,8 @@ def cost(
     """One daemon on SQLite, then one on PostgreSQL; CPU per probe over a window each."""
     figures: dict[str, Any] = {"checks": checks, "offered_probes_per_s": checks / INTERVAL_S}
     for store in ("sqlite", "postgresql"):
-        dsn = pg.create("cost") if store == "postgresql" else None
-        folder = tmp / f"cost-{store}"
+        dsn = pg.create(f"cost{checks}") if store == "postgresql" else None
+        folder = tmp / f"cost{checks}-{store}"
         instance = write_instance(folder, http_checks(checks, url), dsn=dsn, location="paris")
         with running([instance]):
             started = time.time()
@@ -751,7 +751,8 @@ def outage(tmp: Path, pg: Any, count: int) -> dict[str, Any]:
 # The section.
 
 PARTS = ("cost", "spread", "failover", "outage")
-SPREAD_CHECKS = (10_000, 5_000)  # the issue's figure, then half of it in case it is too much
+SPREAD_CHECKS = (10_000, 5_000)  # the issue's figure, then half of it, which may be sustained
+COST_CHECKS = (10_000, 3_000)  # 1,000 probes/s as asked, then a rate PostgreSQL keeps up with
 
 
 def main(quick: bool = False, only: tuple[str, ...] = PARTS) -> dict[str, Any]:
@@ -767,20 +768,15 @@ def main(quick: bool = False, only: tuple[str, ...] = PARTS) -> dict[str, Any]:
         ):
             tmp = Path(name)
             if "cost" in only:
-                checks = 3_000 if quick else 10_000
-                print(
-                    f"cost: one daemon, {checks:,} http checks at 10 s, SQLite then PostgreSQL",
-                    flush=True,
-                )
-                figures["cost"] = cost(
-                    tmp,
-                    pg,
-                    server.url,
-                    server.pid,
-                    checks,
-                    25.0 if quick else 35.0,
-                    15.0 if quick else 30.0,
-                )
+                figures["cost"] = {}
+                for checks in (3_000,) if quick else COST_CHECKS:
+                    print(
+                        f"cost: one daemon, {checks:,} http checks at 10 s, SQLite then PostgreSQL"
+                    )
+                    figures["cost"][f"n{checks}"] = cost(
+                        tmp, pg, server.url, server.pid, checks,
+                        25.0 if quick else 35.0, 15.0 if quick else 30.0,
+                    )  # fmt: skip
             if "spread" in only:
                 figures["spread"] = {}
                 for checks in (3_000,) if quick else SPREAD_CHECKS:
@@ -823,13 +819,17 @@ def row(goal: str, target: str, measured: str, met: bool | None) -> dict[str, An
 def goals(figures: dict[str, Any]) -> list[dict[str, Any]]:
     """Each goal of the issue beside this run's figure."""
     rows: list[dict[str, Any]] = []
-    c = figures.get("cost")
-    if c and c.get("total_ratio_pg_to_sqlite"):
+    for c in (figures.get("cost") or {}).values():
+        if not c.get("total_ratio_pg_to_sqlite"):
+            continue
         lite, post = c["sqlite"], c["postgresql"]
-        rate = f"{post['probes_per_s']:,.0f} probes/s"
+        rate = (
+            f"{c['offered_probes_per_s']:,.0f} probes/s offered, {lite['probes_per_s']:,.0f} and "
+            f"{post['probes_per_s']:,.0f} stored"
+        )
         rows.append(
             row(
-                f"CPU per probe, one daemon at {rate}: SQLite → PostgreSQL (daemon + server)",
+                f"CPU per probe, one daemon, SQLite → PostgreSQL (daemon + server), {rate}",
                 "reported",
                 f"{lite['daemon_us_per_probe']:.0f} µs → {post['daemon_us_per_probe']:.0f} + "
                 f"{post['postgres_us_per_probe']:.0f} = {post['total_us_per_probe']:.0f} µs "
