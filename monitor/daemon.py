@@ -6,26 +6,32 @@ import asyncio
 import contextlib
 import gc
 import os
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import structlog
 
+from monitor.cluster.membership import Lease
 from monitor.config.load import Config, ConfigError, load_config
 from monitor.config.reload import deferred_keys, restart_needed
+from monitor.core.fields import CheckBase
 from monitor.core.render import Renderer
 from monitor.delivery.dispatcher import Dispatcher
 from monitor.desk import Desk
 from monitor.engine import Engine
+from monitor.node import Node
 from monitor.notices.exhaustion import LocalExhaustion
 from monitor.notices.planner import CUSTOMER_CHANNEL, NoticePlanner
 from monitor.notices.unsubscribe import UnsubscribeSigner
 from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult
 from monitor.probes.heartbeat import HeartbeatBook
+from monitor.runtime.heartbeat import Heartbeat
 from monitor.runtime.lag import LagMonitor, loop_name
 from monitor.runtime.metrics import Metrics
 from monitor.runtime.scheduler import Scheduler
@@ -33,7 +39,7 @@ from monitor.runtime.statelock import StateLock
 from monitor.runtime.workers import ProbeWorkers, Settings, split, worker_count
 from monitor.status.source import StatusBoard
 from monitor.store.base import Store, StoreUnavailable, WriteFailures
-from monitor.store.opening import open_store
+from monitor.store.opening import instance_id, open_coordination, open_store
 from monitor.store.retention import retention_loop
 from monitor.web.auth import BearerAuth, load_tokens
 from monitor.web.listeners import install_accept_handler
@@ -85,8 +91,21 @@ class Daemon:
             daemon.state_dir, ZoneInfo(daemon.timezone), daemon.database, daemon.database_password
         )
         now = self.clock()
-        self.signer = UnsubscribeSigner.from_state_dir(config.daemon.state_dir)
+        self.node: Node | None = None
+        if daemon.database is None:
+            self.signer = UnsubscribeSigner.from_state_dir(config.daemon.state_dir)
+        else:
+            me = Lease(instance_id(daemon.state_dir), daemon.location, 0.0, now)
+            coordination = open_coordination(daemon.database, daemon.database_password, me)
+            # Every instance must verify the links any of them wrote: one key, in the database.
+            key = coordination.shared_secret("unsubscribe", secrets.token_urlsafe(48))
+            self.signer = UnsubscribeSigner(key.encode())
         self.engine = Engine(config, self.store, self._planner(config), self.metrics, self.clock)
+        if daemon.database is not None:
+            self.engine.cluster = True
+            self.node = Node(config, self.engine, coordination, self._probe_only, self.metrics)
+            self.node.round(now)  # our share of the checks, before probing starts
+            self.node.tick(now)
         self.heartbeats = HeartbeatBook.for_checks(config.checks, now, self.clock)
         self.probe_context = ProbeContext(self.heartbeats, timezone=config.daemon.timezone)
         self.probes: dict[str, Probe] = {
@@ -105,6 +124,7 @@ class Daemon:
             ops=config.notices.ops,  # told once when a channel fails for a setup reason
             zone=config.zone(),
             alarm_after=config.notices.delivery_alarm_after,
+            claim_as=None if self.node is None else self.node.me.instance_id,
         )
         self.desk = Desk(self.engine, self.dispatcher.wake)
         self.exhaustion = LocalExhaustion(
@@ -117,9 +137,8 @@ class Daemon:
         """The loop-lag monitor, the probe workers and this process's own scheduler."""
         config = self.config
         self.lag = LagMonitor(self.metrics)
-        checks = [*config.checks, *config.canary]
-        count = worker_count(config.daemon.probe_workers, checks, os.cpu_count())
-        self.local, self.remote = split(checks, count)
+        count = worker_count(config.daemon.probe_workers, config.checks, os.cpu_count())
+        self.local, self.remote = split(self._probed(), count)
         settings = Settings(config.daemon.timezone, config.daemon.max_concurrency, self.log_level)
         set_aside = self.exhaustion.set_aside
         self.workers = ProbeWorkers(count, settings, self.on_result, self.metrics, set_aside)
@@ -133,6 +152,19 @@ class Daemon:
             lag=self.lag,
             on_set_aside=set_aside,
         )
+
+    def _probed(self) -> list[CheckBase]:
+        """The checks this instance probes: all of them, or its share in a cluster."""
+        config, mine = self.config, None if self.node is None else self.node.mine
+        checks = config.checks if mine is None else [c for c in config.checks if c.id in mine]
+        return [*checks, *config.canary]  # every instance watches its own network
+
+    def _probe_only(self, mine: frozenset[str]) -> None:
+        """The node moved checks to or from us: hand the new share to the probing loops."""
+        if hasattr(self, "scheduler"):  # else _build_probing, still to come, reads the share
+            local, remote = split(self._probed(), len(self.workers.workers))
+            self.scheduler.set_checks(local)
+            self.workers.set_checks(remote)
 
     def _web_parts(self, auth: BearerAuth | None) -> WebParts:
         """What the web faces read and call: metrics, health, the board, the operator desk."""
@@ -181,6 +213,10 @@ class Daemon:
                 retention_loop(self.store, config.daemon.retention, self.clock), name="retention"
             ),
         ]
+        if self.node is not None:
+            self.probing.append(asyncio.create_task(self.node.run(), name="node"))
+        if config.daemon.heartbeat_url is not None:
+            self.probing.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         self.delivering = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         log.info(
             "started",
@@ -204,6 +240,8 @@ class Daemon:
         self._advance(self.clock())
         await self.dispatcher.stop(deadline_s)
         await asyncio.gather(self.delivering, return_exceptions=True)
+        if self.node is not None:
+            self.node.leave()  # the others take our checks and, if we decided, the decisions
         closables: list[Probe | Notifier] = [*self.probes.values(), *self.notifiers.values()]
         for closable in closables:
             with contextlib.suppress(Exception):
@@ -233,8 +271,23 @@ class Daemon:
     def _advance(self, now: float) -> None:
         """Move incidents and windows forward; wake the dispatcher for their notices."""
         # With a monotonic reading, the engine tells a wall-clock step from time passing.
-        if self.engine.advance(now, time.monotonic()):
+        steady = time.monotonic()
+        if self.node is not None:
+            self.node.tick(now)
+            told = self.node.advance(now, steady)
+        else:
+            told = self.engine.advance(now, steady)
+        if told:
             self.dispatcher.wake()
+
+    async def _heartbeat(self) -> None:
+        """Ping daemon.heartbeat_url while this instance is healthy (a dead-man's switch)."""
+        daemon, node = self.config.daemon, self.node
+        assert daemon.heartbeat_url is not None
+        async with aiohttp.ClientSession() as session:
+            beat = Heartbeat(daemon.heartbeat_url, daemon.heartbeat_every, session)
+            beat.healthy = lambda: node is None or node.connected
+            await beat.run()
 
     def _planner(self, config: Config) -> NoticePlanner:
         overrides = config.notices.templates_dir
@@ -298,6 +351,10 @@ class Daemon:
         }
         if pending is None:
             body["store"] = "unreachable"
+        if self.node is not None:
+            body["cluster"] = self.node.health()
+            if not self.node.connected:
+                body["status"] = "degraded"
         if behind:
             body["loop_lag_s"] = round(loop_lag, 3)
         if delivery:  # each channel: failing since (UTC), until one send succeeds
@@ -352,13 +409,15 @@ class Daemon:
         self.config, self.reload_error = new, None
         # States kept by check id, views by service id.
         self.engine.adopt(new, self.clock(), self._planner(new))
+        if self.node is not None:
+            self.node.adopt(new)
+            self.node.round(self.clock())  # new checks are placed now, not a lease later
         for kind in {c.type for c in (*new.checks, *new.canary)} - self.probes.keys():
             self.probes[kind] = PROBES[kind].factory(self.probe_context)
         self.heartbeats.set_checks(new.checks)  # tokens may have changed
         for check_id in old.keys() - ids:
             self.metrics.forget_check(check_id)
-        checks = [*new.checks, *new.canary]
-        local, remote = split(checks, len(self.workers.workers))
+        local, remote = split(self._probed(), len(self.workers.workers))
         self.scheduler.set_checks(local)
         self.workers.set_checks(remote)
         old_notifiers = dict(self.notifiers)

@@ -62,6 +62,10 @@ class Engine:
         self.reframed: dict[str, Incident] = {}  # open incidents moved by a clock step, unsaved
         self.write_failures = WriteFailures()
         self.results: list[ProbeResult] = []  # folded in, not yet written to history
+        # In a cluster, ``states`` are this location's detectors and views come from the
+        # roll-up of every location's verdicts (``judge``); canary outages are the node's.
+        self.cluster = False
+        self.quorum: dict[str, CheckState] = {}
         self.adopt(config, clock(), planner)
 
     def adopt(self, config: Config, now: float, planner: NoticePlanner) -> None:
@@ -88,15 +92,32 @@ class Engine:
                 service.id, CheckStatus.UNKNOWN, now
             )
             self.refresh_view(service.id, now)
+        self._load_windows(warn=True)
+
+    def _load_windows(self, *, warn: bool = False) -> None:
+        """The config's windows, with operators' changes to them, then operators' own."""
         stored = {w.id: w for w in self.store.windows()}
-        self.windows = []
-        for window in config_windows(config):
+        windows = []
+        for window in config_windows(self.config):
             # An operator's change wins over the file: customers were told of it.
             kept = stored.pop(window.id, window)
-            if kept != window:
+            if kept != window and warn:
                 log.warning("maintenance_config_overridden", **overridden(window, kept))
-            self.windows.append(kept)
-        self.windows += stored.values()
+            windows.append(kept)
+        self.windows = windows + list(stored.values())
+
+    def follow(self) -> None:
+        """Take up what other instances committed: open incidents, windows and progress."""
+        self.open = {i.id: i for i in self.store.open_incidents()}
+        self.progress = self.store.window_progress()
+        self._load_windows()
+        self.sync_metrics()
+
+    def judge(self, judged: Mapping[str, CheckState], now: float) -> None:
+        """Take the cluster's roll-up of some checks, and refresh their services' views."""
+        self.quorum.update(judged)
+        for service_id in {self.service_of[c] for c in judged if c in self.service_of}:
+            self.refresh_view(service_id, now)
 
     def _kept(
         self, check_id: str, failure_threshold: int, success_threshold: int, seen_up: bool
@@ -208,6 +229,8 @@ class Engine:
         self.metrics.check_state.labels(transition.check_id, transition.old).set(0)
         self.metrics.check_state.labels(transition.check_id, transition.new).set(1)
         self.transitions.append(transition)
+        if self.cluster:
+            return  # the node publishes it; views follow the roll-up and canaries are its own
         if transition.check_id in self.canary_ids:
             self._canary_transition(transition)
         else:
@@ -226,7 +249,7 @@ class Engine:
         """Roll a service's checks up into its view."""
         service = self.config.service(service_id)
         ids = [c.id for c in self.config.checks if c.service == service_id]
-        states = [self.states[i] for i in ids]
+        states = [self._judged(i) for i in ids]
         status = rollup([s.status for s in states], service.down_when)
         down = [(i, s) for i, s in zip(ids, states, strict=True) if s.status is CheckStatus.DOWN]
         old = self.views[service_id]
@@ -242,6 +265,15 @@ class Engine:
             never_up=bool(down) and not any(s.seen_up for _, s in down),
         )
 
+    def _judged(self, check_id: str) -> CheckState:
+        """A check's state as its service's view takes it: ours, or the cluster's roll-up."""
+        state = self.states[check_id]
+        if not self.cluster:
+            return state
+        return self.quorum.get(check_id) or CheckState(
+            state.failure_threshold, state.success_threshold
+        )
+
     def advance(self, now: float, steady: float | None = None) -> bool:
         """Move incidents and windows to ``now``; commit with their notices. True if any.
 
@@ -253,7 +285,8 @@ class Engine:
         if steady is not None:
             self._follow_clock(now, steady)
         views = maintenance.mask(self._unhushed(now), self.windows, now)
-        gate = self.canary_ok_at if self.canary_ids else None
+        # In a cluster the roll-up leaves out locations whose canary fails.
+        gate = self.canary_ok_at if self.canary_ids and not self.cluster else None
         changes = apply(self.open, views, now, self.rules, canary_ok_at=gate)
         steps = maintenance.advance(self.windows, self.progress, now)
         if not (changes or steps or self.transitions or self.held or self.reframed):

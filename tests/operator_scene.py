@@ -88,9 +88,13 @@ async def serving_target() -> AsyncIterator[Target]:
             return web.Response(status=503, text="down")
         return web.Response(text="ok")
 
+    async def canary(_: web.Request) -> web.Response:
+        return web.Response(text="ok")  # forewarn's own network check: always answers
+
     app = web.Application()
     app.router.add_get("/tracking", track)
     app.router.add_get("/labels", labels)
+    app.router.add_get("/canary", canary)
     async with TestServer(app, host="127.0.0.1") as server:
         state.url = str(server.make_url("/"))
         yield state

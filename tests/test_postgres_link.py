@@ -5,6 +5,7 @@ The reconnect test stops and restarts a server of its own (the session's serves 
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,3 +183,65 @@ def test_an_inline_password_is_refused_at_load(tmp_path: Path) -> None:
         f"{path}:3: daemon.database: must not hold a password: put it in a file named by "
         "daemon.database_password_file, or in ~/.pgpass (PGPASSFILE)"
     ]
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and never answers: a hung server, not a stopped one."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # the kernel completes the handshakes; nobody ever reads
+        yield listener.getsockname()[1]
+
+
+def test_a_background_link_never_waits_for_a_server_that_does_not_answer(
+    silent_server: int,
+) -> None:
+    """The daemon's links reconnect on a thread: each call raises at once while it hangs."""
+    timeout_s = 2  # libpq's connect_timeout here: what a call on the loop would have waited
+    dsn = f"postgresql://forewarn@127.0.0.1:{silent_server}/forewarn?connect_timeout={timeout_s}"
+    link = Link(dsn, background=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="reconnecting"):
+            link.connection()
+        with pytest.raises(StoreUnavailable, match="still reconnecting"):
+            link.connection()
+        assert time.monotonic() - started < timeout_s / 2  # half the hang it would have cost
+        assert link.attempts == 1  # one attempt in flight, however often it is asked
+
+        def failed() -> bool:
+            try:
+                link.connection()
+            except StoreUnavailable as exc:
+                return "unreachable" in str(exc)
+            return False
+
+        deadline = time.monotonic() + 10 * timeout_s  # only a hang fails this
+        while not failed():
+            assert time.monotonic() < deadline, "the background attempt never ended"
+            time.sleep(0.05)
+        with pytest.raises(StoreUnavailable, match="retry in"):
+            link.connection()  # then the usual pace: no new attempt before the retry delay
+        assert link.attempts == 1
+    finally:
+        link.close()
+
+
+def test_a_background_link_is_used_again_once_the_server_answers(pg_dsn: str) -> None:
+    """Once the background connection is made, the next call gets it."""
+    link = Link(pg_dsn, background=True)
+    try:
+        with pytest.raises(StoreUnavailable, match="reconnecting"):
+            link.connection()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = link.connection()
+                break
+            except StoreUnavailable:
+                assert time.monotonic() < deadline, "never connected"
+                time.sleep(0.05)
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        link.close()

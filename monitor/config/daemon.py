@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Literal
@@ -50,6 +51,16 @@ class DaemonConfig(StrictModel):
     database: str | None = None
     database_password_file: Path | None = None  # read at load; libpq's ~/.pgpass works too
     _database_password: SecretStr | None = PrivateAttr(None)
+    # Several instances on one `database` (ignored on SQLite): where this one probes from,
+    # how often it renews its lease (silent after two missed), from how many locations each
+    # check is probed, and a dead-man's switch pinged while this instance is healthy.
+    location: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")] = Field(
+        default_factory=lambda: socket.gethostname().split(".")[0][:63] or "here"
+    )
+    lease_period: Duration = 5.0
+    probe_from: Annotated[int, Field(ge=1, le=16)] = 2
+    heartbeat_url: str | None = None
+    heartbeat_every: Duration = 60.0
 
     @field_validator("database")
     @classmethod
@@ -88,6 +99,27 @@ class DaemonConfig(StrictModel):
         host, sep, port = value.rpartition(":")
         if not (sep and host and port.isascii() and port.isdigit() and int(port) <= 65535):
             raise ValueError("must be host:port, such as 127.0.0.1:9470")
+        return value
+
+    @field_validator("lease_period")
+    @classmethod
+    def _lease_range(cls, value: float) -> float:
+        # Under 0.5 s the renewals alone load the database; over a minute a dead instance's
+        # checks wait minutes for another prober.
+        if not 0.5 <= value <= 60:
+            raise ValueError("must be between 500ms and 1m")
+        return value
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _heartbeat(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
+
+    @field_validator("heartbeat_every")
+    @classmethod
+    def _heartbeat_pace(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError("must be at least 1s")
         return value
 
     @field_validator("timezone")

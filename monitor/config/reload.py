@@ -22,7 +22,14 @@ DEFERRED = (
 )
 # Keys whose change makes a reload fail: the old config stays until a restart.
 # database: a daemon moving to another database mid-incident would lose its outbox.
-RESTART_ONLY = ("listen", "admin_listen", "state_dir", "database", "database_password_file")
+RESTART_ONLY = (
+    "listen",
+    "admin_listen",
+    "state_dir",
+    "database",
+    "database_password_file",
+    "location",
+)
 
 
 def restart_needed(path: Path, old: Config, new: Config) -> list[str]:

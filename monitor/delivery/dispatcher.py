@@ -33,6 +33,13 @@ _UTC = ZoneInfo("UTC")
 _MAX_EXPONENT = 60  # 2**attempts beyond this only overflows; retry_max caps it long before
 
 
+# A claimed notice is nobody else's for this long: longer than a send takes (the SMTP timeout
+# bounds each step) plus a database outage during which its outcome cannot be recorded (the
+# sender records it as soon as the database is back). The price: a notice whose sender died
+# mid-send waits this long before another instance sends it.
+CLAIM_FOR_S = 300.0
+
+
 def crash_window(concurrency: int) -> int:
     """At most this many notices are sent but not yet recorded, hence resent after a crash:
     those in flight (each outcome is written as soon as its send ends)."""
@@ -58,6 +65,8 @@ class Dispatcher:
         ops: Sequence[OpsChannel] = (),
         zone: ZoneInfo = _UTC,  # daemon.timezone, for the times ops read
         alarm_after: float = 120.0,  # a channel failing this long without a success is news
+        claim_as: str | None = None,  # sharing the outbox: claim notices under this name
+        claim_for: float = CLAIM_FOR_S,
     ) -> None:
         if concurrency < 1 or batch < 1:
             raise ValueError("concurrency and batch must be at least 1")
@@ -84,6 +93,7 @@ class Dispatcher:
         self._stopping = False
         self._ops = list(ops)
         self._zone = zone
+        self._claim_as, self._claim_for = claim_as, claim_for
         # Channels failing (at once for a setup reason): ops hear once per episode.
         self.watch = DeliveryWatch(alarm_after)
         self.last_progress = time.monotonic()
@@ -157,8 +167,7 @@ class Dispatcher:
             room = min(room, free, self._bucket.available(time.monotonic()))
         if room > 0:
             held = self._in_flight.keys() | self._unrecorded.keys()
-            # Over-fetch by what is held: those rows are still pending and due.
-            for item in self._store.due_notices(now, room + len(held)):
+            for item in self._due(now, room, len(held)):
                 if room == 0:
                     break
                 if item.notice.key not in held:
@@ -179,6 +188,13 @@ class Dispatcher:
             # What is due is ours already (or waits for room): a finished send wakes us.
             return _TICK_S
         return min(_TICK_S, max(0.0, next_at - now))
+
+    def _due(self, now: float, room: int, held: int) -> list[OutboxItem]:
+        """Due notices to start: claimed for us when instances share the outbox."""
+        if self._claim_as is None:
+            # Over-fetch by what is held: those rows are still pending and due.
+            return self._store.due_notices(now, room + held)
+        return self._store.claim_due(now, room, self._claim_as, self._claim_for)
 
     def _start(self, item: OutboxItem) -> None:
         key = item.notice.key

@@ -46,12 +46,16 @@ class Heartbeat:
     failing_since: float | None = None  # the clock's time of the first failed ping in a row
     pings: int = 0  # pings sent
     failures: int = 0  # pings failed
+    # Pinged only while this says so: an instance cut off from its database must let the
+    # outside switch notice, not vouch for a cluster it no longer takes part in.
+    healthy: Callable[[], bool] = lambda: True
 
     async def run(self) -> None:
         """Ping now, then every ``interval`` after the previous ping began; never raises."""
         while True:
             started = self.clock()
-            await self.ping()
+            if self.healthy():
+                await self.ping()
             await asyncio.sleep(max(0.0, started + self.interval - self.clock()))
 
     async def ping(self) -> bool:

@@ -142,6 +142,23 @@ class Metrics:
             ["listener", "limit"],
             registry=r,
         )
+        # Several instances on one database (issue 19): who this one is, whether it decides,
+        # and how many members it sees live and silent (a silent one is news to ops).
+        self.instance_info = Gauge(
+            "forewarn_instance_info",
+            "1, labelled with this instance's name and location in the cluster",
+            ["instance_id", "location"],
+            registry=r,
+        )
+        self.cluster_decider = Gauge(
+            "forewarn_cluster_decider", "1 while this instance decides for the cluster", registry=r
+        )
+        self.cluster_members = Gauge(
+            "forewarn_cluster_members",
+            "Instances sharing the database, by state: live, or silent (lease not renewed)",
+            ["state"],
+            registry=r,
+        )
         self.set_aside = Counter(
             "forewarn_set_aside_total",
             "Notices or maintenance windows set aside because they could not be used",

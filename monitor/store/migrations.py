@@ -164,6 +164,37 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
     ALTER TABLE outbox ADD COLUMN claimed_until DOUBLE PRECISION;
     """,
+    # 7: issue 19: instances sharing a database. Each renews its lease row; each location's
+    # verdict on each check it probes is one row, rolled up by the decider; secrets every
+    # instance must share (the unsubscribe key) live here rather than in a state folder.
+    """
+    CREATE TABLE instances (
+        instance_id TEXT PRIMARY KEY,
+        location TEXT NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        renewed_at DOUBLE PRECISION NOT NULL,
+        canary_ok BOOLEAN NOT NULL
+    );
+    CREATE TABLE verdicts (
+        check_id TEXT NOT NULL,
+        location TEXT NOT NULL,
+        instance_id TEXT NOT NULL,
+        seen TEXT NOT NULL,
+        since DOUBLE PRECISION,
+        first_failure_at DOUBLE PRECISION,
+        reason TEXT,
+        detail TEXT NOT NULL,
+        flapping BOOLEAN NOT NULL,
+        seen_up BOOLEAN NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (check_id, location)
+    );
+    CREATE INDEX verdicts_updated_at ON verdicts (updated_at);
+    CREATE TABLE shared_secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]
 
 # The auto-numbered keys are the only DDL the two dialects spell differently.

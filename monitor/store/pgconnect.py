@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,6 +23,8 @@ from monitor.store.base import StoreUnavailable
 from monitor.store.dialect import Rows, Sql
 
 RECONNECT_EVERY_S = 5.0
+# Reconnections of background links: a handful of threads, idle ones not kept alive.
+_CONNECTING = ThreadPoolExecutor(4, thread_name_prefix="pg-connect")
 STATEMENT_TIMEOUT_MS = 5000  # the SQLite store's busy timeout: a stuck statement fails, visibly
 LOCK_TIMEOUT_MS = 3000
 # libpq settings a DSN does not give (a DSN's own win): fail fast on a dead or silent server.
@@ -36,10 +39,15 @@ DEFAULTS = {
 }
 
 
-def conninfo(dsn: str) -> str:
-    """``dsn`` (a URI or key=value string) completed with the fail-fast ``DEFAULTS``."""
+def conninfo(dsn: str, name: str | None = None) -> str:
+    """``dsn`` (a URI or key=value string) completed with the fail-fast ``DEFAULTS``.
+
+    ``name``, when given, is the session's ``application_name`` whatever the DSN says: the
+    decider's lock session is found by it.
+    """
     given = conninfo_to_dict(dsn)
-    return make_conninfo("", **{**DEFAULTS, **given})
+    named = {} if name is None else {"application_name": name}
+    return make_conninfo("", **{**DEFAULTS, **given, **named})
 
 
 def first_line(error: BaseException) -> str:
@@ -61,8 +69,10 @@ class Link:
         *,
         clock: Callable[[], float] = time.monotonic,
         reconnect_every: float = RECONNECT_EVERY_S,
+        background: bool = False,
+        name: str | None = None,
     ) -> None:
-        self._conninfo = conninfo(dsn)
+        self._conninfo = conninfo(dsn, name)
         self._password = password  # handed to libpq only; never in a message or repr
         self._clock = clock
         self._reconnect_every = reconnect_every
@@ -70,20 +80,53 @@ class Link:
         self._failed_at: float | None = None  # when the last attempt to connect failed
         self._error = ""
         self.attempts = 0  # connections tried, for the tests and the logs
+        self._background = background
+        self._pending: Future[psycopg.Connection[tuple[Any, ...]]] | None = None
 
     def __repr__(self) -> str:
         where = conninfo_to_dict(self._conninfo)
         return f"Link(host={where.get('host', '')!r}, dbname={where.get('dbname', '')!r})"
 
     def connection(self) -> psycopg.Connection[tuple[Any, ...]]:
-        """The open connection, connecting first if there is none (and a retry is due)."""
+        """The open connection, connecting first if there is none (and a retry is due).
+
+        A ``background`` link reconnects on a thread of its own: the call that starts it, and
+        those while it runs, raise at once, so a server that does not answer (rather than
+        refuses) costs the event loop nothing. Its first connection is ``connect_now``'s.
+        """
         if self._conn is not None and not self._conn.closed:
             return self._conn
+        if self._pending is not None:
+            return self._adopt()
         now = self._clock()
         if self._failed_at is not None and now - self._failed_at < self._reconnect_every:
             wait = self._reconnect_every - (now - self._failed_at)
             raise StoreUnavailable(f"PostgreSQL unreachable: {self._error} (retry in {wait:.0f} s)")
         self.attempts += 1
+        if self._background:
+            self._pending = _CONNECTING.submit(self._open, now)
+            raise StoreUnavailable("PostgreSQL: reconnecting")
+        self._conn = self._open(now)
+        return self._conn
+
+    def connect_now(self) -> None:
+        """Connect on this thread, waiting as long as libpq does (at start, before probing)."""
+        if self._conn is None or self._conn.closed:
+            self.attempts += 1
+            self._conn = self._open(self._clock())
+
+    def _adopt(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The background connection once made; its error once it failed."""
+        pending = self._pending
+        assert pending is not None
+        if not pending.done():
+            raise StoreUnavailable("PostgreSQL: still reconnecting")
+        self._pending = None
+        self._conn = pending.result()  # raises the StoreUnavailable _open raised
+        return self._conn
+
+    def _open(self, now: float) -> psycopg.Connection[tuple[Any, ...]]:
+        """A new connection with the session's timeouts set; ``now``: when the attempt began."""
         try:
             conn = psycopg.connect(self._conninfo, password=self._password, autocommit=True)
         except psycopg.Error as exc:
@@ -97,7 +140,6 @@ class Link:
             self._failed_at, self._error = now, first_line(exc)
             raise StoreUnavailable(f"PostgreSQL unusable: {self._error}") from None
         self._failed_at = None
-        self._conn = conn
         return conn
 
     @contextmanager
@@ -123,10 +165,19 @@ class Link:
             yield PgDb(conn)
 
     def close(self) -> None:
-        """Close the connection; the next call opens a new one."""
+        """Close the connection (and one still being made); the next call opens a new one."""
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.add_done_callback(_close_made)
+
+
+def _close_made(made: Future[psycopg.Connection[tuple[Any, ...]]]) -> None:
+    """Close a background connection nobody waits for any more."""
+    if not made.cancelled() and made.exception() is None:
+        made.result().close()
 
 
 NUL_STAND_IN = "\ufffd"  # what a NUL in a text becomes: Unicode's "could not be represented"

@@ -6,7 +6,7 @@ connection (pgconnect.py), the migrations under an advisory lock, and list bindi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,7 @@ class PostgresStore(SqlStore):
     def __init__(self, link: Link, zone: ZoneInfo = UTC) -> None:
         self._link = link
         self.zone = zone
+        self._fence: Callable[[Db], None] | None = None
 
     @classmethod
     def open(
@@ -38,13 +39,18 @@ class PostgresStore(SqlStore):
         *,
         password: str | None = None,
         upto: int | None = None,
+        background: bool = False,
     ) -> PostgresStore:
         """Connect to ``dsn`` and bring its schema up to date (to version ``upto``, if given).
 
+        ``background``: later reconnections happen on a thread (see ``Link``), as the daemon,
+        whose event loop must not wait for a server that does not answer, wants.
+
         Raises ``StoreUnavailable`` when the server cannot be reached.
         """
-        link = Link(dsn, password)
+        link = Link(dsn, password, background=background)
         try:
+            link.connect_now()  # at start the daemon waits for its database
             migrate(link, zone, len(MIGRATIONS) if upto is None else upto)
         except BaseException:
             link.close()
@@ -67,7 +73,22 @@ class PostgresStore(SqlStore):
     def _write(self, *, synced: bool = True) -> Iterator[Db]:
         """One transaction; ``synced=False`` commits without waiting for the WAL flush."""
         with self._link.transaction(synced=synced) as db:
+            if self._fence is not None:
+                self._fence(db)
             yield db
+
+    @contextmanager
+    def fenced(self, fence: Callable[[Db], None]) -> Iterator[None]:
+        """Within the block, each write first runs ``fence``, which raises to refuse it.
+
+        The decider's commits are fenced by its lock: one that lost the lock (its session
+        ended, another instance took over) cannot commit a decision after the new decider.
+        """
+        self._fence = fence
+        try:
+            yield
+        finally:
+            self._fence = None
 
     def _suppressed_among(self, folded: list[str]) -> Iterable[str]:
         """Which of these folded addresses are suppressed: one array parameter, any length."""

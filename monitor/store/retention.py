@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import structlog
 
 from monitor.domain.availability import DAY_KEEP_S, MINUTE_KEEP_S
-from monitor.store.base import Store, WriteFailures
+from monitor.store.base import Store, StoreUnavailable, WriteFailures
 
 log = structlog.get_logger("forewarn.retention")
 
@@ -96,6 +96,8 @@ async def retention_loop(
         if loop.time() >= prune_at:
             try:
                 await prune_history(store, clock(), retention)
+            except StoreUnavailable as exc:  # the database away: said, no traceback needed
+                log.warning("prune_failed", error=str(exc))
             except Exception as exc:
                 # A locked or full disk must not stop the daemon: the next run catches up.
                 log.exception("prune_failed", error=str(exc))
