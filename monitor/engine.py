@@ -62,6 +62,8 @@ class Engine:
         self.reframed: dict[str, Incident] = {}  # open incidents moved by a clock step, unsaved
         self.write_failures = WriteFailures()
         self.results: list[ProbeResult] = []  # folded in, not yet written to history
+        # Check → its state, while that state is a fixed point of healthy results (observe).
+        self.settled: dict[str, CheckState] = {}
         self.adopt(config, clock(), planner)
 
     def adopt(self, config: Config, now: float, planner: NoticePlanner) -> None:
@@ -73,6 +75,12 @@ class Engine:
         )
         self.canary_ids = {c.id for c in config.canary}
         self.service_of = {c.id: c.service for c in config.checks}
+        # Each service's checks in config order: a roll-up must not scan every check (the
+        # first round of 10,000 checks is 10,000 transitions).
+        self.checks_of: dict[str, list[str]] = {s.id: [] for s in config.services}
+        for check in config.checks:
+            self.checks_of.setdefault(check.service, []).append(check.id)
+        self.settled = {}
         self.metrics.describe((c.id, c.service, c.type) for c in config.checks)
         checks = (*config.checks, *config.canary)
         # Whether a new check answered before comes from history, so a restart forgets nothing.
@@ -165,11 +173,19 @@ class Engine:
             self._canary(result, now)
         elif self.offline_since is not None:
             return False  # our own network is failing: this result proves nothing either way
-        state, transition = observe(self.states[check_id], result, now)
-        self.states[check_id] = state
+        state = self.states[check_id]
+        calm = result.ok and not result.degraded
+        if calm and self.settled.get(check_id) is state:
+            return state.confirming  # a fixed point: observe() would give back this very state
+        new, transition = observe(state, result, now)
+        if calm and transition is None and new == state:
+            # Every later healthy result leaves it so too (observe reads only the state then),
+            # until something replaces the object: a failure, a reload, a clock step.
+            self.settled[check_id] = new = state
+        self.states[check_id] = new
         if transition is not None:
             self._transition(transition)
-        return state.confirming
+        return new.confirming
 
     def _canary(self, result: ProbeResult, now: float) -> None:
         self.canary_last[result.check_id] = result.ok
@@ -225,7 +241,7 @@ class Engine:
     def refresh_view(self, service_id: str, now: float) -> None:
         """Roll a service's checks up into its view."""
         service = self.config.service(service_id)
-        ids = [c.id for c in self.config.checks if c.service == service_id]
+        ids = self.checks_of.get(service_id, [])
         states = [self.states[i] for i in ids]
         status = rollup([s.status for s in states], service.down_when)
         down = [(i, s) for i, s in zip(ids, states, strict=True) if s.status is CheckStatus.DOWN]

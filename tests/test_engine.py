@@ -199,3 +199,35 @@ def test_a_check_that_answered_before_a_restart_is_told_from_its_first_failure(
         assert ("email", "acme", NoticeKind.FIRST) in pending(engine)
     finally:
         store.close()
+
+
+# Steps of one check (tracking-ws): "ok", "slow" (degraded), "fail"; each repeated n times.
+STEPS = [
+    ("ok", 45),  # up, then a clean failure window: a fixed point the engine skips
+    ("slow", 3),
+    ("ok", 45),
+    ("fail", 1),  # one lost request: the window still counts it, suspect afterwards
+    ("ok", 45),
+    ("fail", 3),  # down
+    ("ok", 45),
+    *[("fail", 1), ("ok", 2)] * 12,  # flapping
+    ("ok", 60),
+]
+
+
+def test_skipping_settled_checks_gives_the_states_observe_gives(engine: Engine) -> None:
+    """Fed through the engine (which skips fixed points) or observe() alone: the same states."""
+    from monitor.domain.detector import observe
+
+    state, skipped, now = engine.states["tracking-ws"], 0, T0
+    for kind, times in STEPS:
+        for _ in range(times):
+            now += 1
+            reason = Reason.CONNECT_TIMEOUT if kind == "fail" else None
+            result = ProbeResult("tracking-ws", now, kind != "fail", kind == "slow", reason)
+            skipped += engine.settled.get("tracking-ws") is engine.states["tracking-ws"]
+            confirming = engine.observe(result, now)
+            state, _ = observe(state, result, now)
+            assert engine.states["tracking-ws"] == state
+            assert confirming is state.confirming
+    assert skipped > 50  # the skip did happen: 40 clean results into each calm stretch

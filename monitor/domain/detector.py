@@ -41,9 +41,9 @@ class CheckState:
     success_threshold: int
     status: CheckStatus = CheckStatus.UNKNOWN
     failures: int = 0  # consecutive failed results
-    successes: int = 0  # consecutive answered results, slow ones included
+    successes: int = 0  # consecutive answered results, slow ones included (up to the threshold)
     slow: int = 0  # consecutive degraded (slow) results
-    fast: int = 0  # consecutive healthy results
+    fast: int = 0  # consecutive healthy results (up to success_threshold)
     failing_since: float | None = None  # first failed probe of the current outage
     reason: Reason | None = None
     detail: str = ""
@@ -115,12 +115,15 @@ def _fold(state: CheckState, result: ProbeResult) -> tuple[CheckState, float | N
         )
         target = CheckStatus.DOWN if new.failures >= state.failure_threshold else state.status
     else:
+        # Counts stop at the threshold they are compared with: nothing reads past it, and a
+        # check that keeps answering then reaches a fixed point the engine can skip.
+        cap = state.success_threshold
         new = replace(
             state,
             failures=0,
-            successes=state.successes + 1,
+            successes=min(state.successes + 1, cap),
             slow=state.slow + 1 if result.degraded else 0,
-            fast=0 if result.degraded else state.fast + 1,
+            fast=0 if result.degraded else min(state.fast + 1, cap),
             failing_since=state.failing_since if down else None,
             reason=result.reason if result.degraded else None,
             detail=result.detail if result.degraded else "",
