@@ -31,6 +31,7 @@ from monitor.store.base import Store, WriteFailures
 
 log = structlog.get_logger("forewarn.engine")
 
+ANSWERED = frozenset({CheckStatus.UP, CheckStatus.DEGRADED})
 UNWRITTEN_MAX = 50_000  # results kept for the next try while the store refuses writes
 
 
@@ -53,6 +54,7 @@ class Engine:
         # Resolved by hand while failing (service → that incident): quiet until it answers.
         self.hushed: dict[str, str] = {}
         self.transitions: list[Transition] = []
+        self.urgent = False  # a transition someone may need to hear of is waiting for a commit
         self.held: list[Notice] = []  # ops notices waiting for the next commit
         self.canary_last: dict[str, bool] = {}  # canary check → its latest result was ok
         self.canary_ok_at = float("-inf")
@@ -224,6 +226,10 @@ class Engine:
         self.metrics.check_state.labels(transition.check_id, transition.old).set(0)
         self.metrics.check_state.labels(transition.check_id, transition.new).set(1)
         self.transitions.append(transition)
+        # A first answer (unknown → up or degraded) tells no one anything: it waits for the
+        # tick's commit, so the first round of 10,000 checks is a few commits, not thousands.
+        first_answer = transition.old is CheckStatus.UNKNOWN and transition.new in ANSWERED
+        self.urgent = self.urgent or not first_answer
         if transition.check_id in self.canary_ids:
             self._canary_transition(transition)
         else:
@@ -360,6 +366,7 @@ class Engine:
         )
         # Only now that the store has them: a refused commit is worked out again next time.
         self.transitions, self.held, self.reframed = [], [], {}
+        self.urgent = False
         for item in aside:
             self.metrics.set_aside.labels(item.kind).inc()
         left_out = {a.ident for a in aside if a.kind == "window"}

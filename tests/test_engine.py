@@ -231,3 +231,26 @@ def test_skipping_settled_checks_gives_the_states_observe_gives(engine: Engine) 
             assert engine.states["tracking-ws"] == state
             assert confirming is state.confirming
     assert skipped > 50  # the skip did happen: 40 clean results into each calm stretch
+
+
+def test_first_answers_are_committed_together_by_the_tick(engine: Engine) -> None:
+    """unknown → up is not urgent: one commit for the whole first round; a failure is urgent."""
+    commits = 0
+    commit = engine.store.commit
+
+    def counting(**parts: object) -> None:
+        nonlocal commits
+        commits += 1
+        commit(**parts)  # type: ignore[arg-type]
+
+    engine.store.commit = counting  # type: ignore[method-assign]
+    for check_id in ("uplink", "tracking-ws", "labels-ws"):
+        engine.observe(ProbeResult(check_id, T0, True), T0)
+    assert len(engine.transitions) == 3 and not engine.urgent
+    engine.advance(T0)
+    assert commits == 1 and engine.transitions == []
+    for step in (1, 2):
+        engine.observe(ProbeResult("tracking-ws", T0 + step, False, reason=Reason.TIMEOUT), T0)
+    assert engine.urgent
+    engine.advance(T0 + 2)
+    assert commits == 2 and not engine.urgent
