@@ -17,6 +17,7 @@ from monitor.config.load import load_config
 from monitor.core.fields import CheckBase
 from monitor.daemon import Daemon
 from monitor.domain.detector import CheckStatus
+from monitor.probes.http import HttpPlan
 from monitor.runtime.workers import shard_of, split, worker_count
 from tests.waiting import until
 
@@ -119,6 +120,26 @@ async def test_an_outage_seen_by_a_worker_is_confirmed_at_retry_pace(
     assert second - first < INTERVAL_S / 2
 
 
+def parent_of(pid: int) -> int:
+    """The parent pid of ``pid``, from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+async def test_workers_are_forked_by_the_fork_server_and_hold_slim_checks(
+    daemon: Daemon, target: tuple[Target, str]
+) -> None:
+    """One fork server, the workers' parent, imported everything; workers get frozen plans."""
+    state, _ = target
+    server = daemon.workers.server.process
+    assert server is not None
+    assert {parent_of(pid) for pid in children(daemon)} == {server.pid}
+    assert parent_of(server.pid) == os.getpid()
+    assert all(isinstance(c, HttpPlan) for shard in daemon.workers.shards for c in shard)
+    await until(lambda: all(state.hits.get(f"/c{i}", 0) >= 2 for i in range(CHECKS)))
+    await until(lambda: daemon.engine.states["c0"].status is CheckStatus.UP)
+
+
 async def test_a_killed_worker_is_restarted_and_its_checks_go_on(
     daemon: Daemon, target: tuple[Target, str]
 ) -> None:
@@ -128,8 +149,10 @@ async def test_a_killed_worker_is_restarted_and_its_checks_go_on(
     assert victim.process is not None
     old_pid = victim.process.pid
     mine = [c.id for c in daemon.workers.shards[0]]
+    killed = victim.process
     os.kill(old_pid, signal.SIGKILL)
     await until(lambda: victim.process is not None and victim.process.pid != old_pid, timeout_s=5)
+    assert killed.returncode == -signal.SIGKILL  # as the fork server saw it exit
     before = {check: state.hits.get(f"/{check}", 0) for check in mine}
     await until(lambda: all(state.hits.get(f"/{c}", 0) > before[c] + 1 for c in mine), timeout_s=5)
 
