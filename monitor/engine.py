@@ -223,8 +223,7 @@ class Engine:
             new=transition.new,
             reason=transition.reason,
         )
-        self.metrics.check_state.labels(transition.check_id, transition.old).set(0)
-        self.metrics.check_state.labels(transition.check_id, transition.new).set(1)
+        self.metrics.set_state(transition.check_id, transition.old, transition.new)
         self.transitions.append(transition)
         # A first answer (unknown → up or degraded) tells no one anything: it waits for the
         # tick's commit, so the first round of 10,000 checks is a few commits, not thousands.
