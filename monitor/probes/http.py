@@ -94,18 +94,22 @@ class HttpCheck(CheckBase):
     def plan(self) -> HttpPlan:
         """This check as its probe runs it, made on first use and kept (the model is frozen)."""
         if self._plan is None:
-            self._plan = HttpPlan(
-                self.id,
-                self.service,
-                self.type,
-                self.interval,
-                self.timeout,
-                self.retry_interval,
-                self.request(),
-                self.expect,
-                self.max_body,
-            )
+            self._plan = self.new_plan()
         return self._plan
+
+    def new_plan(self) -> HttpPlan:
+        """This check as its probe runs it, made now and not kept (for a worker's hand-over)."""
+        return HttpPlan(
+            self.id,
+            self.service,
+            self.type,
+            self.interval,
+            self.timeout,
+            self.retry_interval,
+            self.request(),
+            self.expect,
+            self.max_body,
+        )
 
     def request(self) -> Request:
         """The request this check sends."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import json
 import os
@@ -32,6 +33,18 @@ log = structlog.get_logger("forewarn.forkserver")
 
 _PACKET = 4096
 POLL_S = 0.1  # how often a worker is looked for once its fork server has gone
+
+
+def trim_heap() -> None:
+    """Hand the C heap's free pages back to the system (glibc only; elsewhere nothing).
+
+    Loading and handing over 10,000 checks leaves tens of MB freed but still resident.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.malloc_trim(0)
 
 
 class Child:

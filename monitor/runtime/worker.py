@@ -19,6 +19,7 @@ from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult
 from monitor.probes.heartbeat import HeartbeatBook
 from monitor.runtime import wire
+from monitor.runtime.forkserver import trim_heap
 from monitor.runtime.lag import LagMonitor, loop_factory
 from monitor.runtime.logs import configure_logging
 from monitor.runtime.metrics import Metrics
@@ -135,6 +136,7 @@ def _assign(
     scheduler.set_checks(message.checks)
     gc.collect()
     gc.freeze()  # the checks live as long as the process: keep them out of GC scans
+    trim_heap()  # the unpickled frame and its garbage leave the RSS
     return scheduler
 
 

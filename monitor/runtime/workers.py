@@ -25,7 +25,7 @@ from monitor.core.fields import CheckBase
 from monitor.probes.assertions import HttpExpect
 from monitor.probes.base import ProbeResult
 from monitor.runtime import wire
-from monitor.runtime.forkserver import Child, ForkServer
+from monitor.runtime.forkserver import Child, ForkServer, trim_heap
 from monitor.runtime.metrics import Metrics
 
 log = structlog.get_logger("forewarn.workers")
@@ -111,6 +111,7 @@ class ProbeWorkers:
         self._shard(checks)
         if self.workers:
             await asyncio.gather(*(self._spawn(worker) for worker in self.workers))
+        trim_heap()  # start-up's garbage (the config's YAML, the hand-over) leaves the RSS
 
     def set_checks(self, checks: Sequence[CheckBase]) -> None:
         """Adopt new checks (a reload): each worker keeps the grid of checks it already had."""
