@@ -216,21 +216,24 @@ STEPS = [
 
 
 def test_skipping_settled_checks_gives_the_states_observe_gives(engine: Engine) -> None:
-    """Fed through the engine (which skips fixed points) or observe() alone: the same states."""
-    from monitor.domain.detector import observe
+    """Through the engine (fixed points skipped, calm checks short-cut) or the full fold alone:
+    the same states after every step."""
+    from monitor.domain.detector import calm, observe_fully
 
-    state, skipped, now = engine.states["tracking-ws"], 0, T0
+    state, skipped, short, now = engine.states["tracking-ws"], 0, 0, T0
     for kind, times in STEPS:
         for _ in range(times):
             now += 1
             reason = Reason.CONNECT_TIMEOUT if kind == "fail" else None
             result = ProbeResult("tracking-ws", now, kind != "fail", kind == "slow", reason)
             skipped += engine.settled.get("tracking-ws") is engine.states["tracking-ws"]
+            short += calm(engine.states["tracking-ws"])
             confirming = engine.observe(result, now)
-            state, _ = observe(state, result, now)
+            state, _ = observe_fully(state, result, now)
             assert engine.states["tracking-ws"] == state
             assert confirming is state.confirming
     assert skipped > 50  # the skip did happen: 40 clean results into each calm stretch
+    assert short > skipped  # and the short cut before it
 
 
 def test_first_answers_are_committed_together_by_the_tick(engine: Engine) -> None:

@@ -75,6 +75,32 @@ def observe(
     state: CheckState, result: ProbeResult, now: float
 ) -> tuple[CheckState, Transition | None]:
     """Fold one probe result into the check's state; return a Transition when ``shown`` changes."""
+    if result.ok and not result.degraded and calm(state):
+        # What the full fold below gives in this case, field by field: only the window moves.
+        return replace(state, history=push(state.history, False)), None
+    return observe_fully(state, result, now)
+
+
+def calm(state: CheckState) -> bool:
+    """Up with nothing pending: a healthy result then changes only the failure window."""
+    return (
+        state.status is CheckStatus.UP
+        and state.failures == 0
+        and state.slow == 0
+        and state.successes == state.fast == state.success_threshold
+        and state.seen_up
+        and not state.flapping
+        and state.failing_since is None
+        and state.reason is None
+        and not state.detail
+        and not any(state.history)
+    )
+
+
+def observe_fully(
+    state: CheckState, result: ProbeResult, now: float
+) -> tuple[CheckState, Transition | None]:
+    """``observe`` without its shortcut for calm checks (the reference it is tested against)."""
     new, first_failure_at = _fold(state, result)
     history = push(state.history, not result.ok)
     new = replace(

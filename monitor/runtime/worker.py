@@ -79,6 +79,8 @@ class Link:
     def flush(self) -> None:
         """Send the pending report (possibly empty: a pulse)."""
         self.flush_queued = False
+        if self.writer.is_closing():
+            return  # the daemon has gone, or we are stopping: nobody to tell
         lag_s = self.lag.recent_worst()
         report = wire.Report(self.results, self.lateness, self.inconclusive, lag_s)
         self.results, self.lateness, self.inconclusive = [], [], []

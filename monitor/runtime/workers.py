@@ -24,9 +24,11 @@ import structlog
 from monitor.core.fields import CheckBase
 from monitor.probes.assertions import HttpExpect
 from monitor.probes.base import ProbeResult
+from monitor.probes.http import HttpCheck
 from monitor.runtime import wire
 from monitor.runtime.forkserver import Child, ForkServer, trim_heap
 from monitor.runtime.metrics import Metrics
+from monitor.runtime.wire import Planned
 
 log = structlog.get_logger("forewarn.workers")
 
@@ -47,11 +49,13 @@ def worker_count(
     return cores if cores > 1 and rate >= AUTO_FROM_RATE else 0
 
 
-def split(checks: Sequence[CheckBase], count: int) -> tuple[list[CheckBase], list[CheckBase]]:
-    """The checks the daemon probes itself, and those its ``count`` workers probe."""
+def split(checks: Sequence[CheckBase], count: int) -> tuple[list[Planned], list[CheckBase]]:
+    """The checks the daemon probes itself (http ones as their plans), and its workers'."""
     if count == 0:
-        return list(checks), []
-    local = [c for c in checks if c.type in LOCAL_KINDS]
+        # The scheduler then hands the probe a plan, not a model whose private attribute
+        # costs a pydantic __getattr__ on every run.
+        return [c.plan() if isinstance(c, HttpCheck) else c for c in checks], []
+    local: list[Planned] = [c for c in checks if c.type in LOCAL_KINDS]
     return local, [c for c in checks if c.type not in LOCAL_KINDS]
 
 
