@@ -27,6 +27,9 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("event loop itself (uvloop, C)", ("Runner.run",)),
 )
 OTHER = "other"
+# Not a probe's cost: the scrape bench.throughput makes once its window is over (on a
+# thread), and samples of threads waiting with no Python frame.
+IGNORED = ("generate_latest",)
 
 
 def split(path: Path) -> Counter[str]:
@@ -34,6 +37,8 @@ def split(path: Path) -> Counter[str]:
     parts: Counter[str] = Counter()
     for line in path.read_text(encoding="utf-8").splitlines():
         stack, _, count = line.rpartition(" ")
+        if not stack.strip() or any(mark in stack for mark in IGNORED):
+            continue
         part = next((name for name, marks in PARTS if any(m in stack for m in marks)), OTHER)
         parts[part] += int(count)
     return parts
