@@ -201,5 +201,8 @@ def test_split_keeps_heartbeats_home_and_shards_are_stable(tmp_path: Path) -> No
     alone, none = split(list(config.checks), 0)  # one process: all home, http ones as plans
     assert [c.id for c in alone] == [c.id for c in config.checks] and none == []
     assert all(isinstance(c, HttpPlan) for c in alone if c.type == "http")
+    # The plans live apart from the models: a reload of the same file changes no check.
+    again = load_config(write_config(tmp_path, "http://127.0.0.1:9", workers=2))
+    assert list(again.checks) == list(config.checks)
     assert [shard_of(f"c{i}", 4) for i in range(6)] == [shard_of(f"c{i}", 4) for i in range(6)]
     assert len({shard_of(f"c{i}", 4) for i in range(100)}) == 4

@@ -78,7 +78,6 @@ class HttpCheck(CheckBase):
     max_body: MaxBody = 1024 * 1024
     expect: HttpExpect = HttpExpect()
     _body: bytes | None = PrivateAttr(default=None)
-    _plan: HttpPlan | None = PrivateAttr(default=None)
 
     @field_validator("auth")
     @classmethod
@@ -92,13 +91,11 @@ class HttpCheck(CheckBase):
         return self
 
     def plan(self) -> HttpPlan:
-        """This check as its probe runs it, made on first use and kept (the model is frozen)."""
-        if self._plan is None:
-            self._plan = self.new_plan()
-        return self._plan
+        """This check as its probe runs it; the scheduler holds it, the model does not.
 
-    def new_plan(self) -> HttpPlan:
-        """This check as its probe runs it, made now and not kept (for a worker's hand-over)."""
+        Kept in the model, it would take part in its equality: a reload would see every
+        probed check as changed.
+        """
         return HttpPlan(
             self.id,
             self.service,

@@ -31,7 +31,7 @@ def slim(check: CheckBase, shared: dict[str, HttpExpect]) -> Planned:
     """
     if not isinstance(check, HttpCheck):
         return check
-    plan = check.new_plan()  # not kept by the daemon, which never probes it
+    plan = check.plan()
     expect = shared.setdefault(repr(plan.expect), plan.expect)
     return plan if expect is plan.expect else replace(plan, expect=expect)
 
