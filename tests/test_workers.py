@@ -135,7 +135,8 @@ async def test_workers_are_forked_by_the_fork_server_and_hold_slim_checks(
     assert server is not None
     assert {parent_of(pid) for pid in children(daemon)} == {server.pid}
     assert parent_of(server.pid) == os.getpid()
-    assert all(isinstance(c, HttpPlan) for shard in daemon.workers.shards for c in shard)
+    handed = [daemon.workers._assignment(w).checks for w in daemon.workers.workers]
+    assert all(isinstance(c, HttpPlan) for checks in handed for c in checks)
     await until(lambda: all(state.hits.get(f"/c{i}", 0) >= 2 for i in range(CHECKS)))
     await until(lambda: daemon.engine.states["c0"].status is CheckStatus.UP)
 

@@ -106,7 +106,7 @@ class ProbeWorkers:
         self.on_set_aside = on_set_aside  # as the daemon's own scheduler calls it
         self.metrics = metrics
         self.workers = [_Worker(index) for index in range(count)]
-        self.shards: list[tuple[wire.Planned, ...]] = [() for _ in range(count)]
+        self.shards: list[tuple[CheckBase, ...]] = [() for _ in range(count)]
         self.stopping = False
         self.server = ForkServer()
 
@@ -152,15 +152,17 @@ class ProbeWorkers:
         await self.server.close()
 
     def _shard(self, checks: Sequence[CheckBase]) -> None:
-        shards: list[list[wire.Planned]] = [[] for _ in self.workers]
-        shared: dict[str, HttpExpect] = {}
+        shards: list[list[CheckBase]] = [[] for _ in self.workers]
         for check in checks:
-            shards[shard_of(check.id, len(self.workers))].append(wire.slim(check, shared))
+            shards[shard_of(check.id, len(self.workers))].append(check)
         self.shards = [tuple(shard) for shard in shards]
 
     def _assignment(self, worker: _Worker) -> wire.Assign:
         share = max(1, math.ceil(self.settings.max_concurrency / len(self.workers)))
-        return wire.Assign(self.shards[worker.index], self.settings.timezone, share)
+        # Slim forms made for each hand-over, not kept: the daemon holds the config already.
+        shared: dict[str, HttpExpect] = {}
+        checks = tuple(wire.slim(check, shared) for check in self.shards[worker.index])
+        return wire.Assign(checks, self.settings.timezone, share)
 
     async def _spawn(self, worker: _Worker) -> None:
         json = not sys.stdout.isatty()
