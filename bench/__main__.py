@@ -1,4 +1,4 @@
-"""Run the benchmarks in one go: ``python -m bench [--quick] [--only a,b]``.
+"""Run the benchmarks in one go: ``python -m bench [--quick] [--only a,b] [--with earlier.json]``.
 
 Each section is a module of this package with ``main(quick) -> dict`` that starts and stops
 everything it needs on 127.0.0.1 and returns its figures. This entry point runs them in order,
@@ -84,6 +84,17 @@ def render(run: dict[str, Any]) -> str:
         f"uvloop installed: {info['uvloop_installed']}. Command: `{run['command']}`. "
         f"Raw figures: `{run['file']}`."
     )
+    borrowed: dict[str, str] = run.get("borrowed", {})
+    if borrowed:
+        by_file: dict[str, list[str]] = {}
+        for name, file in borrowed.items():
+            by_file.setdefault(file, []).append(f"`{name}`")
+        lines.append("")
+        lines.append(
+            "Sections this run did not measure, and the run each comes from: "
+            + "; ".join(f"{', '.join(names)}: `{file}`" for file, names in by_file.items())
+            + ". Every other row and table is this run's."
+        )
     lines += ["", *goals(run["sections"]), "", *curve(run["sections"])]
     for name, figures in run["sections"].items():
         lines += ["", f"**{name}** ({figures.pop('seconds_taken', '?')} s)", ""]
@@ -253,12 +264,40 @@ def publish(doc: Path, tables: str) -> None:
     doc.write_text(text, encoding="utf-8")
 
 
+def borrow(run: dict[str, Any], earlier: list[Path]) -> None:
+    """Fill the sections ``run`` did not measure from ``earlier`` runs (first listed wins).
+
+    A run of some sections then still publishes every table, and says which run each
+    borrowed section comes from.
+    """
+    sections: dict[str, Any] = run["sections"]
+    borrowed: dict[str, str] = {}
+    for path in earlier:
+        other = json.loads(path.read_text(encoding="utf-8"))
+        for name, figures in other["sections"].items():
+            if name not in sections and name not in borrowed:
+                sections[name] = figures
+                borrowed[name] = other.get("file") or str(path)
+    if borrowed:
+        run["borrowed"] = borrowed
+        order = {name: index for index, name in enumerate(SECTIONS)}
+        run["sections"] = dict(sorted(sections.items(), key=lambda item: order.get(item[0], 99)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen sections, then write the JSON and the tables."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="about a minute per section")
     parser.add_argument("--only", default="", help=f"comma-separated, from {', '.join(SECTIONS)}")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument(
+        "--with",
+        dest="borrow",
+        type=Path,
+        action="append",
+        default=[],
+        help="an earlier run's JSON: sections not run now are taken from it (the table says so)",
+    )
     args = parser.parse_args(argv)
     chosen = [s for s in args.only.split(",") if s] or list(SECTIONS)
     unknown = sorted(set(chosen) - set(SECTIONS))
@@ -281,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = module.main(quick=args.quick)
         figures["seconds_taken"] = round(time.monotonic() - started, 1)
         run["sections"][name] = figures
+    borrow(run, args.borrow)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
     publish(args.doc, render(json.loads(out.read_text(encoding="utf-8"))))

@@ -359,11 +359,15 @@ async def point(
             sink.target = log_file
             daemon = Daemon(config)
             lateness = Lateness(daemon.metrics.scheduler_lag)
+            cpu_start = own()
             started, started_at = time.perf_counter(), time.time()
             await daemon.start()
             start_s = time.perf_counter() - started
+            first: dict[str, float] = {}
+            watching = asyncio.create_task(first_round(daemon, started, cpu_start, first))
             try:
                 waited_s, settled = await settle(daemon.metrics.scheduler_lag, options.warmup_s)
+                watching.cancel()
                 lag0, extra0 = histogram(daemon.metrics.scheduler_lag), optional(daemon.metrics)
                 busy0, nginx0, cpu0 = machine_busy_s(), sample_tree(nginx_pid), own()
                 t0 = time.time()
@@ -456,11 +460,27 @@ async def point(
         "threads": cpu1.threads,
         "config_load_s": round(load_s, 2),
         "daemon_start_s": round(start_s, 2),
+        # From the start of daemon.start() until every check is up (None: not before the
+        # window), and the CPU the daemon and its workers spent meanwhile, per check.
+        "first_round_all_up_s": first.get("all_up_s"),
+        "first_round_cpu_ms_per_check": first.get("cpu_ms_per_check"),
         "metrics_scrape_s": round(scrape_s, 3),
         "metrics_scrape_mb": round(scrape_bytes / 2**20, 2),
         "scrapes_in_window": len(scrapes),  # --scrape-every; none by default
         "log_lines": log_lines,
     }
+
+
+async def first_round(daemon: Any, started: float, cpu0: Sample, out: dict[str, float]) -> None:
+    """Note when every check is first up, and the CPU spent until then (per check)."""
+    from monitor.domain.detector import CheckStatus
+
+    states = daemon.engine.states
+    # Polled, not awaited: the engine has no event for it, and this runs only until all are up.
+    while not states or any(s.status is not CheckStatus.UP for s in states.values()):  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    out["all_up_s"] = round(time.perf_counter() - started, 2)
+    out["cpu_ms_per_check"] = round((own().cpu_s - cpu0.cpu_s) * 1000 / len(states), 3)
 
 
 def own() -> Sample:
@@ -480,6 +500,7 @@ def header() -> str:
         f"{'cores':>7}"
         f"{'late p50':>10}{'p99':>9}{'max ms':>9}{'hist p99≤':>10}{'skipped':>8}"
         f"{'failed':>7}{'PSS MB':>8}{'fds':>6}{'nginx':>7}{'others':>7}{'warm-up s':>10}"
+        f"{'all up s':>9}"
     )
 
 
@@ -505,6 +526,7 @@ def line(p: dict[str, Any]) -> str:
         f"{p.get('pss_mb', p['rss_mb']):>8.0f}{p['open_fds']:>6}{p['nginx_cpu_cores_used']:>7.2f}"
         f"{p['other_cpu_cores_used']:>7.2f}"
         f"{p['warmup_s']:>9.0f}{'' if p['settled_before_window'] else '!'}"
+        f"{cell(p.get('first_round_all_up_s'), 9)}"
     )
 
 

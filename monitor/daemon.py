@@ -257,9 +257,10 @@ class Daemon:
     def on_result(self, result: ProbeResult) -> bool:
         """Hand one probe result to the engine; True while the check is confirming a change."""
         confirming = self.engine.ingest(result, self.clock(), time.monotonic())
-        if self.engine.transitions and not self.advance_queued:
+        if self.engine.urgent and not self.advance_queued:
             # A change: tell whoever needs it now, not at the next tick; but once per loop
             # turn, so that a batch of results (a worker's report, a start) is one commit.
+            # First answers of a start wait for the tick (Engine.urgent).
             self.advance_queued = True
             asyncio.get_running_loop().call_soon(self._advance_soon)
         return confirming

@@ -31,6 +31,7 @@ from monitor.store.base import Store, WriteFailures
 
 log = structlog.get_logger("forewarn.engine")
 
+ANSWERED = frozenset({CheckStatus.UP, CheckStatus.DEGRADED})
 UNWRITTEN_MAX = 50_000  # results kept for the next try while the store refuses writes
 
 
@@ -53,6 +54,7 @@ class Engine:
         # Resolved by hand while failing (service → that incident): quiet until it answers.
         self.hushed: dict[str, str] = {}
         self.transitions: list[Transition] = []
+        self.urgent = False  # a transition someone may need to hear of is waiting for a commit
         self.held: list[Notice] = []  # ops notices waiting for the next commit
         self.canary_last: dict[str, bool] = {}  # canary check → its latest result was ok
         self.canary_ok_at = float("-inf")
@@ -66,6 +68,8 @@ class Engine:
         # roll-up of every location's verdicts (``judge``); canary outages are the node's.
         self.cluster = False
         self.quorum: dict[str, CheckState] = {}
+        # Check → its state, while that state is a fixed point of healthy results (observe).
+        self.settled: dict[str, CheckState] = {}
         self.adopt(config, clock(), planner)
 
     def adopt(self, config: Config, now: float, planner: NoticePlanner) -> None:
@@ -77,6 +81,12 @@ class Engine:
         )
         self.canary_ids = {c.id for c in config.canary}
         self.service_of = {c.id: c.service for c in config.checks}
+        # Each service's checks in config order: a roll-up must not scan every check (the
+        # first round of 10,000 checks is 10,000 transitions).
+        self.checks_of: dict[str, list[str]] = {s.id: [] for s in config.services}
+        for check in config.checks:
+            self.checks_of.setdefault(check.service, []).append(check.id)
+        self.settled = {}
         self.metrics.describe((c.id, c.service, c.type) for c in config.checks)
         checks = (*config.checks, *config.canary)
         # Whether a new check answered before comes from history, so a restart forgets nothing.
@@ -186,11 +196,19 @@ class Engine:
             self._canary(result, now)
         elif self.offline_since is not None:
             return False  # our own network is failing: this result proves nothing either way
-        state, transition = observe(self.states[check_id], result, now)
-        self.states[check_id] = state
+        state = self.states[check_id]
+        calm = result.ok and not result.degraded
+        if calm and self.settled.get(check_id) is state:
+            return state.confirming  # a fixed point: observe() would give back this very state
+        new, transition = observe(state, result, now)
+        if calm and transition is None and new == state:
+            # Every later healthy result leaves it so too (observe reads only the state then),
+            # until something replaces the object: a failure, a reload, a clock step.
+            self.settled[check_id] = new = state
+        self.states[check_id] = new
         if transition is not None:
             self._transition(transition)
-        return state.confirming
+        return new.confirming
 
     def _canary(self, result: ProbeResult, now: float) -> None:
         self.canary_last[result.check_id] = result.ok
@@ -226,9 +244,12 @@ class Engine:
             new=transition.new,
             reason=transition.reason,
         )
-        self.metrics.check_state.labels(transition.check_id, transition.old).set(0)
-        self.metrics.check_state.labels(transition.check_id, transition.new).set(1)
+        self.metrics.set_state(transition.check_id, transition.old, transition.new)
         self.transitions.append(transition)
+        # A first answer (unknown → up or degraded) tells no one anything: it waits for the
+        # tick's commit, so the first round of 10,000 checks is a few commits, not thousands.
+        first_answer = transition.old is CheckStatus.UNKNOWN and transition.new in ANSWERED
+        self.urgent = self.urgent or not first_answer
         if self.cluster:
             return  # the node publishes it; views follow the roll-up and canaries are its own
         if transition.check_id in self.canary_ids:
@@ -248,7 +269,7 @@ class Engine:
     def refresh_view(self, service_id: str, now: float) -> None:
         """Roll a service's checks up into its view."""
         service = self.config.service(service_id)
-        ids = [c.id for c in self.config.checks if c.service == service_id]
+        ids = self.checks_of.get(service_id, [])
         states = [self._judged(i) for i in ids]
         status = rollup([s.status for s in states], service.down_when)
         down = [(i, s) for i, s in zip(ids, states, strict=True) if s.status is CheckStatus.DOWN]
@@ -377,6 +398,7 @@ class Engine:
         )
         # Only now that the store has them: a refused commit is worked out again next time.
         self.transitions, self.held, self.reframed = [], [], {}
+        self.urgent = False
         for item in aside:
             self.metrics.set_aside.labels(item.kind).inc()
         left_out = {a.ident for a in aside if a.kind == "window"}

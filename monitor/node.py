@@ -187,7 +187,7 @@ class Node:
             if engine.transitions:  # this location's history; views follow the roll-up
                 engine.store.commit(transitions=engine.transitions)
                 self.dirty.update(t.check_id for t in engine.transitions)
-                engine.transitions = []
+                engine.transitions, engine.urgent = [], False
             changed = self._changed_reports()
             try:
                 self.coordination.publish(changed)

@@ -199,3 +199,61 @@ def test_a_check_that_answered_before_a_restart_is_told_from_its_first_failure(
         assert ("email", "acme", NoticeKind.FIRST) in pending(engine)
     finally:
         store.close()
+
+
+# Steps of one check (tracking-ws): "ok", "slow" (degraded), "fail"; each repeated n times.
+STEPS = [
+    ("ok", 45),  # up, then a clean failure window: a fixed point the engine skips
+    ("slow", 3),
+    ("ok", 45),
+    ("fail", 1),  # one lost request: the window still counts it, suspect afterwards
+    ("ok", 45),
+    ("fail", 3),  # down
+    ("ok", 45),
+    *[("fail", 1), ("ok", 2)] * 12,  # flapping
+    ("ok", 60),
+]
+
+
+def test_skipping_settled_checks_gives_the_states_observe_gives(engine: Engine) -> None:
+    """Through the engine (fixed points skipped, calm checks short-cut) or the full fold alone:
+    the same states after every step."""
+    from monitor.domain.detector import calm, observe_fully
+
+    state, skipped, short, now = engine.states["tracking-ws"], 0, 0, T0
+    for kind, times in STEPS:
+        for _ in range(times):
+            now += 1
+            reason = Reason.CONNECT_TIMEOUT if kind == "fail" else None
+            result = ProbeResult("tracking-ws", now, kind != "fail", kind == "slow", reason)
+            skipped += engine.settled.get("tracking-ws") is engine.states["tracking-ws"]
+            short += calm(engine.states["tracking-ws"])
+            confirming = engine.observe(result, now)
+            state, _ = observe_fully(state, result, now)
+            assert engine.states["tracking-ws"] == state
+            assert confirming is state.confirming
+    assert skipped > 50  # the skip did happen: 40 clean results into each calm stretch
+    assert short > skipped  # and the short cut before it
+
+
+def test_first_answers_are_committed_together_by_the_tick(engine: Engine) -> None:
+    """unknown → up is not urgent: one commit for the whole first round; a failure is urgent."""
+    commits = 0
+    commit = engine.store.commit
+
+    def counting(**parts: object) -> None:
+        nonlocal commits
+        commits += 1
+        commit(**parts)  # type: ignore[arg-type]
+
+    engine.store.commit = counting  # type: ignore[method-assign]
+    for check_id in ("uplink", "tracking-ws", "labels-ws"):
+        engine.observe(ProbeResult(check_id, T0, True), T0)
+    assert len(engine.transitions) == 3 and not engine.urgent
+    engine.advance(T0)
+    assert commits == 1 and engine.transitions == []
+    for step in (1, 2):
+        engine.observe(ProbeResult("tracking-ws", T0 + step, False, reason=Reason.TIMEOUT), T0)
+    assert engine.urgent
+    engine.advance(T0 + 2)
+    assert commits == 2 and not engine.urgent

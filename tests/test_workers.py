@@ -17,6 +17,7 @@ from monitor.config.load import load_config
 from monitor.core.fields import CheckBase
 from monitor.daemon import Daemon
 from monitor.domain.detector import CheckStatus
+from monitor.probes.http import HttpPlan
 from monitor.runtime.workers import shard_of, split, worker_count
 from tests.waiting import until
 
@@ -119,6 +120,27 @@ async def test_an_outage_seen_by_a_worker_is_confirmed_at_retry_pace(
     assert second - first < INTERVAL_S / 2
 
 
+def parent_of(pid: int) -> int:
+    """The parent pid of ``pid``, from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+async def test_workers_are_forked_by_the_fork_server_and_hold_slim_checks(
+    daemon: Daemon, target: tuple[Target, str]
+) -> None:
+    """One fork server, the workers' parent, imported everything; workers get frozen plans."""
+    state, _ = target
+    server = daemon.workers.server.process
+    assert server is not None
+    assert {parent_of(pid) for pid in children(daemon)} == {server.pid}
+    assert parent_of(server.pid) == os.getpid()
+    handed = [daemon.workers._assignment(w).checks for w in daemon.workers.workers]
+    assert all(isinstance(c, HttpPlan) for checks in handed for c in checks)
+    await until(lambda: all(state.hits.get(f"/c{i}", 0) >= 2 for i in range(CHECKS)))
+    await until(lambda: daemon.engine.states["c0"].status is CheckStatus.UP)
+
+
 async def test_a_killed_worker_is_restarted_and_its_checks_go_on(
     daemon: Daemon, target: tuple[Target, str]
 ) -> None:
@@ -128,8 +150,10 @@ async def test_a_killed_worker_is_restarted_and_its_checks_go_on(
     assert victim.process is not None
     old_pid = victim.process.pid
     mine = [c.id for c in daemon.workers.shards[0]]
+    killed = victim.process
     os.kill(old_pid, signal.SIGKILL)
     await until(lambda: victim.process is not None and victim.process.pid != old_pid, timeout_s=5)
+    assert killed.returncode == -signal.SIGKILL  # as the fork server saw it exit
     before = {check: state.hits.get(f"/{check}", 0) for check in mine}
     await until(lambda: all(state.hits.get(f"/{c}", 0) > before[c] + 1 for c in mine), timeout_s=5)
 
@@ -175,6 +199,11 @@ def test_split_keeps_heartbeats_home_and_shards_are_stable(tmp_path: Path) -> No
     config = load_config(write_config(tmp_path, "http://127.0.0.1:9", workers=2))
     local, remote = split(list(config.checks), 2)
     assert [c.id for c in local] == ["batch"] and "batch" not in {c.id for c in remote}
-    assert split(list(config.checks), 0) == (list(config.checks), [])
+    alone, none = split(list(config.checks), 0)  # one process: all home, http ones as plans
+    assert [c.id for c in alone] == [c.id for c in config.checks] and none == []
+    assert all(isinstance(c, HttpPlan) for c in alone if c.type == "http")
+    # The plans live apart from the models: a reload of the same file changes no check.
+    again = load_config(write_config(tmp_path, "http://127.0.0.1:9", workers=2))
+    assert list(again.checks) == list(config.checks)
     assert [shard_of(f"c{i}", 4) for i in range(6)] == [shard_of(f"c{i}", 4) for i in range(6)]
     assert len({shard_of(f"c{i}", 4) for i in range(100)}) == 4

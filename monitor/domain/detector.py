@@ -41,9 +41,9 @@ class CheckState:
     success_threshold: int
     status: CheckStatus = CheckStatus.UNKNOWN
     failures: int = 0  # consecutive failed results
-    successes: int = 0  # consecutive answered results, slow ones included
+    successes: int = 0  # consecutive answered results, slow ones included (up to the threshold)
     slow: int = 0  # consecutive degraded (slow) results
-    fast: int = 0  # consecutive healthy results
+    fast: int = 0  # consecutive healthy results (up to success_threshold)
     failing_since: float | None = None  # first failed probe of the current outage
     reason: Reason | None = None
     detail: str = ""
@@ -75,6 +75,32 @@ def observe(
     state: CheckState, result: ProbeResult, now: float
 ) -> tuple[CheckState, Transition | None]:
     """Fold one probe result into the check's state; return a Transition when ``shown`` changes."""
+    if result.ok and not result.degraded and calm(state):
+        # What the full fold below gives in this case, field by field: only the window moves.
+        return replace(state, history=push(state.history, False)), None
+    return observe_fully(state, result, now)
+
+
+def calm(state: CheckState) -> bool:
+    """Up with nothing pending: a healthy result then changes only the failure window."""
+    return (
+        state.status is CheckStatus.UP
+        and state.failures == 0
+        and state.slow == 0
+        and state.successes == state.fast == state.success_threshold
+        and state.seen_up
+        and not state.flapping
+        and state.failing_since is None
+        and state.reason is None
+        and not state.detail
+        and not any(state.history)
+    )
+
+
+def observe_fully(
+    state: CheckState, result: ProbeResult, now: float
+) -> tuple[CheckState, Transition | None]:
+    """``observe`` without its shortcut for calm checks (the reference it is tested against)."""
     new, first_failure_at = _fold(state, result)
     history = push(state.history, not result.ok)
     new = replace(
@@ -115,12 +141,15 @@ def _fold(state: CheckState, result: ProbeResult) -> tuple[CheckState, float | N
         )
         target = CheckStatus.DOWN if new.failures >= state.failure_threshold else state.status
     else:
+        # Counts stop at the threshold they are compared with: nothing reads past it, and a
+        # check that keeps answering then reaches a fixed point the engine can skip.
+        cap = state.success_threshold
         new = replace(
             state,
             failures=0,
-            successes=state.successes + 1,
+            successes=min(state.successes + 1, cap),
             slow=state.slow + 1 if result.degraded else 0,
-            fast=0 if result.degraded else state.fast + 1,
+            fast=0 if result.degraded else min(state.fast + 1, cap),
             failing_since=state.failing_since if down else None,
             reason=result.reason if result.degraded else None,
             detail=result.detail if result.degraded else "",

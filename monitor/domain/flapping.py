@@ -34,6 +34,8 @@ def push(window: tuple[bool, ...], failed: bool) -> tuple[bool, ...]:
 
 def score(window: tuple[bool, ...]) -> int:
     """Failures in ``window``, each unbroken run of them counting at most ``RUN_CAP``."""
+    if not any(window):
+        return 0  # nearly always: the loop below is the detector's costliest line otherwise
     total = run = 0
     for failed in window:
         run = run + 1 if failed else 0
@@ -54,6 +56,8 @@ def suspect(window: tuple[bool, ...]) -> bool:
     An outage and its recovery are one episode, so they do not make a check suspect.
     """
     recent = window[-RECENT:]
+    if not any(recent):
+        return False
     episodes = sum(1 for i, failed in enumerate(recent) if failed and (i == 0 or not recent[i - 1]))
     return episodes >= SUSPECT_AT
 

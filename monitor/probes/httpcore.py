@@ -8,16 +8,20 @@ import contextlib
 import errno
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from time import perf_counter
-from types import SimpleNamespace
 from typing import TypeVar
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_reqrep import ClientRequest
 from aiohttp.connector import Connection
+from aiohttp.helpers import is_ip_address
 from aiohttp.http_exceptions import LineTooLong
+from aiohttp.tracing import Trace
 from multidict import CIMultiDictProxy
 
 from monitor.probes.base import Reason
@@ -47,7 +51,7 @@ class ProbeFailure(Exception):
 
 @dataclass(slots=True)
 class Timeline:
-    """Marks of one run, written by the trace hooks; perf_counter seconds."""
+    """Marks of one run, written by the connector and the client; perf_counter seconds."""
 
     dns_start: float | None = None  # set only while a resolution is in flight
     conn_start: float | None = None  # set only while a connection is being made
@@ -73,44 +77,47 @@ class Timeline:
         return out
 
 
-# The hooks keep sums, so redirects that open several connections add up instead of
+# The connector keeps sums, so redirects that open several connections add up instead of
 # overwriting each other; resolution happens inside connection creation and is subtracted.
-async def _dns_start(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
-    ctx.trace_request_ctx.dns_start = perf_counter()
+# It finds the run's Timeline in a context variable: each probe runs in a task of its own.
+# aiohttp's trace hooks did the same at the price of a Trace object and eight coroutine
+# calls per request.
+_LINE: ContextVar[Timeline | None] = ContextVar("forewarn_timeline", default=None)
 
 
-async def _dns_end(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
-    line: Timeline = ctx.trace_request_ctx
-    if line.dns_start is not None:
+class _TimedConnector(aiohttp.TCPConnector):
+    """A connector that times resolution and connection into the running probe's Timeline."""
+
+    async def _resolve_host(
+        self, host: str, port: int, traces: Sequence[Trace] | None = None
+    ) -> list[ResolveResult]:
+        line = _LINE.get()
+        if line is None or is_ip_address(host):  # an address is not resolved: no phase
+            return await super()._resolve_host(host, port, traces)
+        line.dns_start = perf_counter()
+        hosts = await super()._resolve_host(host, port, traces)
         line.resolve = (line.resolve or 0.0) + perf_counter() - line.dns_start
         line.dns_start = None
+        return hosts
 
-
-async def _conn_start(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
-    line: Timeline = ctx.trace_request_ctx
-    line.conn_start = perf_counter()
-    line.conn_resolve = line.resolve or 0.0
-
-
-async def _conn_end(_s: aiohttp.ClientSession, ctx: SimpleNamespace, _p: object) -> None:
-    line: Timeline = ctx.trace_request_ctx
-    now = perf_counter()
-    if line.conn_start is not None:
+    async def _create_connection(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's own signature
+    ) -> ResponseHandler:
+        line = _LINE.get()
+        if line is None:
+            return await super()._create_connection(req, traces, timeout)
+        line.conn_start = perf_counter()
+        line.conn_resolve = line.resolve or 0.0
+        proto = await super()._create_connection(req, traces, timeout)
+        now = perf_counter()
         resolving = (line.resolve or 0.0) - line.conn_resolve
         line.connect = (line.connect or 0.0) + now - line.conn_start - resolving
         line.conn_start = None
-    line.ready = now
-
-
-def _trace_config() -> aiohttp.TraceConfig:
-    """Hooks that time resolution and connection of each request."""
-    trace = aiohttp.TraceConfig()
-    trace.on_dns_resolvehost_start.append(_dns_start)
-    trace.on_dns_resolvehost_end.append(_dns_end)
-    trace.on_connection_create_start.append(_conn_start)
-    trace.on_connection_create_end.append(_conn_end)
-    trace.freeze()
-    return trace
+        line.ready = now
+        return proto
 
 
 class _CertResponse(aiohttp.ClientResponse):
@@ -195,7 +202,7 @@ class HttpClient:
         self._contexts: dict[str, ssl.SSLContext] = {}
 
     def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
+        connector = _TimedConnector(
             resolver=self._resolver,  # a resolver passed in is not closed with the session
             force_close=True,  # a fresh connection per probe measures what a new client sees
             limit=0,
@@ -209,7 +216,6 @@ class HttpClient:
             # One deadline per run bounds every phase; aiohttp's own timers would only add
             # handles to the loop and round long deadlines up to whole seconds.
             timeout=aiohttp.ClientTimeout(),
-            trace_configs=[_trace_config()],
             headers={"User-Agent": _USER_AGENT},
             response_class=_CertResponse,
         )
@@ -227,21 +233,28 @@ class HttpClient:
     async def send(self, request: Request, line: Timeline) -> AsyncIterator[Reply]:
         """Send ``request``; yield its reply while the connection is still open."""
         session = self._session or self._open()
-        async with session.request(
-            request.method,
-            request.url,
-            headers=dict(request.headers),
-            data=request.body,
-            allow_redirects=request.follow_redirects,
-            max_redirects=request.max_redirects,
-            middlewares=(same_origin_headers(request.url, request.headers),),
-            ssl=self._ssl(request.ca_file),
-            trace_request_ctx=line,
-        ) as resp:
-            line.headers_at = perf_counter()
-            if isinstance(resp, _CertResponse) and resp.cert_not_after is not None:
-                line.cert_not_after = resp.cert_not_after
-            yield Reply(resp, line)
+        token = _LINE.set(line)
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                headers=dict(request.headers) if request.headers else None,
+                data=request.body,
+                allow_redirects=request.follow_redirects,
+                max_redirects=request.max_redirects,
+                # Without headers of the check's own there is nothing to keep from another
+                # origin: no middleware, and no URL parsed for it on every run.
+                middlewares=(
+                    (same_origin_headers(request.url, request.headers),) if request.headers else ()
+                ),
+                ssl=self._ssl(request.ca_file),
+            ) as resp:
+                line.headers_at = perf_counter()
+                if isinstance(resp, _CertResponse) and resp.cert_not_after is not None:
+                    line.cert_not_after = resp.cert_not_after
+                yield Reply(resp, line)
+        finally:
+            _LINE.reset(token)
 
     async def close(self) -> None:
         """Close the shared session, if one was opened."""

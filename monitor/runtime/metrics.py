@@ -17,11 +17,9 @@ from prometheus_client import (
     ProcessCollector,
 )
 
-from monitor.domain.detector import CheckStatus
 from monitor.probes.base import ProbeResult
+from monitor.runtime.checkseries import CheckSeries
 
-# The phase names probes report (ProbeResult.phases keys).
-PHASES = ("resolve", "connect", "tls", "processing", "transfer")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 INCONCLUSIVE_CAUSES = ("loop_stall", "local_resources")  # the scheduler's Cause values
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -32,6 +30,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._latency: dict[str, Histogram] = {}
         r = self.registry
         # What every Prometheus user expects of a process: process_*, python_* and python_gc_*.
         ProcessCollector(registry=r)
@@ -44,44 +43,15 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(_version(), platform.python_version()).set(1)
-        self.check_info = Gauge(
-            "forewarn_check_info",
-            "1 per configured check: join probe series to their service and kind on `check`",
-            ["check", "service", "type"],
-            registry=r,
-        )
-        self.probe_success = Gauge(
-            "forewarn_probe_success", "1 if the last probe succeeded", ["check"], registry=r
-        )
-        # Per check, the last run only (as blackbox_exporter does): a histogram per check and
-        # phase is ~90 series a check, so 10,000 checks made a 54 MB scrape. Distributions
-        # are kept per probe kind instead, where the series count does not grow with checks.
-        self.probe_duration = Gauge(
-            "forewarn_probe_duration_seconds", "Duration of the last probe", ["check"], registry=r
-        )
-        self.probe_phase_duration = Gauge(
-            "forewarn_probe_phase_duration_seconds",
-            "Phase durations of the last probe",
-            ["check", "phase"],
-            registry=r,
-        )
-        self.probes = Counter(
-            "forewarn_probes_total",
-            "Probe results judged, inconclusive ones excluded",
-            ["check"],
-            registry=r,
-        )
+        # Info, last result, phases, probe count and state of every check: plain values, not
+        # labelled children (52 MB and a lock per update at 10,000 checks).
+        self.checks = CheckSeries()
+        r.register(self.checks)
         self.probe_latency = Histogram(
             "forewarn_probe_latency_seconds",
             "Probe durations by probe kind",
             ["type"],
             buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.check_state = Gauge(
-            "forewarn_check_state",
-            "1 for the check's current state",
-            ["check", "state"],
             registry=r,
         )
         self.incidents_open = Gauge(
@@ -168,32 +138,28 @@ class Metrics:
 
     def record(self, result: ProbeResult, kind: str) -> None:
         """Update the series of one judged probe result of a check of probe kind ``kind``."""
-        check_id = result.check_id
-        self.probe_success.labels(check_id).set(1 if result.ok else 0)
-        self.probe_duration.labels(check_id).set(result.duration_s)
-        self.probes.labels(check_id).inc()
-        for phase, seconds in result.phases.items():
-            self.probe_phase_duration.labels(check_id, phase).set(seconds)
-        self.probe_latency.labels(kind).observe(result.duration_s)
+        self.checks.record(result.check_id, result.ok, result.duration_s, result.phases)
+        latency = self._latency.get(kind)
+        if latency is None:
+            latency = self._latency[kind] = self.probe_latency.labels(kind)
+        latency.observe(result.duration_s)
         if result.cert_not_after is not None:
-            self.tls_cert_expiry.labels(check_id).set(result.cert_not_after)
+            self.tls_cert_expiry.labels(result.check_id).set(result.cert_not_after)
+
+    def set_state(self, check_id: str, old: str, new: str) -> None:
+        """``forewarn_check_state``: ``check_id`` left ``old`` for ``new``."""
+        self.checks.state(check_id, old, new)
 
     def describe(self, checks: Iterable[tuple[str, str, str]]) -> None:
         """Set ``forewarn_check_info`` to exactly these (check, service, type) triples."""
-        self.check_info.clear()
-        for check_id, service_id, kind in checks:
-            self.check_info.labels(check_id, service_id, kind).set(1)
+        self.checks.describe_checks(checks)
 
     def forget_check(self, check_id: str) -> None:
         """Drop a removed check's series, or its last state would be reported forever."""
-        per_check: list[tuple[Gauge | Histogram | Counter, tuple[str, ...]]] = [
-            (self.probe_success, (check_id,)),
+        self.checks.forget(check_id)
+        per_check: list[tuple[Gauge | Counter, tuple[str, ...]]] = [
             *((self.probe_inconclusive, (check_id, cause)) for cause in INCONCLUSIVE_CAUSES),
-            (self.probe_duration, (check_id,)),
-            (self.probes, (check_id,)),
             (self.tls_cert_expiry, (check_id,)),
-            *((self.check_state, (check_id, status.value)) for status in CheckStatus),
-            *((self.probe_phase_duration, (check_id, phase)) for phase in PHASES),
         ]
         for metric, labels in per_check:
             with contextlib.suppress(KeyError):

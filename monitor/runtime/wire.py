@@ -1,7 +1,7 @@
-"""What the daemon and its probe workers say to each other, and how it is framed on a pipe.
+"""What the daemon and its probe workers say to each other, and how it is framed on a socket.
 
 A frame is a 4-byte length and a pickle. Pickle is safe here: both ends are forewarn
-processes the daemon started itself, on a pipe no one else holds.
+processes the daemon started itself, on a socket pair no one else holds.
 """
 
 from __future__ import annotations
@@ -9,19 +9,38 @@ from __future__ import annotations
 import asyncio
 import pickle
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from monitor.core.fields import CheckBase
+from monitor.probes.assertions import HttpExpect
 from monitor.probes.base import ProbeResult
+from monitor.probes.http import HttpCheck, HttpPlan
 
 _LENGTH = struct.Struct(">I")
+
+
+Planned = CheckBase | HttpPlan
+"""A check as a worker gets it: http checks (nearly all of them) as plain plans."""
+
+
+def slim(check: CheckBase, shared: dict[str, HttpExpect]) -> Planned:
+    """``check`` as a worker holds it: an http check becomes its plan.
+
+    Equal expectations become one object through ``shared`` (one per hand-over): pickle then
+    sends it once, and the worker holds it once, instead of once per check.
+    """
+    if not isinstance(check, HttpCheck):
+        return check
+    plan = check.plan()
+    expect = shared.setdefault(repr(plan.expect), plan.expect)
+    return plan if expect is plan.expect else replace(plan, expect=expect)
 
 
 @dataclass(frozen=True, slots=True)
 class Assign:
     """Daemon → worker: run exactly these checks from now on (first message, then reloads)."""
 
-    checks: tuple[CheckBase, ...]
+    checks: tuple[Planned, ...]
     timezone: str
     max_concurrency: int
 

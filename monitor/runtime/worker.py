@@ -1,20 +1,17 @@
 """A probe worker process: its shard of checks on its own event loop, results sent to the daemon.
 
-Started by ``monitor.runtime.workers`` as ``python -m monitor.runtime.worker``. Frames come
-on stdin and go out on the original stdout; logs go to stderr. When stdin closes, the daemon
-has stopped or died, and the worker stops too.
+Forked by ``monitor.runtime.forkserver`` for ``monitor.runtime.workers``. Frames go both ways
+on a socket; logs go to stderr. When the daemon closes its end (it stopped or died), the
+worker stops too.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
-import os
 import signal
-import sys
+import socket
 import time
-from typing import BinaryIO
 
 import structlog
 
@@ -22,6 +19,7 @@ from monitor.probes import PROBES
 from monitor.probes.base import Probe, ProbeContext, ProbeResult
 from monitor.probes.heartbeat import HeartbeatBook
 from monitor.runtime import wire
+from monitor.runtime.forkserver import trim_heap
 from monitor.runtime.lag import LagMonitor, loop_factory
 from monitor.runtime.logs import configure_logging
 from monitor.runtime.metrics import Metrics
@@ -81,6 +79,8 @@ class Link:
     def flush(self) -> None:
         """Send the pending report (possibly empty: a pulse)."""
         self.flush_queued = False
+        if self.writer.is_closing():
+            return  # the daemon has gone, or we are stopping: nobody to tell
         lag_s = self.lag.recent_worst()
         report = wire.Report(self.results, self.lateness, self.inconclusive, lag_s)
         self.results, self.lateness, self.inconclusive = [], [], []
@@ -94,13 +94,8 @@ class Link:
                 future.set_result(confirming)
 
 
-async def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
-    """Run checks as the daemon assigns them, until stdin closes."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
-    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, stdout)
-    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Run checks as the daemon assigns them, until it closes its end."""
     lag = LagMonitor(Metrics())  # its own histograms stay here; /healthz gets the worst stall
     link = Link(writer, lag)
     tasks = [asyncio.create_task(lag.run()), asyncio.create_task(_pulse(link))]
@@ -114,8 +109,8 @@ async def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
             elif isinstance(message, wire.Assign):
                 scheduler = _assign(message, scheduler, link, lag, probes, tasks)
 
-    except asyncio.IncompleteReadError:
-        pass  # the daemon closed our stdin: stop
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass  # the daemon closed its end: stop
     finally:
         for task in tasks:
             task.cancel()
@@ -143,6 +138,7 @@ def _assign(
     scheduler.set_checks(message.checks)
     gc.collect()
     gc.freeze()  # the checks live as long as the process: keep them out of GC scans
+    trim_heap()  # the unpickled frame and its garbage leave the RSS
     return scheduler
 
 
@@ -152,28 +148,22 @@ async def _pulse(link: Link) -> None:
         link.soon()
 
 
-def main() -> None:
-    """Entry point of ``python -m monitor.runtime.worker``."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--index", type=int, required=True)
-    parser.add_argument("--log-level", default="info")
-    parser.add_argument("--json", choices=("yes", "no"), default="yes")
-    args = parser.parse_args()
-    # The daemon decides when a worker stops, by closing its stdin once it has drained it:
+def run(sock: socket.socket, index: int, log_level: str, json: bool) -> None:
+    """Be worker ``index``, talking to the daemon over ``sock``, until the daemon closes it."""
+    # The daemon decides when a worker stops, by closing its end once it has drained it:
     # Ctrl-C in a terminal (or a SIGTERM) sent to the whole process group must not kill
     # workers first, nor print their tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # Frames own the original stdout; anything printed by accident goes to stderr instead.
-    frames = os.fdopen(os.dup(1), "wb", buffering=0)
-    os.dup2(2, 1)
-    configure_logging(args.log_level, json=args.json == "yes")
-    structlog.contextvars.bind_contextvars(worker=args.index)
-    stdin = os.fdopen(0, "rb", buffering=0)
+    configure_logging(log_level, json=json)
+    structlog.contextvars.bind_contextvars(worker=index)
+
+    async def talk() -> None:
+        reader, writer = await asyncio.open_connection(sock=sock)
+        try:
+            await serve(reader, writer)
+        finally:
+            writer.close()
+
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(serve(stdin, frames))
-    sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()
+        runner.run(talk())

@@ -1,7 +1,8 @@
 """Probe worker processes, seen from the daemon: shard the checks, fold their results in.
 
 One Python process runs one event loop on one core. With many checks, probing moves to worker
-processes (``monitor.runtime.worker``), each running the checks whose id hashes to it; results come
+processes (``monitor.runtime.worker``, forked by ``monitor.runtime.forkserver``), each running the
+checks whose id hashes to it, handed over in their slim form (``wire.slim``); results come
 back here, where the detector, the store and the dispatcher live. Heartbeat checks stay in the
 daemon: their pings arrive at its web server.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import sys
 import time
 import zlib
@@ -22,9 +22,13 @@ from typing import Literal
 import structlog
 
 from monitor.core.fields import CheckBase
+from monitor.probes.assertions import HttpExpect
 from monitor.probes.base import ProbeResult
+from monitor.probes.http import HttpCheck
 from monitor.runtime import wire
+from monitor.runtime.forkserver import Child, ForkServer, trim_heap
 from monitor.runtime.metrics import Metrics
+from monitor.runtime.wire import Planned
 
 log = structlog.get_logger("forewarn.workers")
 
@@ -45,11 +49,13 @@ def worker_count(
     return cores if cores > 1 and rate >= AUTO_FROM_RATE else 0
 
 
-def split(checks: Sequence[CheckBase], count: int) -> tuple[list[CheckBase], list[CheckBase]]:
-    """The checks the daemon probes itself, and those its ``count`` workers probe."""
+def split(checks: Sequence[CheckBase], count: int) -> tuple[list[Planned], list[CheckBase]]:
+    """The checks the daemon probes itself (http ones as their plans), and its workers'."""
     if count == 0:
-        return list(checks), []
-    local = [c for c in checks if c.type in LOCAL_KINDS]
+        # The scheduler then hands the probe a plan, not a model whose private attribute
+        # costs a pydantic __getattr__ on every run.
+        return [c.plan() if isinstance(c, HttpCheck) else c for c in checks], []
+    local: list[Planned] = [c for c in checks if c.type in LOCAL_KINDS]
     return local, [c for c in checks if c.type not in LOCAL_KINDS]
 
 
@@ -72,16 +78,16 @@ class _Worker:
 
     def __init__(self, index: int) -> None:
         self.index = index
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: Child | None = None
         self.reading: asyncio.Task[None] | None = None
         self.heard_at = time.monotonic()
         self.loop_lag_s = 0.0
 
     def send(self, message: wire.Assign | wire.Verdicts) -> None:
         """Write one frame to the worker, if it is running."""
-        stdin = None if self.process is None else self.process.stdin
-        if stdin is not None and not stdin.is_closing():  # closed: stopping, or it died
-            stdin.write(wire.encode(message))
+        writer = None if self.process is None else self.process.writer
+        if writer is not None and not writer.is_closing():  # closed: stopping, or it died
+            writer.write(wire.encode(message))
 
 
 class ProbeWorkers:
@@ -102,11 +108,14 @@ class ProbeWorkers:
         self.workers = [_Worker(index) for index in range(count)]
         self.shards: list[tuple[CheckBase, ...]] = [() for _ in range(count)]
         self.stopping = False
+        self.server = ForkServer()
 
     async def start(self, checks: Sequence[CheckBase]) -> None:
-        """Start every worker and hand it its shard."""
+        """Start the fork server, then every worker from it, and hand each its shard."""
         self._shard(checks)
-        await asyncio.gather(*(self._spawn(worker) for worker in self.workers))
+        if self.workers:
+            await asyncio.gather(*(self._spawn(worker) for worker in self.workers))
+        trim_heap()  # start-up's garbage (the config's YAML, the hand-over) leaves the RSS
 
     def set_checks(self, checks: Sequence[CheckBase]) -> None:
         """Adopt new checks (a reload): each worker keeps the grid of checks it already had."""
@@ -127,8 +136,8 @@ class ProbeWorkers:
         """Close every worker's stdin, wait for it to exit, kill it after a grace period."""
         self.stopping = True
         for worker in self.workers:
-            if worker.process is not None and worker.process.stdin is not None:
-                worker.process.stdin.close()
+            if worker.process is not None:
+                worker.process.writer.close()
         for worker in self.workers:
             if worker.process is not None:
                 try:
@@ -140,6 +149,7 @@ class ProbeWorkers:
                 worker.reading.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker.reading
+        await self.server.close()
 
     def _shard(self, checks: Sequence[CheckBase]) -> None:
         shards: list[list[CheckBase]] = [[] for _ in self.workers]
@@ -149,21 +159,14 @@ class ProbeWorkers:
 
     def _assignment(self, worker: _Worker) -> wire.Assign:
         share = max(1, math.ceil(self.settings.max_concurrency / len(self.workers)))
-        return wire.Assign(self.shards[worker.index], self.settings.timezone, share)
+        # Slim forms made for each hand-over, not kept: the daemon holds the config already.
+        shared: dict[str, HttpExpect] = {}
+        checks = tuple(wire.slim(check, shared) for check in self.shards[worker.index])
+        return wire.Assign(checks, self.settings.timezone, share)
 
     async def _spawn(self, worker: _Worker) -> None:
-        json = "no" if sys.stdout.isatty() else "yes"
-        worker.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "monitor.runtime.worker",
-            f"--index={worker.index}",
-            f"--log-level={self.settings.log_level}",
-            f"--json={json}",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        json = not sys.stdout.isatty()
+        worker.process = await self.server.spawn(worker.index, self.settings.log_level, json)
         worker.heard_at = time.monotonic()
         worker.send(self._assignment(worker))
         worker.reading = asyncio.create_task(
@@ -171,20 +174,20 @@ class ProbeWorkers:
         )
         log.info("worker_started", worker=worker.index, pid=worker.process.pid)
 
-    async def _read(self, worker: _Worker, process: asyncio.subprocess.Process) -> None:
+    async def _read(self, worker: _Worker, process: Child) -> None:
         """Fold each report in and answer with verdicts; restart the worker if it dies."""
-        stdout = process.stdout
         try:
-            while stdout is not None:
-                report = await wire.read(stdout)
+            while True:
+                report = await wire.read(process.reader)
                 if isinstance(report, wire.Report):
                     self._fold(worker, report)
-        except asyncio.IncompleteReadError:
+        except (asyncio.IncompleteReadError, ConnectionError):
             pass
         if self.stopping:
             return
         code = await process.wait()
         log.error("worker_died", worker=worker.index, exit_code=code)
+        process.writer.close()
         await asyncio.sleep(RESTART_AFTER_S)
         if not self.stopping:
             await self._spawn(worker)  # its checks carry on from a fresh grid; no result is lost
