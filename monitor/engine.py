@@ -1,4 +1,4 @@
-"""Everything between a probe result and the outbox: states, views, incidents, windows, canary."""
+"""Everything between a probe result and the outbox: states, views, incidents, windows."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from monitor.config.derived import ancestors, audience, config_windows
 from monitor.config.load import Config
 from monitor.core.notice import Notice
 from monitor.domain import clockstep, maintenance
+from monitor.domain.canary import Canary
 from monitor.domain.detector import CheckState, CheckStatus, Transition, observe, rollup
 from monitor.domain.incidents import (
     ChangeKind,
@@ -56,10 +57,7 @@ class Engine:
         self.transitions: list[Transition] = []
         self.urgent = False  # a transition someone may need to hear of is waiting for a commit
         self.held: list[Notice] = []  # ops notices waiting for the next commit
-        self.canary_last: dict[str, bool] = {}  # canary check → its latest result was ok
-        self.canary_ok_at = float("-inf")
-        self.offline_since: float | None = None
-        self.canary_down = False  # ops were told forewarn is offline
+        self.canary = Canary()
         self.clock_mark: clockstep.Mark | None = None  # last (wall, steady) given to us
         self.reframed: dict[str, Incident] = {}  # open incidents moved by a clock step, unsaved
         self.write_failures = WriteFailures()
@@ -79,7 +77,7 @@ class Engine:
         self.rules = Rules(
             self.timing, ancestors(config), config.notices.digest_window, audience(config)
         )
-        self.canary_ids = {c.id for c in config.canary}
+        self.canary.adopt(c.id for c in config.canary)
         self.service_of = {c.id: c.service for c in config.checks}
         # Each service's checks in config order: a roll-up must not scan every check (the
         # first round of 10,000 checks is 10,000 transitions).
@@ -95,7 +93,6 @@ class Engine:
             c.id: self._kept(c.id, c.failure_threshold, c.success_threshold, c.id in seen)
             for c in checks
         }
-        self.canary_last = {k: v for k, v in self.canary_last.items() if k in self.canary_ids}
         old, self.views = self.views, {}
         for service in config.services:
             self.views[service.id] = old.get(service.id) or ServiceView(
@@ -192,9 +189,9 @@ class Engine:
         if steady is not None:
             self._follow_clock(now, steady)
         check_id = result.check_id
-        if check_id in self.canary_ids:
+        if check_id in self.canary.ids:
             self._canary(result, now)
-        elif self.offline_since is not None:
+        elif self.canary.offline_since is not None:
             return False  # our own network is failing: this result proves nothing either way
         state = self.states[check_id]
         calm = result.ok and not result.degraded
@@ -210,18 +207,16 @@ class Engine:
             self._transition(transition)
         return new.confirming
 
+    @property
+    def offline_since(self) -> float | None:
+        """Since when every canary check fails (our own network is down), or None."""
+        return self.canary.offline_since
+
     def _canary(self, result: ProbeResult, now: float) -> None:
-        self.canary_last[result.check_id] = result.ok
-        if result.ok:
-            self.canary_ok_at = now
-        offline = len(self.canary_last) == len(self.canary_ids) and not any(
-            self.canary_last.values()
-        )
-        if offline and self.offline_since is None:
-            self.offline_since = now
+        went = self.canary.result(result.check_id, result.ok, now)
+        if went is True:
             log.warning("offline", since=now)
-        elif not offline and self.offline_since is not None:
-            self.offline_since = None
+        elif went is False:
             self._forget_suspect_failures(now)
             log.info("online", at=now)
 
@@ -252,17 +247,15 @@ class Engine:
         self.urgent = self.urgent or not first_answer
         if self.cluster:
             return  # the node publishes it; views follow the roll-up and canaries are its own
-        if transition.check_id in self.canary_ids:
+        if transition.check_id in self.canary.ids:
             self._canary_transition(transition)
         else:
             self.refresh_view(self.service_of[transition.check_id], transition.at)
 
     def _canary_transition(self, transition: Transition) -> None:
         """Ops hear when every canary is confirmed down, and when one answers again."""
-        statuses = [self.states[c].status for c in self.canary_ids]
-        down = all(s is CheckStatus.DOWN for s in statuses)
-        if down != self.canary_down:
-            self.canary_down = down
+        down = self.canary.confirmed(self.states[c].status for c in self.canary.ids)
+        if down is not None:
             since = transition.first_failure_at if down else None
             self.held += self.planner.ops.canary(down, since or transition.at, transition.at)
 
@@ -307,7 +300,7 @@ class Engine:
             self._follow_clock(now, steady)
         views = maintenance.mask(self._unhushed(now), self.windows, now)
         # In a cluster the roll-up leaves out locations whose canary fails.
-        gate = self.canary_ok_at if self.canary_ids and not self.cluster else None
+        gate = self.canary.ok_at if self.canary.ids and not self.cluster else None
         changes = apply(self.open, views, now, self.rules, canary_ok_at=gate)
         steps = maintenance.advance(self.windows, self.progress, now)
         if not (changes or steps or self.transitions or self.held or self.reframed):
@@ -356,9 +349,7 @@ class Engine:
         self.reframed.update(self.open)
         self.states = {k: clockstep.shift_state(s, by) for k, s in self.states.items()}
         self.views = {k: clockstep.shift_view(v, by) for k, v in self.views.items()}
-        self.canary_ok_at += by
-        if self.offline_since is not None:
-            self.offline_since += by
+        self.canary.shift(by)
 
     def commit(
         self,

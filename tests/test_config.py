@@ -228,6 +228,9 @@ TYPOS = [
     (S + C + "chekcs: []\n", "3: chekcs: unknown key (did you mean 'checks'?)"),
     (S + "checks: [{id: c, service: t, type: http, url: 'https://x.example.net/', "
      "zzz: 1}]\n", "2: checks[0].zzz: unknown key"),
+    # Keys the loader fills itself are never offered: they would be refused in turn.
+    (S + C + "sorce: x\n", "3: sorce: unknown key"),
+    (S + C + "logoo: x\n", "3: logoo: unknown key"),
 ]  # fmt: skip
 
 

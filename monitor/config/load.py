@@ -21,6 +21,7 @@ from monitor.config.notices import NoticesConfig as NoticesConfig
 from monitor.config.refs import check_references
 from monitor.config.sources import expand, tokens_file
 from monitor.config.statuspage import Logo, StatusPageConfig, read_logo
+from monitor.config.suggest import LOADER_FILLED
 from monitor.config.warnings import warnings
 from monitor.config.yamlsource import Located, YamlSourceError, load_located
 from monitor.core.fields import (
@@ -84,10 +85,11 @@ class Config(StrictModel):
     customers: list[Customer] = Field(default_factory=list)
     notices: NoticesConfig = NoticesConfig()
     maintenance: list[MaintenanceConfig] = Field(default_factory=list)
-    canary: list[CheckBase] = Field(default_factory=list)  # from daemon.canary
+    # Filled by the loader, never written at the top of the file (LOADER_FILLED).
+    canary: list[CheckBase] = Field(default_factory=list, json_schema_extra=LOADER_FILLED)
     status_page: StatusPageConfig = StatusPageConfig()
-    logo: Logo | None = None  # status_page.logo_file's content, read by the loader
-    source: Path = Path("checks.yaml")
+    logo: Logo | None = Field(None, json_schema_extra=LOADER_FILLED)  # logo_file's content
+    source: Path = Field(Path("checks.yaml"), json_schema_extra=LOADER_FILLED)
 
     def service(self, service_id: str) -> Service:
         """The service with this id."""

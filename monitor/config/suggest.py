@@ -12,6 +12,8 @@ from pydantic import BaseModel
 from monitor.config.yamlhints import INDENT_WORDS
 from monitor.config.yamlsource import format_key
 
+# Marks a field the loader fills (``json_schema_extra``): never suggested for a typo.
+LOADER_FILLED: dict[str, Any] = {"filled_by": "the loader"}
 _CUTOFF = 0.75  # "intervall" → "interval"; "escalation" → nothing
 
 
@@ -68,7 +70,12 @@ def _step(kind: Any, part: Any) -> list[Any]:
 
 
 def _fields(model: type[BaseModel]) -> dict[str, Any]:
-    return {info.alias or name: info.annotation for name, info in model.model_fields.items()}
+    """The keys a file may write in ``model``: not those the loader fills itself."""
+    return {
+        info.alias or name: info.annotation
+        for name, info in model.model_fields.items()
+        if info.json_schema_extra != LOADER_FILLED
+    }
 
 
 def _keys(kind: Any) -> list[str]:
