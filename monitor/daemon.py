@@ -286,9 +286,9 @@ class Daemon:
         daemon, node = self.config.daemon, self.node
         assert daemon.heartbeat_url is not None
         async with aiohttp.ClientSession() as session:
-            beat = Heartbeat(daemon.heartbeat_url, daemon.heartbeat_every, session)
-            beat.healthy = lambda: node is None or node.connected
-            await beat.run()
+            every = daemon.heartbeat_every
+            healthy = lambda: node is None or node.connected  # noqa: E731 (a one-line gate)
+            await Heartbeat(daemon.heartbeat_url, every, session, healthy=healthy).run()
 
     def _planner(self, config: Config) -> NoticePlanner:
         overrides = config.notices.templates_dir

@@ -195,7 +195,7 @@ class Node:
                 self.dirty.update(r.check_id for r in changed)  # published again next tick
                 raise
             self.published.update((r.check_id, r) for r in changed)
-            db_now, fresh = self.coordination.reports(self.read_at - READ_SLACK_S)
+            _, fresh = self.coordination.reports(self.read_at - READ_SLACK_S)
             engine.follow()
         except StoreUnavailable as exc:
             self.failures.failed("verdicts", exc)
@@ -209,7 +209,6 @@ class Node:
                 self.reports[key] = report
                 touched.add(report.check_id)
         self._rejudge(touched)
-        del db_now
 
     def _changed_reports(self) -> list[Report]:
         """Our verdicts that differ from what we last stored: only a detector's transition,

@@ -27,13 +27,14 @@ from typing import Any
 
 import pytest
 
-from tests.operator_scene import READ, WRITE
+from tests.operator_scene import CUSTOMERS_YAML, READ, WRITE
 
 HEALTHY, BROKEN = "127.0.0.1", "127.0.0.2"
 NAMES = ("tracking.test", "labels.test", "canary.test")
 LEASE_PERIOD_S = 1.0
 
-CLUSTER_YAML = """\
+CLUSTER_YAML = (
+    """\
 daemon:
   state_dir: "{state}"
   listen: "127.0.0.1:{port}"
@@ -55,13 +56,9 @@ checks:
      url: "http://tracking.test:{target_port}/tracking",
      expect: {{status: [200], body_contains: parcelNumber}}}}
   - {{id: labels-ws, service: labels, type: http, url: "http://labels.test:{target_port}/labels"}}
-customers:
-  - {{id: acme, name: ACME Boutique, email: ops@acme.example, language: fr,
-     services: [tracking, labels]}}
-  - {{id: globex, name: Globex Ltd, email: it@globex.example, language: en,
-     timezone: Europe/London, services: [tracking]}}
-  - {{id: initech, name: Initech, email: support@initech.example, language: fr,
-     services: [labels]}}
+"""
+    + CUSTOMERS_YAML
+    + """\
 notices:
   from: "Support <support@example.net>"
   transport: smtp
@@ -73,6 +70,7 @@ notices:
   digest_window: 0s
   ops: [{{type: email, to: oncall@example.net}}]
 """
+)
 
 
 def needs_namespaces() -> None:
@@ -236,6 +234,9 @@ def running_cluster(
         for instance in instances.values():
             instance.start()
         yield cluster
+    except BaseException:
+        print(cluster.logs())  # what each instance said is the first thing to read
+        raise
     finally:
         for instance in instances.values():
             instance.stop()

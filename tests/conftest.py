@@ -16,7 +16,14 @@ from monitor.daemon import Daemon
 from monitor.store.base import Store
 from monitor.store.postgres import PostgresStore
 from monitor.store.sqlite import SqliteStore
-from tests.operator_scene import ConfigWriter, Target, config_writer, daemons, serving_target
+from tests.operator_scene import (
+    CUSTOMERS_YAML,
+    ConfigWriter,
+    Target,
+    config_writer,
+    daemons,
+    serving_target,
+)
 from tests.postgres_server import PostgresServer, running_postgres
 from tests.smtp_server import FailingSmtpServer
 from tests.webhook_receiver import Receiver, serving
@@ -43,7 +50,8 @@ STORE_BACKENDS: dict[str, Callable[[pytest.FixtureRequest], StoreOpener]] = {
 TEMPLATE = "forewarn_template"  # migrated once per session; each test's database copies it
 _databases = itertools.count(1)
 
-MINIMAL = """\
+MINIMAL = (
+    """\
 daemon: {{state_dir: {state}, listen: "127.0.0.1:0", public_url: "https://status.example.net",
          timezone: Europe/Paris{daemon_extra}}}
 defaults: {{interval: {interval}, timeout: {timeout}, retry_interval: {retry},
@@ -55,13 +63,9 @@ checks:
   - {{id: tracking-ws, service: tracking, type: http, url: "{tracking_url}",
      expect: {{status: [200], body_contains: parcelNumber}}}}
   - {{id: labels-ws, service: labels, type: http, url: "{labels_url}"}}
-customers:
-  - {{id: acme, name: ACME Boutique, email: ops@acme.example, language: fr,
-     services: [tracking, labels]}}
-  - {{id: globex, name: Globex Ltd, email: it@globex.example, language: en,
-     timezone: Europe/London, services: [tracking]}}
-  - {{id: initech, name: Initech, email: support@initech.example, language: fr,
-     services: [labels]}}
+"""
+    + CUSTOMERS_YAML
+    + """\
 notices:
   from: "Support <support@example.net>"
   transport: {transport}
@@ -72,6 +76,7 @@ notices:
   retry_initial: {retry_initial}
   digest_window: {digest_window}
 {extra}"""
+)
 
 ConfigFactory = Callable[..., Config]
 

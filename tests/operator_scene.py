@@ -32,7 +32,19 @@ TRACKING = {"ops@acme.example", "it@globex.example"}
 LABELS = {"ops@acme.example", "support@initech.example"}
 OPS_MAILBOX = "oncall@example.net"
 
-CHECKS_YAML = """\
+# The customers every scene's checks.yaml has (a .format template: braces doubled).
+CUSTOMERS_YAML = """\
+customers:
+  - {{id: acme, name: ACME Boutique, email: ops@acme.example, language: fr,
+     services: [tracking, labels]}}
+  - {{id: globex, name: Globex Ltd, email: it@globex.example, language: en,
+     timezone: Europe/London, services: [tracking]}}
+  - {{id: initech, name: Initech, email: support@initech.example, language: fr,
+     services: [labels]}}
+"""
+
+CHECKS_YAML = (
+    """\
 daemon: {{state_dir: "{state}", listen: "127.0.0.1:{port}", public_url: "https://status.example.net",
          timezone: Europe/Paris, api_tokens_file: "{tokens}"}}
 defaults: {{interval: 200ms, timeout: 1s, retry_interval: 100ms,
@@ -44,13 +56,9 @@ checks:
   - {{id: tracking-ws, service: tracking, type: http, url: "{url}tracking",
      expect: {{status: [200], body_contains: parcelNumber}}}}
   - {{id: labels-ws, service: labels, type: http, url: "{url}labels"}}
-customers:
-  - {{id: acme, name: ACME Boutique, email: ops@acme.example, language: fr,
-     services: [tracking, labels]}}
-  - {{id: globex, name: Globex Ltd, email: it@globex.example, language: en,
-     timezone: Europe/London, services: [tracking]}}
-  - {{id: initech, name: Initech, email: support@initech.example, language: fr,
-     services: [labels]}}
+"""
+    + CUSTOMERS_YAML
+    + """\
 notices:
   from: "Support <support@example.net>"
   transport: smtp
@@ -63,6 +71,7 @@ notices:
   ops: {ops}
 {notices_extra}maintenance: {maintenance}
 """
+)
 
 
 @dataclass

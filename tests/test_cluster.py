@@ -69,18 +69,14 @@ async def test_an_outage_seen_from_everywhere_is_one_email_per_customer(
 ) -> None:
     """Three instances, two locations per check, tracking down: each customer gets one email."""
     with running_cluster(tmp_path, postgres.dsn, smtp.port, port_of(target), THREE) as cluster:
-        try:
-            await settled(cluster, members=3)
-            target.broken.add("tracking")
-            await until(lambda: len(kinds(smtp, "first")) == 2, timeout_s=30)
-            await holds(lambda: len(kinds(smtp, "first")) == 2, for_s=3 * 1.0)
-            assert to(kinds(smtp, "first")) == sorted(TRACKING)
-            down = [m for m in kinds(smtp, "ops") if "DOWN" in str(m.message["Subject"])]
-            assert [r for m in down for r in m.rcpt_tos] == [OPS_MAILBOX]
-            assert "seen from" in text_of(down[0])
-        except BaseException:
-            print(cluster.logs())
-            raise
+        await settled(cluster, members=3)
+        target.broken.add("tracking")
+        await until(lambda: len(kinds(smtp, "first")) == 2, timeout_s=30)
+        await holds(lambda: len(kinds(smtp, "first")) == 2, for_s=3 * 1.0)
+        assert to(kinds(smtp, "first")) == sorted(TRACKING)
+        down = [m for m in kinds(smtp, "ops") if "DOWN" in str(m.message["Subject"])]
+        assert [r for m in down for r in m.rcpt_tos] == [OPS_MAILBOX]
+        assert "seen from" in text_of(down[0])
 
 
 def decider(cluster: Cluster) -> str:
@@ -111,18 +107,14 @@ async def test_one_broken_network_opens_no_incident_and_ops_hear_which_location(
     with running_cluster(
         tmp_path, postgres.dsn, smtp.port, port_of(target), THREE, broken=frozenset({"c"})
     ) as cluster:
-        try:
-            await settled(cluster, members=3)
-            subject = "[forewarn] location lille is unhealthy"
-            await until(lambda: any(m.message["Subject"] == subject for m in smtp.messages), 30)
-            await holds(lambda: all(m.message["X-Forewarn-Kind"] == "ops" for m in smtp.messages),
-                        for_s=3 * LEASE_PERIOD_S)  # fmt: skip
-            assert all(i.get("/api/v1/incidents")["incidents"] == [] for i in cluster.alive())
-            told = [m for m in smtp.messages if m.message["Subject"] == subject]
-            assert len(told) == 1 and "canary" in text_of(told[0])
-        except BaseException:
-            print(cluster.logs())
-            raise
+        await settled(cluster, members=3)
+        subject = "[forewarn] location lille is unhealthy"
+        await until(lambda: any(m.message["Subject"] == subject for m in smtp.messages), 30)
+        await holds(lambda: all(m.message["X-Forewarn-Kind"] == "ops" for m in smtp.messages),
+                    for_s=3 * LEASE_PERIOD_S)  # fmt: skip
+        assert all(i.get("/api/v1/incidents")["incidents"] == [] for i in cluster.alive())
+        told = [m for m in smtp.messages if m.message["Subject"] == subject]
+        assert len(told) == 1 and "canary" in text_of(told[0])
 
 
 async def test_a_killed_decider_still_sends_the_update_and_the_resolution_once(
@@ -132,24 +124,20 @@ async def test_a_killed_decider_still_sends_the_update_and_the_resolution_once(
     with running_cluster(
         tmp_path, postgres.dsn, smtp.port, port_of(target), THREE, update_every="4s"
     ) as cluster:
-        try:
-            await settled(cluster, members=3)
-            target.broken.add("tracking")
-            await until(lambda: len(kinds(smtp, "first")) == 2, timeout_s=30)
-            told_at = time.time()
-            cluster[decider(cluster)].kill()
-            await until(lambda: len(kinds(smtp, "update")) >= 2, timeout_s=30)
-            # Due 4 s after the first notice; a new decider and a sender within a lease or two.
-            assert time.time() - told_at < 4 + 3 * LEASE_PERIOD_S + 2
-            assert to(kinds(smtp, "update"))[:2] == sorted(TRACKING)
-            target.broken.clear()
-            await until(lambda: len(kinds(smtp, "resolved")) == 2, timeout_s=30)
-            await holds(lambda: len(kinds(smtp, "resolved")) == 2, for_s=2 * LEASE_PERIOD_S)
-            assert to(kinds(smtp, "resolved")) == sorted(TRACKING)
-            assert len(kinds(smtp, "first")) == 2 and sent_once(smtp.messages)
-        except BaseException:
-            print(cluster.logs())
-            raise
+        await settled(cluster, members=3)
+        target.broken.add("tracking")
+        await until(lambda: len(kinds(smtp, "first")) == 2, timeout_s=30)
+        told_at = time.time()
+        cluster[decider(cluster)].kill()
+        await until(lambda: len(kinds(smtp, "update")) >= 2, timeout_s=30)
+        # Due 4 s after the first notice; a new decider and a sender within a lease or two.
+        assert time.time() - told_at < 4 + 3 * LEASE_PERIOD_S + 2
+        assert to(kinds(smtp, "update"))[:2] == sorted(TRACKING)
+        target.broken.clear()
+        await until(lambda: len(kinds(smtp, "resolved")) == 2, timeout_s=30)
+        await holds(lambda: len(kinds(smtp, "resolved")) == 2, for_s=2 * LEASE_PERIOD_S)
+        assert to(kinds(smtp, "resolved")) == sorted(TRACKING)
+        assert len(kinds(smtp, "first")) == 2 and sent_once(smtp.messages)
 
 
 async def test_a_killed_probers_checks_are_taken_over_and_an_outage_then_is_noticed(
@@ -157,25 +145,19 @@ async def test_a_killed_probers_checks_are_taken_over_and_an_outage_then_is_noti
 ) -> None:
     """kill -9 of an instance probing tracking: the others take it over and catch an outage."""
     with running_cluster(tmp_path, postgres.dsn, smtp.port, port_of(target), THREE) as cluster:
-        try:
-            await settled(cluster, members=3)
-            lead = decider(cluster)
-            victim = sorted(probers(cluster, "tracking-ws") - {lead})[0]
-            cluster[victim].kill()
-            # Within two lease periods it is silent and the others hold every check again.
-            await until(lambda: all(i.get("/healthz")["cluster"]["members"] == 2
-                                    for i in cluster.alive()), timeout_s=30)  # fmt: skip
-            target.broken.add("tracking")
-            await until(lambda: len(kinds(smtp, "first")) == 2, timeout_s=30)
-            await holds(lambda: len(kinds(smtp, "first")) == 2, for_s=2 * LEASE_PERIOD_S)
-            assert to(kinds(smtp, "first")) == sorted(TRACKING)
-            silent = [
-                m for m in kinds(smtp, "ops") if "stopped renewing" in str(m.message["Subject"])
-            ]
-            assert len(silent) == 1 and sent_once(smtp.messages)
-        except BaseException:
-            print(cluster.logs())
-            raise
+        await settled(cluster, members=3)
+        lead = decider(cluster)
+        victim = sorted(probers(cluster, "tracking-ws") - {lead})[0]
+        cluster[victim].kill()
+        # Within two lease periods it is silent and the others hold every check again.
+        await until(lambda: all(i.get("/healthz")["cluster"]["members"] == 2
+                                for i in cluster.alive()), timeout_s=30)  # fmt: skip
+        target.broken.add("tracking")
+        await until(lambda: len(kinds(smtp, "first")) == 2, timeout_s=30)
+        await holds(lambda: len(kinds(smtp, "first")) == 2, for_s=2 * LEASE_PERIOD_S)
+        assert to(kinds(smtp, "first")) == sorted(TRACKING)
+        silent = [m for m in kinds(smtp, "ops") if "stopped renewing" in str(m.message["Subject"])]
+        assert len(silent) == 1 and sent_once(smtp.messages)
 
 
 async def test_a_database_outage_during_an_outage_loses_nothing_and_sends_nothing_twice(
@@ -183,25 +165,21 @@ async def test_a_database_outage_during_an_outage_loses_nothing_and_sends_nothin
 ) -> None:
     """PostgreSQL stopped for 60 s mid-outage, then back: results kept, resolution sent once."""
     with running_cluster(tmp_path, postgres.dsn, smtp.port, port_of(target), THREE) as cluster:
-        try:
-            await settled(cluster, members=3)
-            target.broken.add("tracking")
-            await until(lambda: len(kinds(smtp, "first")) == 2, timeout_s=30)
-            postgres.stop("fast")
-            stopped_at = time.time()
-            await until(lambda: all(i.get("/healthz")["status"] == "degraded"
-                                    for i in cluster.alive()), timeout_s=30)  # fmt: skip
-            target.broken.clear()  # it recovers while nobody can decide
-            await holds(lambda: not kinds(smtp, "resolved"), for_s=OUTAGE_S - 5)
-            restarted_at = time.time()
-            postgres.start()
-            await until(lambda: len(kinds(smtp, "resolved")) == 2, timeout_s=60)
-            await holds(lambda: len(kinds(smtp, "resolved")) == 2, for_s=2 * LEASE_PERIOD_S)
-            assert len(kinds(smtp, "first")) == 2 and sent_once(smtp.messages)
-            assert results_between(postgres.dsn, stopped_at + 5, restarted_at) > 0
-        except BaseException:
-            print(cluster.logs())
-            raise
+        await settled(cluster, members=3)
+        target.broken.add("tracking")
+        await until(lambda: len(kinds(smtp, "first")) == 2, timeout_s=30)
+        postgres.stop("fast")
+        stopped_at = time.time()
+        await until(lambda: all(i.get("/healthz")["status"] == "degraded"
+                                for i in cluster.alive()), timeout_s=30)  # fmt: skip
+        target.broken.clear()  # it recovers while nobody can decide
+        await holds(lambda: not kinds(smtp, "resolved"), for_s=OUTAGE_S - 5)
+        restarted_at = time.time()
+        postgres.start()
+        await until(lambda: len(kinds(smtp, "resolved")) == 2, timeout_s=60)
+        await holds(lambda: len(kinds(smtp, "resolved")) == 2, for_s=2 * LEASE_PERIOD_S)
+        assert len(kinds(smtp, "first")) == 2 and sent_once(smtp.messages)
+        assert results_between(postgres.dsn, stopped_at + 5, restarted_at) > 0
 
 
 def results_between(dsn: str, start: float, end: float) -> int:
@@ -219,21 +197,17 @@ async def test_a_frozen_decider_is_replaced_and_cannot_decide_when_it_wakes(
 ) -> None:
     """kill -STOP of the decider: another decides and tells customers; woken, it decides nothing."""
     with running_cluster(tmp_path, postgres.dsn, smtp.port, port_of(target), THREE) as cluster:
-        try:
-            await settled(cluster, members=3)
-            frozen = cluster[decider(cluster)]
-            assert frozen.process is not None
-            frozen.process.send_signal(signal.SIGSTOP)  # its sessions stay open: a hung host
-            others = [i for i in cluster.alive() if i is not frozen]
-            await until(lambda: sum(i.get("/healthz")["cluster"]["decider"] for i in others) == 1,
-                        timeout_s=30)  # fmt: skip
-            target.broken.add("tracking")
-            await until(lambda: len(kinds(smtp, "first")) == 2, timeout_s=30)
-            frozen.process.send_signal(signal.SIGCONT)
-            await until(lambda: frozen.get("/healthz")["cluster"]["decider"] is False, 30)
-            await holds(lambda: len(kinds(smtp, "first")) == 2, for_s=2 * LEASE_PERIOD_S)
-            assert to(kinds(smtp, "first")) == sorted(TRACKING) and sent_once(smtp.messages)
-            assert sum(i.get("/healthz")["cluster"]["decider"] for i in cluster.alive()) == 1
-        except BaseException:
-            print(cluster.logs())
-            raise
+        await settled(cluster, members=3)
+        frozen = cluster[decider(cluster)]
+        assert frozen.process is not None
+        frozen.process.send_signal(signal.SIGSTOP)  # its sessions stay open: a hung host
+        others = [i for i in cluster.alive() if i is not frozen]
+        await until(lambda: sum(i.get("/healthz")["cluster"]["decider"] for i in others) == 1,
+                    timeout_s=30)  # fmt: skip
+        target.broken.add("tracking")
+        await until(lambda: len(kinds(smtp, "first")) == 2, timeout_s=30)
+        frozen.process.send_signal(signal.SIGCONT)
+        await until(lambda: frozen.get("/healthz")["cluster"]["decider"] is False, 30)
+        await holds(lambda: len(kinds(smtp, "first")) == 2, for_s=2 * LEASE_PERIOD_S)
+        assert to(kinds(smtp, "first")) == sorted(TRACKING) and sent_once(smtp.messages)
+        assert sum(i.get("/healthz")["cluster"]["decider"] for i in cluster.alive()) == 1
