@@ -16,7 +16,7 @@ from aiohttp.client_reqrep import ConnectionKey
 
 from monitor.notices.exhaustion import Episode, alerts, expire, seen
 from monitor.probes.base import ProbeResult, Reason
-from monitor.probes.httpcore import client_failure
+from monitor.probes.httpcore import connect_failure
 from monitor.probes.local import LOCAL_ERRNOS, local_errno, local_failure
 from monitor.runtime.scheduler import inconclusive_cause
 from notifiers.email import EmailChannel
@@ -72,13 +72,13 @@ def test_local_exhaustion_is_recognised_by_errno(
 
 
 def test_each_local_errno_becomes_the_local_resources_reason_with_its_name() -> None:
-    """client_failure maps every local errno to local_resources, naming it, not the target."""
+    """connect_failure maps every local errno to local_resources, naming it, not the target."""
     for number in LOCAL_ERRNOS:
-        reason, detail = client_failure(aiohttp.ClientConnectorError(KEY, os_error(number)))
+        reason, detail = connect_failure(os_error(number), "ws.example.net:443")
         assert reason is Reason.LOCAL_RESOURCES
         assert errno.errorcode[number] in detail and "ws.example.net" not in detail
-    refused = aiohttp.ClientConnectorError(KEY, ConnectionRefusedError(errno.ECONNREFUSED, "x"))
-    assert client_failure(refused)[0] is Reason.CONNECT_REFUSED
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "x")
+    assert connect_failure(refused, "ws.example.net:443")[0] is Reason.CONNECT_REFUSED
 
 
 def test_a_failed_lookup_is_local_only_when_a_socket_cannot_be_opened_now() -> None:

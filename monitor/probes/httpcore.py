@@ -1,61 +1,52 @@
-"""What the http, soap and transaction probes share: one session, timed phases, bounded
-bodies, one deadline per run, and client errors mapped to reasons."""
+"""What the http, soap and transaction probes share: one client, timed phases, bounded
+bodies, one deadline per run, and connection errors mapped to reasons."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from time import perf_counter
-from typing import TypeVar
 
-import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.client_proto import ResponseHandler
-from aiohttp.client_reqrep import ClientRequest
-from aiohttp.connector import Connection
-from aiohttp.helpers import is_ip_address
-from aiohttp.http_exceptions import LineTooLong
-from aiohttp.tracing import Trace
 from multidict import CIMultiDictProxy
+from yarl import URL
 
 from monitor.probes.base import Reason
 from monitor.probes.certs import peer_not_after, verifying_context
+from monitor.probes.http1 import (
+    Answer,
+    Head,
+    ProbeFailure,
+    decoder,
+    framing,
+    request_bytes,
+)
 from monitor.probes.local import local_failure
-from monitor.probes.redirects import same_origin_headers
 from monitor.probes.resolver import chosen
 
-_USER_AGENT = "forewarn (synthetic monitoring)"
-_CHUNK = 64 * 1024
-_DETAIL_LIMIT = 200
+__all__ = ["ProbeFailure"]  # raised by the kinds built on this client, defined with HTTP/1
 
-_E = TypeVar("_E", bound=BaseException)
+_DETAIL_LIMIT = 200
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 Verdict = tuple[Reason | None, str]
 """What a run concluded: no reason when healthy, and a one-line detail."""
 
 
-class ProbeFailure(Exception):
-    """Raised inside a run to stop it with a reason and a detail."""
-
-    def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
 @dataclass(slots=True)
 class Timeline:
-    """Marks of one run, written by the connector and the client; perf_counter seconds."""
+    """Marks of one run, written by the client as it goes; perf_counter seconds.
+
+    Phases are sums, so redirects that open several connections add up instead of
+    overwriting each other.
+    """
 
     dns_start: float | None = None  # set only while a resolution is in flight
     conn_start: float | None = None  # set only while a connection is being made
-    conn_resolve: float = 0.0  # resolve total when that connection started
     resolve: float | None = None
     connect: float | None = None
     ready: float | None = None  # when the last connection became usable
@@ -77,69 +68,9 @@ class Timeline:
         return out
 
 
-# The connector keeps sums, so redirects that open several connections add up instead of
-# overwriting each other; resolution happens inside connection creation and is subtracted.
-# It finds the run's Timeline in a context variable: each probe runs in a task of its own.
-# aiohttp's trace hooks did the same at the price of a Trace object and eight coroutine
-# calls per request.
-_LINE: ContextVar[Timeline | None] = ContextVar("forewarn_timeline", default=None)
-
-
-class _TimedConnector(aiohttp.TCPConnector):
-    """A connector that times resolution and connection into the running probe's Timeline."""
-
-    async def _resolve_host(
-        self, host: str, port: int, traces: Sequence[Trace] | None = None
-    ) -> list[ResolveResult]:
-        line = _LINE.get()
-        if line is None or is_ip_address(host):  # an address is not resolved: no phase
-            return await super()._resolve_host(host, port, traces)
-        line.dns_start = perf_counter()
-        hosts = await super()._resolve_host(host, port, traces)
-        line.resolve = (line.resolve or 0.0) + perf_counter() - line.dns_start
-        line.dns_start = None
-        return hosts
-
-    async def _create_connection(
-        self,
-        req: ClientRequest,
-        traces: list[Trace],
-        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's own signature
-    ) -> ResponseHandler:
-        line = _LINE.get()
-        if line is None:
-            return await super()._create_connection(req, traces, timeout)
-        line.conn_start = perf_counter()
-        line.conn_resolve = line.resolve or 0.0
-        proto = await super()._create_connection(req, traces, timeout)
-        now = perf_counter()
-        resolving = (line.resolve or 0.0) - line.conn_resolve
-        line.connect = (line.connect or 0.0) + now - line.conn_start - resolving
-        line.conn_start = None
-        line.ready = now
-        return proto
-
-
-class _CertResponse(aiohttp.ClientResponse):
-    """A response that notes the peer certificate's expiry while its connection is open.
-
-    A small body is read with the headers, and the connection released at once, so the
-    TLS object can only be seen here, as the response starts.
-    """
-
-    cert_not_after: float | None = None
-
-    async def start(self, connection: Connection) -> aiohttp.ClientResponse:
-        """Read the certificate, then the status line and headers."""
-        transport = connection.transport
-        if transport is not None:
-            self.cert_not_after = peer_not_after(transport.get_extra_info("ssl_object"))
-        return await super().start(connection)
-
-
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One HTTP request as a probe sends it."""
+    """One HTTP request as a probe sends it; its first bytes are built once, with it."""
 
     method: str
     url: str
@@ -148,37 +79,57 @@ class Request:
     follow_redirects: bool = True
     max_redirects: int = 5
     ca_file: str | None = None
+    target: URL = field(init=False, compare=False, repr=False)
+    wire: bytes = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        body = self.body.encode() if isinstance(self.body, str) else self.body
+        target = URL(self.url)
+        object.__setattr__(self, "target", target)
+        object.__setattr__(self, "wire", request_bytes(self.method, target, self.headers, body))
 
 
 class Reply:
-    """An answer whose headers are in; the body is read only when asked, and capped."""
+    """An answer whose head is in; the body is read only when asked, and capped."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, line: Timeline) -> None:
-        self.status = resp.status
-        self.headers: CIMultiDictProxy[str] = resp.headers
-        self.charset = resp.charset
-        self.content_length = resp.content_length
-        self._resp = resp
+    def __init__(self, head: Head, answer: Answer, method: str, line: Timeline) -> None:
+        self.status = head.status
+        self.headers: CIMultiDictProxy[str] = head.headers
+        self.charset = charset(head.headers.get("Content-Type", ""))
+        self._head = head
+        self._answer = answer
+        self._method = method
         self._line = line
+
+    @property
+    def content_length(self) -> int | None:
+        """The declared body length, if any."""
+        return framing(self._method, self._head).left
 
     async def read(self, cap: int) -> bytes:
         """The (decompressed) body; too_large as soon as it exceeds ``cap`` bytes."""
-        declared = self.content_length
-        if declared is not None and declared > cap and not self.headers.get("Content-Encoding"):
+        frame = framing(self._method, self._head)
+        coding = decoder(self._head)
+        declared = frame.left
+        if declared is not None and declared > cap and coding is None:
             raise ProbeFailure(Reason.TOO_LARGE, f"body of {declared} bytes above {cap}")
         chunks: list[bytes] = []
         size = 0
-        stream = self._resp.content
-        while True:
-            # Asking for one byte past the cap is how an over-long body is told from a full one.
-            chunk = await stream.read(min(_CHUNK, cap - size + 1))
-            if not chunk:
-                self._line.body_end = perf_counter()
-                return b"".join(chunks)
-            size += len(chunk)
+        while not frame.done:
+            raw = await self._answer.chunk()
+            if not raw:
+                frame.finish()
+                break
+            data = frame.feed(raw)
+            if coding is not None:
+                # One byte past the cap is how an over-long body is told from a full one.
+                data = coding.feed(data, cap - size + 1)
+            size += len(data)
             if size > cap:
                 raise ProbeFailure(Reason.TOO_LARGE, f"body larger than {cap} bytes")
-            chunks.append(chunk)
+            chunks.append(data)
+        self._line.body_end = perf_counter()
+        return b"".join(chunks)
 
     def text(self, body: bytes) -> str:
         """Decode leniently: a stray byte must not hide the text being looked for."""
@@ -188,8 +139,17 @@ class Reply:
             return body.decode("utf-8", errors="replace")
 
 
+def charset(content_type: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type value, if any."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"') or None
+    return None
+
+
 class HttpClient:
-    """One shared session (opened inside the loop on first use) and TLS contexts per CA."""
+    """Fresh connections over HTTP/1.1, a resolver, and TLS contexts per CA bundle."""
 
     def __init__(self, resolver: AbstractResolver | None = None) -> None:
         """Create the client; nothing is opened before the first request.
@@ -198,32 +158,11 @@ class HttpClient:
         this client's own, closed with it.
         """
         self._resolver, self._owned = chosen(resolver)
-        self._session: aiohttp.ClientSession | None = None
-        self._contexts: dict[str, ssl.SSLContext] = {}
+        self._contexts: dict[str | None, ssl.SSLContext] = {}
 
-    def _open(self) -> aiohttp.ClientSession:
-        connector = _TimedConnector(
-            resolver=self._resolver,  # a resolver passed in is not closed with the session
-            force_close=True,  # a fresh connection per probe measures what a new client sees
-            limit=0,
-            limit_per_host=0,
-            # Resolve on every probe: a DNS outage must show, and "resolve" be measured.
-            use_dns_cache=False,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            # One deadline per run bounds every phase; aiohttp's own timers would only add
-            # handles to the loop and round long deadlines up to whole seconds.
-            timeout=aiohttp.ClientTimeout(),
-            headers={"User-Agent": _USER_AGENT},
-            response_class=_CertResponse,
-        )
-        return self._session
-
-    def _ssl(self, ca_file: str | None) -> ssl.SSLContext | bool:
-        if ca_file is None:
-            return True  # aiohttp's default verifying context
+    def _ssl(self, url: URL, ca_file: str | None) -> ssl.SSLContext | None:
+        if url.scheme != "https":
+            return None
         context = self._contexts.get(ca_file)
         if context is None:
             context = self._contexts[ca_file] = verifying_context(ca_file)
@@ -231,38 +170,111 @@ class HttpClient:
 
     @contextlib.asynccontextmanager
     async def send(self, request: Request, line: Timeline) -> AsyncIterator[Reply]:
-        """Send ``request``; yield its reply while the connection is still open."""
-        session = self._session or self._open()
-        token = _LINE.set(line)
-        try:
-            async with session.request(
-                request.method,
-                request.url,
-                headers=dict(request.headers) if request.headers else None,
-                data=request.body,
-                allow_redirects=request.follow_redirects,
-                max_redirects=request.max_redirects,
-                # Without headers of the check's own there is nothing to keep from another
-                # origin: no middleware, and no URL parsed for it on every run.
-                middlewares=(
-                    (same_origin_headers(request.url, request.headers),) if request.headers else ()
-                ),
-                ssl=self._ssl(request.ca_file),
-            ) as resp:
+        """Send ``request``, following redirects; yield the reply while its connection is open."""
+        url, method, wire = request.target, request.method, request.wire
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        origin = url.origin()
+        for hops in range(request.max_redirects + 1):
+            context = self._ssl(url, request.ca_file)
+            transport, answer = await self._connect(url, context, line)
+            try:
+                transport.write(wire)
+                head = await answer.head()
                 line.headers_at = perf_counter()
-                if isinstance(resp, _CertResponse) and resp.cert_not_after is not None:
-                    line.cert_not_after = resp.cert_not_after
-                yield Reply(resp, line)
-        finally:
-            _LINE.reset(token)
+                location = head.headers.get("Location")
+                if not (request.follow_redirects and head.status in _REDIRECTS and location):
+                    if context is not None:
+                        ssl_object = transport.get_extra_info("ssl_object")
+                        line.cert_not_after = peer_not_after(ssl_object)
+                    yield Reply(head, answer, method, line)
+                    return
+                if hops == request.max_redirects:
+                    detail = (
+                        f"redirect loop: still redirected ({head.status}) after {hops} redirects"
+                    )
+                    raise ProbeFailure(Reason.HTTP_STATUS, detail)
+            finally:
+                transport.close()
+            url = redirected(url, location)
+            if head.status == 303 and method != "HEAD":
+                method, body = "GET", None  # see other: fetch it
+            elif head.status in (301, 302) and method == "POST":
+                method, body = "GET", None  # as browsers (and aiohttp) do
+            # A check's own headers (and the URL's login) stay with the origin they were
+            # written for (issue 17); a hop back to it carries them again.
+            if url.origin() == origin:
+                wire = request_bytes(method, url, request.headers, body)
+            else:
+                wire = request_bytes(method, url.with_user(None), {}, body)
+
+    async def _connect(
+        self, url: URL, context: ssl.SSLContext | None, line: Timeline
+    ) -> tuple[asyncio.Transport, Answer]:
+        host, port = url.raw_host or "", url.port or 0
+        addresses = [host] if is_address(host) else await self._resolve(host, port, line)
+        loop = asyncio.get_running_loop()
+        line.conn_start = perf_counter()
+        error: OSError | None = None
+        for address in addresses:  # in the resolver's order, the next when one fails
+            try:
+                transport, answer = await loop.create_connection(
+                    lambda: Answer(loop),
+                    address,
+                    port,
+                    ssl=context,
+                    server_hostname=host if context else None,
+                )
+            except OSError as exc:
+                error = exc
+                continue
+            now = perf_counter()
+            line.connect = (line.connect or 0.0) + now - line.conn_start
+            line.conn_start, line.ready = None, now
+            return transport, answer
+        assert error is not None
+        raise ProbeFailure(*connect_failure(error, f"{host}:{port}"))
+
+    async def _resolve(self, host: str, port: int, line: Timeline) -> list[str]:
+        line.dns_start = perf_counter()
+        try:
+            found: list[ResolveResult] = await self._resolver.resolve(host, port, socket.AF_UNSPEC)
+        except OSError as exc:
+            local = local_failure(exc, resolving=True)
+            if local is not None:
+                raise ProbeFailure(*local) from None
+            raise ProbeFailure(Reason.DNS, f"cannot resolve {host}: {_os_why(exc)}") from None
+        line.resolve = (line.resolve or 0.0) + perf_counter() - line.dns_start
+        line.dns_start = None
+        if not found:
+            raise ProbeFailure(Reason.DNS, f"cannot resolve {host}: no address")
+        return [entry["host"] for entry in found]
 
     async def close(self) -> None:
-        """Close the shared session, if one was opened."""
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        """Stop the resolver's threads, if the resolver is this client's own."""
         if self._owned is not None:
             await self._owned.close()
+
+
+def is_address(host: str) -> bool:
+    """True for an IPv4 or IPv6 literal, which is connected to without a lookup."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def redirected(url: URL, location: str) -> URL:
+    """Where a redirect leads; refuses what an HTTP client cannot follow."""
+    try:
+        target = url.join(URL(location))
+    except ValueError:
+        raise ProbeFailure(Reason.PROTOCOL, "redirected to an invalid URL") from None
+    if target.scheme not in ("http", "https") or not target.raw_host:
+        raise ProbeFailure(Reason.PROTOCOL, "redirected to a URL that is not http(s)")
+    return target.with_fragment(None)
 
 
 async def attempt(
@@ -276,8 +288,8 @@ async def attempt(
         return timed_out(line, limit)
     except ProbeFailure as failure:
         return failure.reason, failure.detail
-    except (aiohttp.ClientError, OSError) as exc:
-        return client_failure(exc)
+    except OSError as exc:
+        return exchange_failure(exc)
     except Exception as exc:  # a bug guard: run() must never raise for a target
         return Reason.PROTOCOL, f"unexpected {type(exc).__name__}"
 
@@ -294,55 +306,29 @@ def timed_out(line: Timeline, timeout: float) -> Verdict:
     return Reason.TIMEOUT, f"body not complete within {limit}"
 
 
-def client_failure(exc: BaseException) -> Verdict:
-    """Map a client error to a reason; the detail never repeats the URL or headers."""
-    resolving = isinstance(exc, aiohttp.ClientConnectorDNSError | socket.gaierror)
-    local = local_failure(exc, resolving=resolving)
+def connect_failure(exc: OSError, where: str) -> tuple[Reason, str]:
+    """Why connecting to ``where`` (host:port) failed; never the URL or its headers."""
+    local = local_failure(exc)
     if local is not None:  # our own exhaustion, not the target's doing
         return local
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return Reason.DNS, f"cannot resolve {exc.host}: {exc.os_error.strerror}"
-    if isinstance(exc, socket.gaierror):
-        return Reason.DNS, f"cannot resolve: {exc.strerror}"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        cert = exc.certificate_error
-        why = getattr(cert, "verify_message", None) or type(cert).__name__
-        return Reason.TLS, short(f"certificate rejected by {exc.host}:{exc.port}: {why}")
-    if isinstance(exc, aiohttp.ClientConnectorSSLError):
-        inner = exc.os_error
-        why = getattr(inner, "reason", None) or _os_why(inner)
-        return Reason.TLS, short(f"TLS handshake with {exc.host}:{exc.port} failed: {why}")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        why = exc.verify_message or type(exc).__name__
+        return Reason.TLS, short(f"certificate rejected by {where}: {why}")
+    if isinstance(exc, ssl.SSLError):
+        return Reason.TLS, short(f"TLS handshake with {where} failed: {exc.reason or _os_why(exc)}")
+    if isinstance(exc, ConnectionRefusedError):
+        return Reason.CONNECT_REFUSED, f"connection refused by {where}"
+    return Reason.CONNECT_ERROR, short(f"cannot connect to {where}: {_os_why(exc)}")
+
+
+def exchange_failure(exc: OSError) -> Verdict:
+    """Why an open connection failed (reset, a TLS alert)."""
+    local = local_failure(exc)
+    if local is not None:
+        return local
     if isinstance(exc, ssl.SSLError):
         return Reason.TLS, short(f"TLS failure: {exc.reason or _os_why(exc)}")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        where = f"{exc.host}:{exc.port}"
-        if isinstance(exc.os_error, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
-            return Reason.CONNECT_REFUSED, f"connection refused by {where}"
-        return Reason.CONNECT_ERROR, short(f"cannot connect to {where}: {_os_why(exc)}")
-    if isinstance(exc, aiohttp.InvalidURL):
-        return Reason.PROTOCOL, "invalid URL"  # its text is the URL, which may hold a token
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        hops, last = len(exc.history), exc.history[-1].status if exc.history else exc.status
-        detail = f"redirect loop: still redirected ({last}) after {hops} redirects"
-        return Reason.HTTP_STATUS, detail
-    too_long = _cause(exc, LineTooLong)
-    if too_long is not None:  # its text quotes the line, which may hold a cookie: never shown
-        return Reason.PROTOCOL, f"status or header line longer than {too_long.args[1]} bytes"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return Reason.PROTOCOL, short(f"{type(exc).__name__}: {exc.message or exc.status}")
-    if isinstance(exc, OSError):
-        return Reason.CONNECT_ERROR, short(f"connection error: {_os_why(exc)}")
-    return Reason.PROTOCOL, short(f"{type(exc).__name__}: {exc}")
-
-
-def _cause(exc: BaseException, kind: type[_E]) -> _E | None:
-    """The first exception of ``kind`` in the chain of causes of ``exc``, if any."""
-    seen: BaseException | None = exc
-    for _ in range(8):  # a few links deep: aiohttp re-raises parser errors twice
-        if seen is None or isinstance(seen, kind):
-            return seen
-        seen = seen.__cause__
-    return None
+    return Reason.CONNECT_ERROR, short(f"connection error: {_os_why(exc)}")
 
 
 def _os_why(exc: OSError) -> str:

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from aiohttp import web
@@ -162,12 +162,14 @@ class _Guarded(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.address = str(peer[0]) if isinstance(peer, tuple) and peer else "unix"
         if not self.guard.admit(self.address):
-            assert isinstance(transport, asyncio.Transport)
+            # No isinstance check: uvloop's transports are not asyncio.Transport subclasses,
+            # and an assertion here turned each refusal into a logged traceback and a FIN.
             sock = transport.get_extra_info("socket")
             if sock is not None:  # a reset: no FIN_WAIT/TIME_WAIT kept for a refusal
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
-            transport.abort()  # the descriptor is freed now, not when the client gives up
+            # The descriptor is freed now, not when the client gives up.
+            cast(asyncio.Transport, transport).abort()
             return
         self.inner = self.make()
         self.inner.connection_made(transport)
