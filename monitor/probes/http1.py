@@ -312,10 +312,16 @@ class Decoder:
     def __init__(self, coding: str) -> None:
         self._coding = coding
         self._inflate: zlib._Decompress | None = None
+        self._start = b""  # deflate's first byte, held until its wrapping can be told
 
     def feed(self, data: bytes, limit: int) -> bytes:
         """Up to ``limit`` decoded bytes of ``data``; exactly ``limit`` means there is more."""
         if self._inflate is None:
+            if self._coding == "deflate":  # two bytes tell zlib from raw: wait for them
+                data, self._start = self._start + data, b""
+                if len(data) < 2:
+                    self._start = data
+                    return b""
             if self._coding != "deflate":
                 bits = 16 + zlib.MAX_WBITS  # gzip
             elif len(data) > 1 and (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0:
