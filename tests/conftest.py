@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 import structlog
+import uvloop
 
 from monitor.config.load import Config, load_config
 from monitor.daemon import Daemon
@@ -79,6 +81,17 @@ notices:
 )
 
 ConfigFactory = Callable[..., Config]
+
+# The event loops an async test runs on: asyncio's alone, as ``forewarn run`` uses without
+# the ``fast`` extra; tests marked ``both_loops`` run once more on uvloop's, as it uses with.
+LoopFactories = dict[str, Callable[[], asyncio.AbstractEventLoop]]
+_ASYNCIO: LoopFactories = {"asyncio": asyncio.new_event_loop}
+_BOTH: LoopFactories = {**_ASYNCIO, "uvloop": uvloop.new_event_loop}
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> LoopFactories:
+    """Loop factories for ``item``: uvloop's too where the test is marked ``both_loops``."""
+    return _BOTH if item.get_closest_marker("both_loops") else _ASYNCIO
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ _DEFAULTS = (("User-Agent", _USER_AGENT), ("Accept", "*/*"), ("Accept-Encoding",
 # Framing is ours to state: a check cannot make the request lie about its own length.
 _OURS = frozenset({"host", "connection", "content-length", "transfer-encoding"})
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
 class ProbeFailure(Exception):
@@ -78,8 +79,13 @@ def parse_head(block: bytes) -> Head:
         if len(raw) > MAX_LINE:
             raise ProbeFailure(Reason.PROTOCOL, too_long())
     version, _, rest = lines[0].partition(b" ")
-    code = rest[:3]
-    if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
+    code, after = rest[:3], rest[3:4]  # three digits, then a space or nothing
+    if (
+        not version.startswith(b"HTTP/1.")
+        or len(code) != 3
+        or not code.isdigit()
+        or after not in (b"", b" ")
+    ):
         raise ProbeFailure(Reason.PROTOCOL, "not an HTTP/1 status line")
     fields: CIMultiDict[str] = CIMultiDict()
     for raw in lines[1:]:
@@ -291,12 +297,10 @@ class Chunked(Framing):
             self.done = not line
         else:
             digits = line.split(b";", 1)[0].strip()
-            try:
-                self._size = int(digits, 16)
-            except ValueError:
-                raise ProbeFailure(Reason.PROTOCOL, "malformed chunk size") from None
-            if self._size < 0 or len(digits) > 16:
+            # Hex digits only: int() would also take a sign, "0x" and underscores.
+            if not digits or len(digits) > 16 or not _HEX.issuperset(digits):
                 raise ProbeFailure(Reason.PROTOCOL, "malformed chunk size")
+            self._size = int(digits, 16)
             if self._size == 0:
                 self._trailers = True
 
@@ -312,10 +316,16 @@ class Decoder:
     def __init__(self, coding: str) -> None:
         self._coding = coding
         self._inflate: zlib._Decompress | None = None
+        self._start = b""  # deflate's first byte, held until its wrapping can be told
 
     def feed(self, data: bytes, limit: int) -> bytes:
         """Up to ``limit`` decoded bytes of ``data``; exactly ``limit`` means there is more."""
         if self._inflate is None:
+            if self._coding == "deflate":  # two bytes tell zlib from raw: wait for them
+                data, self._start = self._start + data, b""
+                if len(data) < 2:
+                    self._start = data
+                    return b""
             if self._coding != "deflate":
                 bits = 16 + zlib.MAX_WBITS  # gzip
             elif len(data) > 1 and (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0:
