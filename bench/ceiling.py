@@ -191,7 +191,7 @@ CLIENTS = {"aiohttp": bare_aiohttp, "forewarn HttpProbe": forewarn_probe}
 def plan(quick: bool) -> list[tuple[str, str, int]]:
     """(client, loop, concurrency) of each run."""
     runs = [("aiohttp", loop, 100) for loop in loops()]
-    runs.append(("forewarn HttpProbe", "asyncio", 100))
+    runs += [("forewarn HttpProbe", loop, 100) for loop in loops()]
     if not quick:
         runs += [("aiohttp", loop, c) for c in (10, 500) for loop in loops()]
         runs += [("forewarn HttpProbe", "asyncio", c) for c in (10, 500)]

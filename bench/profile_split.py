@@ -20,9 +20,15 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("detector and engine state", ("Engine.observe",)),
     ("result folding, other (log call, buffer, verdict)", ("Engine.ingest", "on_result")),
     ("tick: incidents, windows, commit", ("Daemon._tick", "_advance")),
-    ("TCP connect and socket set-up (system calls)", ("_connect_sock", "socket.__init__")),
-    ("aiohttp: request, response, connection", ("ClientSession._request", "client.py")),
-    ("probe around aiohttp (deadline, judging, result)", ("HttpProbe.run",)),
+    (
+        "TCP connect and socket set-up (system calls)",
+        ("_connect_sock", "socket.__init__", "HttpClient._connect"),
+    ),
+    (
+        "HTTP exchange: request, response (aiohttp before; http1 after)",
+        ("ClientSession._request", "client.py", "HttpClient.send", "http1.py"),
+    ),
+    ("probe around the exchange (deadline, judging, result)", ("HttpProbe.run",)),
     ("scheduler (due checks, wake-ups, lateness)", ("Scheduler",)),
     ("event loop itself (uvloop, C)", ("Runner.run",)),
 )

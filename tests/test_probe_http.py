@@ -34,6 +34,8 @@ from monitor.probes import PROBES
 from monitor.probes.base import Reason
 from monitor.probes.http import HttpCheck, HttpProbe
 
+pytestmark = pytest.mark.both_loops  # the client runs on asyncio's loop and on uvloop's
+
 CONTEXT = context()
 HANG_S = 30.0  # how long a test lets a silent server hold a probe deaf to its own deadline
 
