@@ -99,14 +99,14 @@ class Hop:
     host: str
     port: int
     wire: bytes
+    literal: bool  # the host is an address: nothing to resolve
 
 
 def hop(method: str, url: URL, headers: Mapping[str, str], body: bytes | None) -> Hop:
     """The hop sending ``method`` to ``url``; host names are shared between checks."""
     host = sys.intern(url.raw_host or "")
-    return Hop(
-        url.scheme == "https", host, url.port or 0, request_bytes(method, url, headers, body)
-    )
+    wire = request_bytes(method, url, headers, body)
+    return Hop(url.scheme == "https", host, url.port or 0, wire, is_address(host))
 
 
 class Reply:
@@ -195,7 +195,7 @@ class HttpClient:
         url = origin = None  # parsed only when redirected
         for hops in range(request.max_redirects + 1):
             context = self._ssl(where.tls, request.ca_file)
-            transport, answer = await self._connect(where.host, where.port, context, line)
+            transport, answer = await self._connect(where, context, line)
             try:
                 transport.write(where.wire)
                 head = await answer.head()
@@ -230,9 +230,10 @@ class HttpClient:
                 where = hop(method, url.with_user(None), {}, body)
 
     async def _connect(
-        self, host: str, port: int, context: ssl.SSLContext | None, line: Timeline
+        self, where: Hop, context: ssl.SSLContext | None, line: Timeline
     ) -> tuple[asyncio.Transport, Answer]:
-        addresses = [host] if is_address(host) else await self._resolve(host, port, line)
+        host, port = where.host, where.port
+        addresses = [host] if where.literal else await self._resolve(host, port, line)
         loop = asyncio.get_running_loop()
         line.conn_start = perf_counter()
         error: OSError | None = None
