@@ -35,7 +35,7 @@ from monitor.engine import Engine
 from monitor.notices.planner import NoticePlanner
 from monitor.probes.base import ProbeResult, Reason
 from monitor.runtime.metrics import Metrics
-from monitor.runtime.scheduler import next_due, phase_offset
+from monitor.runtime.scheduler import first_run, next_due, phase_offset
 from monitor.store.sqlite import SqliteStore
 
 START = 1_795_000_000.0  # a fixed virtual epoch (2026-11-18)
@@ -140,7 +140,7 @@ def _simulate(checks: int, days: float, failure_rate: FailureRate, seed: int) ->
         specs = {c.id: c for c in config.checks}
         index = {c.id: i for i, c in enumerate(config.checks)}
         anchors = {c.id: START + phase_offset(c.id, c.interval) for c in config.checks}
-        queue = [(anchors[c], c) for c in anchors]
+        queue = [(first_run(START, phase_offset(c.id, c.interval)), c.id) for c in config.checks]
         heapq.heapify(queue)
         end, next_tick = START + days * DAY, START
         while queue and queue[0][0] < end:

@@ -12,7 +12,14 @@ from aiohttp.test_utils import TestServer
 from monitor.probes.base import ProbeResult
 from monitor.probes.http import HttpCheck, HttpProbe
 from monitor.runtime.metrics import Metrics
-from monitor.runtime.scheduler import Scheduler, next_due, next_on_grid, phase_offset
+from monitor.runtime.scheduler import (
+    FIRST_ROUND_SHARE,
+    Scheduler,
+    first_run,
+    next_due,
+    next_on_grid,
+    phase_offset,
+)
 from tests.waiting import LoopLateness
 
 
@@ -61,6 +68,92 @@ def test_confirming_uses_retry_interval_then_returns_to_grid() -> None:
     c = check("c", interval=10.0, retry=1.0)
     assert next_due(100.0, c, 123.0, confirming=True) == 124.0
     assert next_due(100.0, c, 124.2, confirming=False) == 130.0
+
+
+@pytest.mark.parametrize(
+    ("offset", "expected"),
+    [
+        (0.0, 100.0),  # a check whose anchor is the start itself runs at once
+        (4.0, 103.0),  # three quarters of the way to its anchor at 104
+        (8.0, 106.0),
+        (9.96, 107.47),  # the last of a 10 s interval: in by 7.5 s, not 10 s
+    ],
+)
+def test_a_new_check_runs_first_before_its_anchor(offset: float, expected: float) -> None:
+    """A check added at 100 first runs at FIRST_ROUND_SHARE of its phase offset, not at it."""
+    assert first_run(100.0, offset) == pytest.approx(expected)
+    assert first_run(100.0, offset) <= 100.0 + offset
+
+
+@pytest.mark.parametrize(
+    ("now", "confirming", "inconclusive", "expected"),
+    [
+        # The anchor is 108, the interval 10; an early first run started at 106 (8 * 0.75).
+        (106.05, False, False, 118.0),  # after an early first run: the slot after the anchor
+        (108.0, False, False, 118.0),  # ended exactly at the anchor: the same slot
+        (108.3, False, False, 118.0),  # a slow early run, ended past the anchor: still 118
+        (106.05, True, False, 107.05),  # confirming: retry_interval, as always
+        (107.05, False, False, 118.0),  # confirmed before the anchor: back on the grid, at 118
+        (106.05, False, True, 107.05),  # inconclusive: retried soon, as always
+        (117.5, False, True, 118.0),  # but never later than its slot
+        (108.4, False, False, 118.0),  # a late first run (after the anchor): the grid as before
+        (121.0, False, False, 128.0),  # very late: missed slots skipped, as before
+    ],
+)
+def test_the_run_after_an_early_first_run_is_the_slot_after_the_anchor(
+    now: float, confirming: bool, inconclusive: bool, expected: float
+) -> None:
+    """A run ending before the anchor stands for the anchor's run; retries are unchanged."""
+    c = check("c", interval=10.0, retry=1.0)
+    assert next_due(108.0, c, now, confirming, inconclusive) == pytest.approx(expected)
+
+
+async def test_the_first_round_completes_early_and_no_check_runs_twice_in_an_interval() -> None:
+    """Against a real target, every check runs once within 3/4 interval, then on its grid."""
+
+    async def ok(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    interval, count = 0.8, 40
+    app = web.Application()
+    app.router.add_get("/", ok)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("/"))
+        checks = [check(f"c{i}", interval=interval, url=url) for i in range(count)]
+        starts: dict[str, list[float]] = {c.id: [] for c in checks}
+        enough = asyncio.Event()
+
+        def record(result: ProbeResult) -> bool:
+            starts[result.check_id].append(result.at)
+            if all(len(runs) >= 2 for runs in starts.values()):
+                enough.set()
+            return False
+
+        probe = HttpProbe()
+        async with LoopLateness() as lateness:
+            # clock=time.monotonic: result.at is when each run started, on the grid's clock
+            scheduler = Scheduler(checks, {"http": probe}, record, Metrics(), clock=time.monotonic)
+            task = asyncio.create_task(scheduler.run())
+            await asyncio.wait_for(enough.wait(), 30)  # only against a hang
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await probe.close()
+    added = {c.id: scheduler.anchors[c.id] - phase_offset(c.id, interval) for c in checks}
+    assert max(added.values()) - min(added.values()) < 1e-6  # one set_checks: one start
+    start = min(added.values())
+    # How late a run may start: 50 ms on an idle machine, plus what a busy one stalled the loop.
+    late = 0.05 + lateness.worst
+    first = {check_id: runs[0] - start for check_id, runs in starts.items()}
+    # The old first round put the last check near the full interval (0.8 s); now 0.6 s.
+    assert max(first.values()) < interval * FIRST_ROUND_SHARE + late, first
+    assert max(first.values()) > interval * FIRST_ROUND_SHARE / 2  # spread, not all at once
+    for check_id, runs in starts.items():
+        offset = phase_offset(check_id, interval)
+        assert -0.01 <= first[check_id] - offset * FIRST_ROUND_SHARE < late, check_id
+        # The second run is the slot after the anchor: a full interval or more after the first
+        # (less only by how late the first one started), never the anchor a moment later.
+        assert runs[1] - runs[0] > interval - late, (check_id, runs)
+        assert -0.01 <= runs[1] - (start + offset + interval) < late, (check_id, runs)
 
 
 async def test_loop_runs_each_check_on_its_interval_and_measures_lag() -> None:

@@ -1,5 +1,11 @@
 """When each check runs: spread first runs, keep a drift-free grid, retry fast while confirming.
 
+A newly added check gets a grid anchored ``phase_offset`` into its interval, but its first run
+comes early, at ``FIRST_ROUND_SHARE`` of that offset: every check has run once three quarters of
+an interval after a start or a reload instead of a whole one. The grid itself does not move:
+the run after an early first run is the slot after the anchor, so steady-state spreading, and
+the grids that unchanged checks keep across a reload, are as they would be without it.
+
 A timeout during which forewarn itself stalled, or a run that failed because forewarn itself
 ran out of descriptors, ports or memory, is inconclusive: it never reaches the detector, and
 the check runs again soon, as if it had run late instead.
@@ -61,9 +67,23 @@ def inconclusive_cause(result: ProbeResult, stalled_s: float, timeout: float) ->
     return None if conclusive(result, stalled_s, timeout) else STALL
 
 
+# Why 0.75: the first round squeezes every check's first run into three quarters of an
+# interval, 4/3 of the steady probe rate, so the picture is complete a quarter-interval sooner
+# (at 10,000 checks every 10 s: all in by 7.5 s, which leaves start-up's own cost room to finish
+# within the interval). A smaller share would finish sooner still but pile more probes onto
+# a start-up that is busy already; 4/3 of the rate, for less than an interval, is a modest
+# extra. The second run comes at most 1.25 intervals after the first (see ``next_due``).
+FIRST_ROUND_SHARE = 0.75
+
+
 def phase_offset(check_id: str, interval: float) -> float:
     """A stable offset in [0, interval) so checks spread out, the same on every restart."""
     return (zlib.crc32(check_id.encode()) / 2**32) * interval
+
+
+def first_run(added: float, offset: float) -> float:
+    """When a check added at ``added`` with ``phase_offset`` ``offset`` runs first: early."""
+    return added + offset * FIRST_ROUND_SHARE
 
 
 def next_on_grid(anchor: float, interval: float, now: float) -> float:
@@ -76,10 +96,14 @@ def next_on_grid(anchor: float, interval: float, now: float) -> float:
 def next_due(
     anchor: float, check: Schedulable, now: float, confirming: bool, inconclusive: bool = False
 ) -> float:
-    """After a run: ``retry_interval`` while confirming, else the grid (sooner if inconclusive)."""
+    """After a run: ``retry_interval`` while confirming, else the grid (sooner if inconclusive).
+
+    A run before the anchor (a new check's early first run, or its retries) stands for the
+    anchor's own run: the next slot is the one after the anchor, never the anchor itself.
+    """
     if confirming:
         return now + check.retry_interval
-    slot = next_on_grid(anchor, check.interval, now)
+    slot = next_on_grid(anchor, check.interval, max(now, anchor))
     return min(slot, now + check.retry_interval) if inconclusive else slot
 
 
@@ -130,18 +154,25 @@ class Scheduler:
         self.set_checks(checks)
 
     def set_checks(self, checks: Iterable[Schedulable]) -> None:
-        """Adopt a new set of checks: unchanged ones keep their grid, new ones are spread."""
+        """Adopt a new set of checks: unchanged ones keep their grid, new ones are spread.
+
+        A new check's first run comes early (``first_run``); its grid is anchored at the full
+        ``phase_offset``.
+        """
         now = time.monotonic()
         self.checks = {check.id: check for check in checks}
         for check_id in list(self.anchors):
             if check_id not in self.checks:
                 del self.anchors[check_id]
         for check in self.checks.values():
-            if check.id not in self.anchors:
-                self.anchors[check.id] = now + phase_offset(check.id, check.interval)
+            due = self.anchors.get(check.id)
+            if due is None:
+                offset = phase_offset(check.id, check.interval)
+                self.anchors[check.id] = now + offset
+                due = first_run(now, offset)
             if check.id not in self.tokens:
                 self.tokens.add(check.id)
-                heapq.heappush(self.queue, (self.anchors[check.id], check.id))
+                heapq.heappush(self.queue, (due, check.id))
         self.wake()
 
     async def run(self) -> None:
