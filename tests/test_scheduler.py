@@ -13,6 +13,7 @@ from monitor.probes.base import ProbeResult
 from monitor.probes.http import HttpCheck, HttpProbe
 from monitor.runtime.metrics import Metrics
 from monitor.runtime.scheduler import (
+    BATCH_S,
     FIRST_ROUND_SHARE,
     Scheduler,
     first_run,
@@ -47,6 +48,14 @@ def test_phase_offset_is_stable_and_within_interval() -> None:
     assert all(0 <= o < 30.0 for o in offsets)
     # spread: every tenth of the interval holds some checks
     assert {int(o // 3) for o in offsets} == set(range(10))
+
+
+def test_checks_due_in_the_same_slot_share_one_wake_up() -> None:
+    """Offsets are whole slots, so 10,000 checks every 10 s are due at most 1,000 times."""
+    offsets = [phase_offset(f"check-{i}", 10.0) for i in range(10_000)]
+    assert all(abs(o / BATCH_S - round(o / BATCH_S)) < 1e-6 for o in offsets)
+    distinct = len(set(offsets))
+    assert 900 <= distinct <= 10.0 / BATCH_S  # nearly every slot used; one wake-up each
 
 
 @pytest.mark.parametrize(

@@ -74,11 +74,19 @@ def inconclusive_cause(result: ProbeResult, stalled_s: float, timeout: float) ->
 # a start-up that is busy already; 4/3 of the rate, for less than an interval, is a modest
 # extra. The second run comes at most 1.25 intervals after the first (see ``next_due``).
 FIRST_ROUND_SHARE = 0.75
+BATCH_S = 0.01
 
 
 def phase_offset(check_id: str, interval: float) -> float:
-    """A stable offset in [0, interval) so checks spread out, the same on every restart."""
-    return (zlib.crc32(check_id.encode()) / 2**32) * interval
+    """A stable offset in [0, interval) so checks spread out, the same on every restart.
+
+    Offsets are whole multiples of ``BATCH_S``: checks due in the same slot start on one
+    wake-up of the loop instead of one each, and none of them later than it is due. At 1,000
+    probes/s that is ten per wake-up instead of one, and the daemon's CPU per probe fell from
+    0.29 to 0.16 ms (docs/performance.md): a wake-up, not a probe, was most of the cost.
+    """
+    slots = math.floor(zlib.crc32(check_id.encode()) / 2**32 * interval / BATCH_S)
+    return slots * BATCH_S
 
 
 def first_run(added: float, offset: float) -> float:
