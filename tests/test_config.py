@@ -738,3 +738,21 @@ def test_a_secret_file_named_as_customers_is_never_quoted(tmp_path: Path) -> Non
     errors = errors_of(path)
     assert errors and f"{tmp_path / 'tokens.txt'}:1: unknown column 1 {CSV_COLUMNS}" in errors
     assert not [e for e in errors if secret in e]
+
+
+def test_checks_expecting_the_same_thing_share_one_expectation(tmp_path: Path) -> None:
+    """Equal ``expect:`` blocks become one object; a different one stays its own, and equal."""
+    text = """
+services:
+  - {id: s, name: S}
+checks:
+  - {id: a, service: s, type: http, url: "http://127.0.0.1:9/", expect: {status: [200]}}
+  - {id: b, service: s, type: http, url: "http://127.0.0.1:9/", expect: {status: [200]}}
+  - {id: c, service: s, type: http, url: "http://127.0.0.1:9/", expect: {status: [204]}}
+"""
+    first, second, other = load_config(write(tmp_path, text)).checks
+    assert isinstance(first, HttpCheck) and isinstance(second, HttpCheck)
+    assert isinstance(other, HttpCheck)
+    assert first.expect is second.expect
+    assert other.expect is not first.expect and other.expect.status == [204]
+    assert first == load_config(write(tmp_path, text)).checks[0]  # equality is unchanged

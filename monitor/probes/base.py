@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from aiohttp.abc import AbstractResolver
+    from monitor.probes.resolver import Resolver
 
 
 class Reason(StrEnum):
@@ -117,7 +117,7 @@ class ProbeContext:
     timezone: str = "UTC"  # daemon.timezone: how times are written in details
     # Host names to addresses for the http, soap, transaction, tcp and tls kinds. None: each
     # probe uses the system's (getaddrinfo on threads of its own, see resolver.py).
-    resolver: AbstractResolver | None = None
+    resolver: Resolver | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from time import perf_counter
 
-from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -27,7 +26,7 @@ from monitor.probes.http1 import (
     request_bytes,
 )
 from monitor.probes.local import local_failure
-from monitor.probes.resolver import chosen
+from monitor.probes.resolver import Resolver, ResolveResult, chosen
 
 __all__ = ["ProbeFailure"]  # raised by the kinds built on this client, defined with HTTP/1
 
@@ -171,7 +170,7 @@ def charset(content_type: str) -> str | None:
 class HttpClient:
     """Fresh connections over HTTP/1.1, a resolver, and TLS contexts per CA bundle."""
 
-    def __init__(self, resolver: AbstractResolver | None = None) -> None:
+    def __init__(self, resolver: Resolver | None = None) -> None:
         """Create the client; nothing is opened before the first request.
 
         ``resolver`` turns host names into addresses; None is the system's (getaddrinfo), of

@@ -14,9 +14,7 @@ import asyncio
 import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-from aiohttp.abc import AbstractResolver, ResolveResult
+from typing import Any, Protocol, TypedDict
 
 GetAddrInfo = Callable[..., Sequence[tuple[Any, ...]]]
 """``socket.getaddrinfo``, or a stand-in with its signature."""
@@ -28,7 +26,36 @@ _ADDRCONFIG = getattr(socket, "AI_ADDRCONFIG", 0)
 _Key = tuple[str, int, int]
 
 
-class SystemResolver(AbstractResolver):
+class ResolveResult(TypedDict):
+    """One address of a name: the keys of aiohttp's ResolveResult, so its resolvers fit too."""
+
+    hostname: str
+    host: str
+    port: int
+    family: int
+    proto: int
+    flags: int
+
+
+class Resolver(Protocol):
+    """What turns a host name into addresses for the probes (a test passes a fake one in).
+
+    Our own rather than aiohttp's ``AbstractResolver``: the probes no longer use aiohttp, and
+    probe workers then need not import it (12 MB).
+    """
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[ResolveResult]:
+        """The addresses of ``host``; raises OSError when it does not resolve."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the resolver holds."""
+        ...
+
+
+class SystemResolver:
     """getaddrinfo on its own threads, one lookup in flight per (host, port, family)."""
 
     def __init__(self, getaddrinfo: GetAddrInfo = socket.getaddrinfo, threads: int = _THREADS):
@@ -93,7 +120,7 @@ class SystemResolver(AbstractResolver):
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def chosen(given: AbstractResolver | None) -> tuple[AbstractResolver, SystemResolver | None]:
+def chosen(given: Resolver | None) -> tuple[Resolver, SystemResolver | None]:
     """The resolver to use, and the one of our own to close with the probe (none was given)."""
     if given is not None:
         return given, None

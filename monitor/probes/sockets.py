@@ -11,7 +11,7 @@ import socket
 from functools import lru_cache
 from time import perf_counter
 
-from aiohttp.abc import AbstractResolver
+from monitor.probes.resolver import Resolver
 
 
 @lru_cache(maxsize=4096)
@@ -25,7 +25,7 @@ def _literal_family(host: str) -> socket.AddressFamily | None:
 
 
 async def addresses(
-    resolver: AbstractResolver, host: str, port: int, phases: dict[str, float]
+    resolver: Resolver, host: str, port: int, phases: dict[str, float]
 ) -> list[tuple[socket.AddressFamily, str]]:
     """Addresses to try, in resolver order; IP literals skip the resolver."""
     family = _literal_family(host)

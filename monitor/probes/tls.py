@@ -12,7 +12,6 @@ import ssl
 from time import perf_counter
 from typing import Annotated, Literal
 
-from aiohttp.abc import AbstractResolver
 from pydantic import Field
 
 from monitor.core.fields import CheckBase, StrictModel
@@ -20,7 +19,7 @@ from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile, der_summary, utc_text, verifying_context
 from monitor.probes.httpcore import Verdict, seconds, short
 from monitor.probes.local import local_failure
-from monitor.probes.resolver import chosen
+from monitor.probes.resolver import Resolver, chosen
 from monitor.probes.sockets import addresses, connect
 
 _DAY = 86400.0
@@ -104,7 +103,7 @@ class TlsProbe:
 
 
 async def _handshake(
-    resolver: AbstractResolver,
+    resolver: Resolver,
     check: TlsCheck,
     context: ssl.SSLContext,
     phases: dict[str, float],
