@@ -114,6 +114,9 @@ class Virtual:
         return self.now
 
 
+ROUGH_SEEDS = (17, 18, 19, 20)
+
+
 def simulate(checks: int, days: float, failure_rate: FailureRate, seed: int = 15) -> Outcome:
     """Run ``checks`` checks for ``days`` virtual days with the defaults; count what is told."""
     saved = structlog.get_config()
@@ -310,10 +313,19 @@ def run_all(quick: bool) -> dict[str, Any]:
     # 30 % of requests fail for 10 minutes: exactly 3 of every 10, and at random.
     exact = simulate(checks, 0.06, ThreeInTen(600.0, 1200.0), seed=17)
     figures["failing_30pct_10min_exactly"] = {"services": checks, **told(exact)}
-    rough = simulate(
-        checks, 0.06, with_pattern(0.02, lambda i, t: 0.30 if 600 <= t < 1200 else None), seed=17
-    )
-    figures["failing_30pct_10min_at_random"] = {"services": checks, **told(rough)}
+    # At random, which services happen to fail few of their requests is chance: one seed's
+    # count moved between 46 and 50 of 50 with the scheduler's timing, so four seeds are summed.
+    random_30 = with_pattern(0.02, lambda i, t: 0.30 if 600 <= t < 1200 else None)
+    rough = [told(simulate(checks, 0.06, random_30, seed=seed)) for seed in ROUGH_SEEDS]
+    figures["failing_30pct_10min_at_random"] = {
+        "services": checks * len(ROUGH_SEEDS),
+        "seeds": list(ROUGH_SEEDS),
+        **{
+            k: sum(r[k] for r in rough)
+            for k in ("services_told", "told_unstable", "told_and_resolved")
+        },
+        "max_emails_per_customer": max(r["max_emails_per_customer"] for r in rough),
+    }
 
     # Even services storm for 20 minutes (under update_every, so no cadence update is due):
     # each customer reads exactly one storming service.
@@ -357,10 +369,10 @@ def goals(figures: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             exact["told_unstable"] == 50,
         ),
         (
-            "2. … each request failing at random with p = 0.3 (informative)",
-            "nearly all",
-            f"{rough['told_unstable']} of 50",
-            rough["told_unstable"] >= 47,
+            "2. … each request failing at random with p = 0.3, four seeds (informative)",
+            "nearly all (≥ 94 %)",
+            f"{rough['told_unstable']} of {rough['services']}",
+            rough["told_unstable"] >= 0.94 * rough["services"],
         ),
         (
             "2. 50/50 flap storm for 20 min: emails per customer",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import email.header
+import email.headerregistry
 import email.policy
 import email.utils
 import hashlib
@@ -15,10 +16,32 @@ from notifiers.base import Message
 # One plain mailbox; checks.yaml's addresses are held to it as well (monitor's config imports it).
 EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$"
 
+
 # refold_source="none" leaves the headers set with set_raw() (only List-Unsubscribe) as
 # written: folding a long URL would turn it into RFC 2047 encoded-words, which no mail client
 # reads as a URL. Headers set as objects are folded as usual.
-_POLICY = email.policy.SMTP.clone(refold_source="none")
+class _HeaderClasses(email.headerregistry.HeaderRegistry):
+    """The standard header classes, each made once.
+
+    The standard registry builds a new class for every header it parses, the largest single
+    cost of a 10,000-email fan-out: an email took 1.16 ms of CPU to build, 0.73 ms with each
+    class made once (issue 21). Same classes, same parsing and folding; the names are the
+    few headers this module sets.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[email.headerregistry.BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[email.headerregistry.BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+_POLICY = email.policy.SMTP.clone(refold_source="none", header_factory=_HeaderClasses())
 # Anything that could end a header line or hide inside one; a run becomes one space.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 _DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")

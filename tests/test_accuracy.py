@@ -55,9 +55,10 @@ def test_a_service_failing_thirty_percent_for_ten_minutes_is_told_as_unstable(
     exact = figures["failing_30pct_10min_exactly"]
     assert exact["told_unstable"] == exact["told_and_resolved"] == 50
     rough = figures["failing_30pct_10min_at_random"]
-    # A random 30 % service can, by chance, fail far fewer of the requests it is sent: which
-    # ones do moves with the scheduler's timing (49, 47 and 46 of 50 measured as it changed).
-    assert rough["told_unstable"] >= 45, rough
+    # A random 30 % service can, by chance, fail far fewer of the requests it is sent: 94 %
+    # of 200 (four seeds; one seed alone moved between 46 and 50 of 50).
+    assert rough["services"] == 200
+    assert rough["told_unstable"] >= 0.94 * rough["services"], rough
 
 
 def test_a_flap_storm_gives_each_customer_at_most_three_emails(figures: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.headerregistry
 import email.policy
 import hashlib
 from collections.abc import AsyncIterator
@@ -256,3 +257,13 @@ def test_unsubscribe_url_with_crlf_cannot_add_a_header() -> None:
     assert parsed["Bcc"] is None
     assert b"\r\nBcc:" not in raw
     assert parsed["List-Unsubscribe"].startswith("<https://status.example.net/unsubscribe/x")
+
+
+def test_header_classes_are_made_once_and_parse_as_the_standard_ones() -> None:
+    """Two messages share each header class; each header reads as the stdlib's registry reads it."""
+    first, second = (build_email(accented_notice(k), SENDER) for k in ("k1", "k2"))
+    assert type(first["Subject"]) is type(second["Subject"])
+    assert type(first["From"]) is type(second["From"])
+    standard = email.headerregistry.HeaderRegistry()
+    for name, value in first.items():
+        assert str(standard(name, str(value))) == str(value), name
