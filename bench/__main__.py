@@ -277,7 +277,10 @@ def borrow(run: dict[str, Any], earlier: list[Path]) -> None:
         for name, figures in other["sections"].items():
             if name not in sections and name not in borrowed:
                 sections[name] = figures
-                borrowed[name] = other.get("file") or str(path)
+                # A section the earlier run borrowed itself is named by the run it came from.
+                borrowed[name] = (
+                    other.get("borrowed", {}).get(name) or other.get("file") or str(path)
+                )
     if borrowed:
         run["borrowed"] = borrowed
         order = {name: index for index, name in enumerate(SECTIONS)}
