@@ -26,7 +26,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "HTTP exchange: request, response (aiohttp before; http1 after)",
-        ("ClientSession._request", "client.py", "HttpClient.send", "http1.py"),
+        ("ClientSession._request", "client.py", "HttpClient.send", "http1.py", "httpbody.py"),
     ),
     ("probe around the exchange (deadline, judging, result)", ("HttpProbe.run",)),
     ("scheduler (due checks, wake-ups, lateness)", ("Scheduler",)),

@@ -26,17 +26,14 @@ from monitor.probes.http import HttpCheck, HttpProbe
 from monitor.probes.http1 import (
     MAX_HEADERS,
     MAX_LINE,
-    Chunked,
-    Decoder,
-    Framing,
     Head,
     ProbeFailure,
-    decoder,
-    framing,
     parse_head,
     request_bytes,
 )
-from monitor.probes.httpcore import HttpClient, Request, Timeline
+from monitor.probes.httpbody import Chunked, Decoder, Framing, decoder, framing
+from monitor.probes.httpcore import HttpClient, Request
+from monitor.probes.outcome import Timeline
 
 pytestmark = pytest.mark.both_loops  # the async tests run on asyncio's loop, then uvloop's
 CAP = 1024 * 1024

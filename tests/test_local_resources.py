@@ -16,8 +16,8 @@ from aiohttp.client_reqrep import ConnectionKey
 
 from monitor.notices.exhaustion import Episode, alerts, expire, seen
 from monitor.probes.base import ProbeResult, Reason
-from monitor.probes.httpcore import connect_failure
 from monitor.probes.local import LOCAL_ERRNOS, local_errno, local_failure
+from monitor.probes.outcome import connect_failure
 from monitor.runtime.scheduler import inconclusive_cause
 from notifiers.email import EmailChannel
 from notifiers.webhook import WebhookChannel

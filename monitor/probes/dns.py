@@ -16,8 +16,8 @@ from pydantic import Field, field_validator, model_validator
 
 from monitor.core.fields import CheckBase, StrictModel
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
-from monitor.probes.httpcore import Verdict, seconds, short
 from monitor.probes.local import local_failure
+from monitor.probes.outcome import Verdict, seconds, short
 
 RecordType = Literal["A", "AAAA", "CNAME", "MX"]
 

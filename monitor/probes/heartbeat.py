@@ -22,7 +22,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from monitor.core.fields import CheckBase, Delay, Duration
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.files import ReadableFile, read_secret
-from monitor.probes.httpcore import seconds
+from monitor.probes.outcome import seconds
 from monitor.probes.schedule import WEEKDAYS, Calendar, Rule, due, parse_cron
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

@@ -34,13 +34,8 @@ from monitor.probes.httpcheck import (
     request_body,
     with_auth,
 )
-from monitor.probes.httpcore import (
-    HttpClient,
-    Request,
-    Timeline,
-    Verdict,
-    attempt,
-)
+from monitor.probes.httpcore import HttpClient, Request
+from monitor.probes.outcome import Timeline, Verdict, attempt
 
 
 @dataclass(frozen=True, slots=True)

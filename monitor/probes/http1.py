@@ -4,15 +4,15 @@ A probe needs no pool, cookies, proxies or streaming API: a request written once
 answer read within limits. aiohttp's client spent ~170 µs of CPU on such an exchange, this
 one ~40 µs (docs/performance.md, issue 21). Hostile answers are refused by size: a status or
 header line over ``MAX_LINE`` bytes (aiohttp's limit, kept), a head over ``MAX_HEAD``, more
-than ``MAX_HEADERS`` fields; the body is capped by the caller and read with flow control, so
-what is buffered stays bounded whatever the target sends.
+than ``MAX_HEADERS`` fields. The body is read with flow control (the socket pauses while
+256 KiB wait unread), then framed and decoded by ``httpbody`` within the caller's cap, so what
+is buffered stays bounded whatever the target sends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
@@ -26,14 +26,12 @@ MAX_LINE = 8190
 MAX_HEAD = 64 * 1024
 MAX_HEADERS = 128
 _HIGH_WATER = 256 * 1024  # raw bytes held before the socket is paused until they are read
-_NO_BODY_STATUS = frozenset({204, 304})
 _USER_AGENT = "forewarn (synthetic monitoring)"
 # What aiohttp sent, kept so that targets see the same client as before.
 _DEFAULTS = (("User-Agent", _USER_AGENT), ("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))
 # Framing is ours to state: a check cannot make the request lie about its own length.
 _OURS = frozenset({"host", "connection", "content-length", "transfer-encoding"})
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
-_HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
 class ProbeFailure(Exception):
@@ -209,137 +207,3 @@ class Answer(asyncio.Protocol):
 def _retrieved(future: asyncio.Future[Head]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-def framing(method: str, head: Head) -> Framing:
-    """How the body of ``head`` is delimited (RFC 9112 §6.3)."""
-    if method == "HEAD" or head.status in _NO_BODY_STATUS:
-        return Framing(0)
-    codings = head.headers.get("Transfer-Encoding", "")
-    if codings.rsplit(",", 1)[-1].strip().lower() == "chunked":
-        return Chunked()
-    if "Transfer-Encoding" in head.headers:
-        return Framing(None)
-    declared = content_length(head)
-    return Framing(declared)
-
-
-def content_length(head: Head) -> int | None:
-    """The declared body length; None when there is none; refuses a malformed one."""
-    values = set(head.headers.getall("Content-Length", ()))
-    if not values:
-        return None
-    value = values.pop().strip()
-    if values or not value.isdigit():
-        raise ProbeFailure(Reason.PROTOCOL, "invalid Content-Length")
-    return int(value)
-
-
-class Framing:
-    """A body of ``length`` bytes, or, when None, of whatever comes until the connection ends."""
-
-    def __init__(self, length: int | None) -> None:
-        self.left = length
-        self.done = length == 0
-
-    def feed(self, data: bytes) -> bytes:
-        """The body bytes in ``data``; what follows the body is dropped."""
-        if self.left is None:
-            return data
-        data = data[: self.left]
-        self.left -= len(data)
-        self.done = self.left == 0
-        return data
-
-    def finish(self) -> None:
-        """The connection ended: refuse a body cut short."""
-        if not self.done and self.left is not None:
-            raise ProbeFailure(Reason.PROTOCOL, "connection closed before the body was complete")
-
-
-class Chunked(Framing):
-    """A chunked body: size lines, data, trailers; each line bounded like a header line."""
-
-    def __init__(self) -> None:
-        super().__init__(None)
-        self._pending = b""
-        self._size = -1  # bytes of the current chunk still to come; -1 between chunks
-        self._trailers = False
-
-    def feed(self, data: bytes) -> bytes:
-        """The body bytes in ``data``, the framing removed."""
-        out: list[bytes] = []
-        data = self._pending + data
-        self._pending = b""
-        while data and not self.done:
-            if self._size > 0:
-                out.append(data[: self._size])
-                data, self._size = data[self._size :], self._size - len(out[-1])
-                if self._size == 0:
-                    self._size = -2  # the CRLF after the chunk's data
-                continue
-            end = data.find(b"\r\n")
-            if end < 0:
-                if len(data) > MAX_LINE:
-                    raise ProbeFailure(Reason.PROTOCOL, "chunk line too long")
-                self._pending = data
-                break
-            line, data = data[:end], data[end + 2 :]
-            self._line(line)
-        return b"".join(out)
-
-    def _line(self, line: bytes) -> None:
-        if self._size == -2:  # the end of a chunk's data
-            if line:
-                raise ProbeFailure(Reason.PROTOCOL, "malformed chunked body")
-            self._size = -1
-        elif self._trailers:
-            self.done = not line
-        else:
-            digits = line.split(b";", 1)[0].strip()
-            # Hex digits only: int() would also take a sign, "0x" and underscores.
-            if not digits or len(digits) > 16 or not _HEX.issuperset(digits):
-                raise ProbeFailure(Reason.PROTOCOL, "malformed chunk size")
-            self._size = int(digits, 16)
-            if self._size == 0:
-                self._trailers = True
-
-    def finish(self) -> None:
-        """The connection ended: refuse a body whose last chunk never came."""
-        if not self.done:
-            raise ProbeFailure(Reason.PROTOCOL, "connection closed before the body was complete")
-
-
-class Decoder:
-    """Undoes a gzip or deflate content coding, never producing more than asked for."""
-
-    def __init__(self, coding: str) -> None:
-        self._coding = coding
-        self._inflate: zlib._Decompress | None = None
-        self._start = b""  # deflate's first byte, held until its wrapping can be told
-
-    def feed(self, data: bytes, limit: int) -> bytes:
-        """Up to ``limit`` decoded bytes of ``data``; exactly ``limit`` means there is more."""
-        if self._inflate is None:
-            if self._coding == "deflate":  # two bytes tell zlib from raw: wait for them
-                data, self._start = self._start + data, b""
-                if len(data) < 2:
-                    self._start = data
-                    return b""
-            if self._coding != "deflate":
-                bits = 16 + zlib.MAX_WBITS  # gzip
-            elif len(data) > 1 and (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0:
-                bits = zlib.MAX_WBITS  # a zlib stream, as the standard says
-            else:
-                bits = -zlib.MAX_WBITS  # raw deflate, as some servers send it
-            self._inflate = zlib.decompressobj(bits)
-        try:
-            return self._inflate.decompress(data, limit)
-        except zlib.error:
-            raise ProbeFailure(Reason.PROTOCOL, f"body is not valid {self._coding}") from None
-
-
-def decoder(head: Head) -> Decoder | None:
-    """The decoder of the answer's content coding; None when it is sent as is."""
-    coding = head.headers.get("Content-Encoding", "").strip().lower()
-    return Decoder(coding) if coding in ("gzip", "x-gzip", "deflate") else None

@@ -18,7 +18,8 @@ from monitor.core.fields import StrictModel
 from monitor.probes.assertions import HttpExpect, judge_body, judge_headers, judge_status
 from monitor.probes.base import ProbeResult
 from monitor.probes.files import ReadableFile, read_body, read_secret
-from monitor.probes.httpcore import HttpClient, Request, Timeline, Verdict, seconds
+from monitor.probes.httpcore import HttpClient, Request
+from monitor.probes.outcome import Timeline, Verdict, seconds
 
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 MaxBody = Annotated[int, Field(ge=1, le=64 * 1024 * 1024)]

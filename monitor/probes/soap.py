@@ -18,6 +18,7 @@ from monitor.probes.assertions import judge_status
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile
 from monitor.probes.files import ReadableFile
+from monitor.probes.http1 import ProbeFailure
 from monitor.probes.httpcheck import (
     HttpAuth,
     MaxBody,
@@ -27,16 +28,9 @@ from monitor.probes.httpcheck import (
     request_body,
     with_auth,
 )
-from monitor.probes.httpcore import (
-    HttpClient,
-    ProbeFailure,
-    Request,
-    Timeline,
-    Verdict,
-    attempt,
-    short,
-)
+from monitor.probes.httpcore import HttpClient, Request
 from monitor.probes.jsonpath import show
+from monitor.probes.outcome import Timeline, Verdict, attempt, short
 
 _SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 _SOAP12 = "http://www.w3.org/2003/05/soap-envelope"

@@ -17,8 +17,8 @@ from pydantic import Field
 from monitor.core.fields import CheckBase, StrictModel
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile, der_summary, utc_text, verifying_context
-from monitor.probes.httpcore import Verdict, seconds, short
 from monitor.probes.local import local_failure
+from monitor.probes.outcome import Verdict, seconds, short
 from monitor.probes.resolver import Resolver, chosen
 from monitor.probes.sockets import addresses, connect
 

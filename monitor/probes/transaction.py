@@ -21,6 +21,7 @@ from monitor.core.fields import CheckBase, HttpUrl, StrictModel
 from monitor.probes.assertions import HttpExpect, pattern
 from monitor.probes.base import ProbeContext, ProbeKind, ProbeResult, Reason
 from monitor.probes.certs import CaFile
+from monitor.probes.http1 import ProbeFailure
 from monitor.probes.httpcheck import (
     HttpAuth,
     HttpMethod,
@@ -32,16 +33,9 @@ from monitor.probes.httpcheck import (
     one_login,
     with_auth,
 )
-from monitor.probes.httpcore import (
-    HttpClient,
-    ProbeFailure,
-    Request,
-    Timeline,
-    Verdict,
-    attempt,
-    seconds,
-)
+from monitor.probes.httpcore import HttpClient, Request
 from monitor.probes.jsonpath import lookup, parse_path
+from monitor.probes.outcome import Timeline, Verdict, attempt, seconds
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 VariableName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
