@@ -114,9 +114,8 @@ def test_check_headers_override_the_defaults_whatever_their_case() -> None:
 
 
 def test_framing_headers_of_a_check_never_reach_the_wire() -> None:
-    """Host, Content-Length, Transfer-Encoding and Connection are ours whatever a check says."""
+    """Content-Length, Transfer-Encoding and Connection are ours whatever a check says."""
     headers = {
-        "host": "evil.example",
         "Content-Length": "999",
         "transfer-encoding": "chunked",
         "CONNECTION": "keep-alive",
@@ -819,3 +818,18 @@ async def test_healthy_run_times_connect_processing_and_transfer(probe: HttpProb
     assert (result.ok, result.reason) == (True, None)
     assert set(result.phases) == {"connect", "processing", "transfer"}
     assert all(value >= 0 for value in result.phases.values())
+
+
+def test_a_check_may_name_the_virtual_host_it_probes() -> None:
+    """A check's Host replaces ours, once: an address probed as the site it serves."""
+    wire = request_bytes("GET", URL("http://10.0.0.5:8080/"), {"Host": "shop.example"}, None)
+    assert values_of(wire, "Host") == ["shop.example"]
+
+
+@pytest.mark.parametrize("header", [{"X-A": "1\r\nX-B: 2"}, {"X-A\n": "1"}, {"X-A": "1\x00"}])
+def test_a_header_with_a_line_break_is_never_sent(header: dict[str, str]) -> None:
+    """A line break would write a header of its own: the request is refused, nothing echoed."""
+    with pytest.raises(ProbeFailure) as refused:
+        request_bytes("GET", URL("http://shop.example/"), header, None)
+    assert refused.value.reason is Reason.PROTOCOL
+    assert "X-B" not in refused.value.detail and "1" not in refused.value.detail

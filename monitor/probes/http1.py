@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
@@ -29,9 +30,11 @@ _HIGH_WATER = 256 * 1024  # raw bytes held before the socket is paused until the
 _USER_AGENT = "forewarn (synthetic monitoring)"
 # What aiohttp sent, kept so that targets see the same client as before.
 _DEFAULTS = (("User-Agent", _USER_AGENT), ("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"))
-# Framing is ours to state: a check cannot make the request lie about its own length.
-_OURS = frozenset({"host", "connection", "content-length", "transfer-encoding"})
+# Framing is ours to state: a check cannot make the request lie about its own length. Its
+# Host is the check's to choose (a virtual host probed at an address), as aiohttp allowed.
+_OURS = frozenset({"connection", "content-length", "transfer-encoding"})
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_BREAK = re.compile(r"[\r\n\0]")
 
 
 class ProbeFailure(Exception):
@@ -44,9 +47,17 @@ class ProbeFailure(Exception):
 
 
 def request_bytes(method: str, url: URL, headers: Mapping[str, str], body: bytes | None) -> bytes:
-    """A whole request: its line, header fields, blank line and body."""
+    """A whole request: its line, header fields, blank line and body.
+
+    A line break in a header would write a header of the target's choosing: refused here too,
+    though checks.yaml and a transaction's extracted values are held to one line already.
+    """
+    if any(_BREAK.search(f"{name}{value}") for name, value in headers.items()):
+        raise ProbeFailure(Reason.PROTOCOL, "a header holds a line break: not sent")
     given = {name.lower() for name in headers}
-    lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1", f"Host: {url.host_port_subcomponent}"]
+    lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1"]
+    if "host" not in given:
+        lines.append(f"Host: {url.host_port_subcomponent}")
     lines += [f"{name}: {value}" for name, value in _DEFAULTS if name.lower() not in given]
     if url.user is not None and "authorization" not in given:  # user:pass@ in the URL: Basic
         pair = f"{url.user}:{url.password or ''}".encode("latin-1", "replace")
