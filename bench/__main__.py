@@ -147,10 +147,10 @@ def goals(sections: dict[str, Any]) -> list[str]:
                     share >= 0.8,
                 )
             )
-    for key, what in (
-        ("n10000", "10,000 HTTP checks every 10 s, one process"),
-        ("n10000_workers", "10,000 HTTP checks every 10 s, probe workers"),
-        ("https_n3000", "3,000 HTTPS checks every 10 s, probe workers"),
+    for key, what, memory in (
+        ("n10000", "10,000 HTTP checks every 10 s, one process", 130),
+        ("n10000_workers", "10,000 HTTP checks every 10 s, probe workers", 200),
+        ("https_n3000", "3,000 HTTPS checks every 10 s, probe workers", 200),
     ):
         point = put.get(key)
         if point:
@@ -166,11 +166,14 @@ def goals(sections: dict[str, Any]) -> list[str]:
             rows.append(
                 (
                     "… failed probes against a healthy target; memory (PSS)",
-                    "0; < 200 MB",
+                    f"0; < {memory} MB",
                     f"{point['failed']}; {point['pss_mb']:.0f} MB",
-                    point["failed"] == 0 and point["pss_mb"] < 200,
+                    point["failed"] == 0 and point["pss_mb"] < memory,
                 )
             )
+            up = point.get("first_round_all_up_s")
+            if key.startswith("n10000") and up is not None:
+                rows.append(("… every check up, from the start", "≤ 10 s", f"{up} s", up <= 10))
     outage = sections.get("outage", {})
     if "first_failure_to_notice" in outage:
         p95 = outage["first_failure_to_notice"]["p95_s"]
@@ -301,7 +304,15 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="an earlier run's JSON: sections not run now are taken from it (the table says so)",
     )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        help="write the tables of this earlier run's JSON again (after a goal changed); no run",
+    )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        publish(args.doc, render(json.loads(args.render.read_text(encoding="utf-8"))))
+        return 0
     chosen = [s for s in args.only.split(",") if s] or list(SECTIONS)
     unknown = sorted(set(chosen) - set(SECTIONS))
     if unknown:
