@@ -21,7 +21,30 @@ MAX_BODY = 64 * 1024
 LINGER_S = 1.0
 
 HEALTH_KEY: web.AppKey[Health] = web.AppKey("health")
-METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics")
+
+
+class Exposition:
+    """The daemon's registry rendered for /metrics, one rendering at a time.
+
+    A rendering holds the GIL for about a second at 10,000 checks (7.6 s at 60,000): scrapes
+    arriving meanwhile share it instead of each starting one, so however many clients scrape
+    at once, the probes compete with one rendering, not with dozens.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._registry = metrics.registry
+        self._rendering: asyncio.Future[bytes] | None = None
+
+    async def body(self) -> bytes:
+        """The exposition: the rendering under way, or a fresh one."""
+        if self._rendering is None or self._rendering.done():
+            render = asyncio.to_thread(generate_latest, self._registry)
+            self._rendering = asyncio.ensure_future(render)
+        # Shielded: a client that gives up does not cancel what the others wait for.
+        return await asyncio.shield(self._rendering)
+
+
+EXPOSITION_KEY: web.AppKey[Exposition] = web.AppKey("exposition")
 
 
 SECURITY_HEADERS = {
@@ -63,10 +86,10 @@ async def _scrub_headers(request: web.Request, response: web.StreamResponse) -> 
 async def metrics_handler(request: web.Request) -> web.Response:
     """Prometheus exposition of the daemon's own registry, rendered in a worker thread.
 
-    Thousands of checks' histograms take seconds to render (3.5 s at 6,000 checks); off the
-    loop, the GIL's switch interval lets probes run in between instead of all waiting.
+    Thousands of checks take a second or more to render; off the loop, the GIL's switch
+    interval lets probes run in between instead of all waiting.
     """
-    body = await asyncio.to_thread(generate_latest, request.app[METRICS_KEY].registry)
+    body = await request.app[EXPOSITION_KEY].body()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -101,7 +124,7 @@ def add_admin_routes(
     app: web.Application, metrics: Metrics, health: Health, heartbeats: HeartbeatBook | None
 ) -> None:
     """/metrics, /healthz and the heartbeat hooks: the daemon's own face, not the public's."""
-    app[METRICS_KEY] = metrics
+    app[EXPOSITION_KEY] = Exposition(metrics)
     app[HEALTH_KEY] = health
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/healthz", healthz_handler)
