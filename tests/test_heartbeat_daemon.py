@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -14,12 +15,9 @@ from tests.probe_servers import serve
 from tests.waiting import holds, until
 
 
-async def test_a_daemon_pings_its_heartbeat_url_every_heartbeat_every(
-    make_config: ConfigFactory,
-    running: Callable[[Config], Awaitable[Daemon]],
-    quiet_logs: None,
-) -> None:
-    """A SQLite daemon with heartbeat_every 1s GETs the URL at start, then again a second on."""
+@contextlib.asynccontextmanager
+async def ping_server(path: str) -> AsyncIterator[tuple[str, list[str]]]:
+    """A heartbeat receiver on 127.0.0.1: its base URL, and each ping as "METHOD path?query"."""
     pings: list[str] = []
 
     async def ping(request: web.Request) -> web.Response:
@@ -27,8 +25,18 @@ async def test_a_daemon_pings_its_heartbeat_url_every_heartbeat_every(
         return web.Response(text="OK")
 
     app = web.Application()
-    app.router.add_get("/ping/0f1e2d3c", ping)
+    app.router.add_get(path, ping)
     async with serve(app) as base:
+        yield base, pings
+
+
+async def test_a_daemon_pings_its_heartbeat_url_every_heartbeat_every(
+    make_config: ConfigFactory,
+    running: Callable[[Config], Awaitable[Daemon]],
+    quiet_logs: None,
+) -> None:
+    """A SQLite daemon with heartbeat_every 1s GETs the URL at start, then again a second on."""
+    async with ping_server("/ping/0f1e2d3c") as (base, pings):
         url = f"{base}/ping/0f1e2d3c?rid=1"
         config = make_config(daemon_extra=f", heartbeat_url: '{url}', heartbeat_every: 1s")
         assert config.daemon.database is None and config.daemon.heartbeat_every == 1.0
@@ -45,16 +53,8 @@ async def test_an_instance_cut_off_from_its_database_stops_pinging_until_it_is_b
     quiet_logs: None,
 ) -> None:
     """On PostgreSQL, pings stop while the lease cannot be renewed and resume once it can."""
-    pings: list[str] = []
-
-    async def ping(request: web.Request) -> web.Response:
-        pings.append(request.method)
-        return web.Response(text="OK")
-
-    app = web.Application()
-    app.router.add_get("/ping", ping)
     with running_postgres() as server:
-        async with serve(app) as base:
+        async with ping_server("/ping") as (base, pings):
             extra = (
                 f", database: '{server.dsn}', lease_period: 500ms,"
                 f" heartbeat_url: '{base}/ping', heartbeat_every: 1s"
@@ -70,4 +70,4 @@ async def test_an_instance_cut_off_from_its_database_stops_pinging_until_it_is_b
             server.start()
             await until(lambda: node.connected, timeout_s=20)
             await until(lambda: len(pings) > cut_off + 1, timeout_s=5)
-            assert set(pings) == {"GET"}
+            assert set(pings) == {"GET /ping"}

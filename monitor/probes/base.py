@@ -88,7 +88,7 @@ class Probe(Protocol):
         ...
 
     async def close(self) -> None:
-        """Release shared resources (sessions, resolvers)."""
+        """Release shared resources (resolver threads, connections)."""
         ...
 
 

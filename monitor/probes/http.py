@@ -117,10 +117,10 @@ class HttpCheck(CheckBase):
 
 
 class HttpProbe:
-    """Runs ``http`` checks over one shared session; safe for many concurrent runs."""
+    """Runs ``http`` checks over one shared client; safe for many concurrent runs."""
 
     def __init__(self, context: ProbeContext | None = None) -> None:
-        """Create the probe; the session waits for the first run, inside the loop."""
+        """Create the probe; nothing is opened before the first run."""
         self._client = HttpClient(context.resolver if context is not None else None)
 
     async def run(self, check: HttpCheck | HttpPlan, now: float) -> ProbeResult:
@@ -140,7 +140,7 @@ class HttpProbe:
         return finish(plan.id, now, start, line, verdict, plan.expect.max_latency)
 
     async def close(self) -> None:
-        """Close the shared session, if one was opened."""
+        """Stop the client's resolver threads, if they are its own."""
         await self._client.close()
 
 

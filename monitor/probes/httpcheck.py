@@ -1,7 +1,7 @@
 """What the request-based kinds (http, soap, transaction) share in settings and judgement.
 
 Credentials, request bodies and header rules as checks.yaml states them; one exchange judged
-against an ``expect:``; the result of a run. The client machinery under them (session, phases,
+against an ``expect:``; the result of a run. The client machinery under them (connections, phases,
 deadline, error → reason) is ``httpcore``.
 """
 

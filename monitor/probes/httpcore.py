@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import ssl
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -18,9 +17,10 @@ from yarl import URL
 from monitor.probes.base import Reason
 from monitor.probes.certs import peer_not_after, verifying_context
 from monitor.probes.http1 import Answer, Head, ProbeFailure, request_bytes
-from monitor.probes.httpbody import decoder, framing
+from monitor.probes.httpbody import Framing, decoder, framing
 from monitor.probes.outcome import Timeline, connect_failure, resolve_failure
-from monitor.probes.resolver import Resolver, ResolveResult, chosen
+from monitor.probes.resolver import Resolver, chosen
+from monitor.probes.sockets import addresses
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
@@ -55,14 +55,13 @@ class Hop:
     host: str
     port: int
     wire: bytes
-    literal: bool  # the host is an address: nothing to resolve
 
 
 def hop(method: str, url: URL, headers: Mapping[str, str], body: bytes | None) -> Hop:
     """The hop sending ``method`` to ``url``; host names are shared between checks."""
     host = sys.intern(url.raw_host or "")
     wire = request_bytes(method, url, headers, body)
-    return Hop(url.scheme == "https", host, url.port or 0, wire, is_address(host))
+    return Hop(url.scheme == "https", host, url.port or 0, wire)
 
 
 class Reply:
@@ -76,15 +75,22 @@ class Reply:
         self._answer = answer
         self._method = method
         self._line = line
+        self._frame: Framing | None = None  # read from the head when first needed
+
+    def _framing(self) -> Framing:
+        # Not in __init__: a bent Content-Length must not hide a wrong status judged first.
+        if self._frame is None:
+            self._frame = framing(self._method, self._head)
+        return self._frame
 
     @property
     def content_length(self) -> int | None:
         """The declared body length, if any."""
-        return framing(self._method, self._head).left
+        return self._framing().left
 
     async def read(self, cap: int) -> bytes:
         """The (decompressed) body; too_large as soon as it exceeds ``cap`` bytes."""
-        frame = framing(self._method, self._head)
+        frame = self._framing()
         coding = decoder(self._head)
         declared = frame.left
         if declared is not None and declared > cap and coding is None:
@@ -189,16 +195,27 @@ class HttpClient:
         self, where: Hop, context: ssl.SSLContext | None, line: Timeline
     ) -> tuple[asyncio.Transport, Answer]:
         host, port = where.host, where.port
-        addresses = [host] if where.literal else await self._resolve(host, port, line)
+        phases: dict[str, float] = {}
+        line.dns_start = perf_counter()  # left set if the deadline strikes while resolving
+        try:
+            targets = await addresses(self._resolver, host, port, phases)
+        except OSError as exc:
+            raise ProbeFailure(*resolve_failure(exc, host)) from None
+        line.dns_start = None
+        if "resolve" in phases:  # an address literal is not resolved: no phase
+            line.resolve = (line.resolve or 0.0) + phases["resolve"]
+        if not targets:
+            raise ProbeFailure(Reason.DNS, f"cannot resolve {host}: no address")
         loop = asyncio.get_running_loop()
         line.conn_start = perf_counter()
         error: OSError | None = None
-        for address in addresses:  # in the resolver's order, the next when one fails
+        for family, address in targets:  # in the resolver's order, the next when one fails
             try:
                 transport, answer = await loop.create_connection(
                     lambda: Answer(loop),
                     address,
                     port,
+                    family=family,
                     ssl=context,
                     server_hostname=host if context else None,
                 )
@@ -212,33 +229,10 @@ class HttpClient:
         assert error is not None
         raise ProbeFailure(*connect_failure(error, f"{host}:{port}"))
 
-    async def _resolve(self, host: str, port: int, line: Timeline) -> list[str]:
-        line.dns_start = perf_counter()
-        try:
-            found: list[ResolveResult] = await self._resolver.resolve(host, port, socket.AF_UNSPEC)
-        except OSError as exc:
-            raise ProbeFailure(*resolve_failure(exc, host)) from None
-        line.resolve = (line.resolve or 0.0) + perf_counter() - line.dns_start
-        line.dns_start = None
-        if not found:
-            raise ProbeFailure(Reason.DNS, f"cannot resolve {host}: no address")
-        return [entry["host"] for entry in found]
-
     async def close(self) -> None:
         """Stop the resolver's threads, if the resolver is this client's own."""
         if self._owned is not None:
             await self._owned.close()
-
-
-def is_address(host: str) -> bool:
-    """True for an IPv4 or IPv6 literal, which is connected to without a lookup."""
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-        except OSError:
-            continue
-        return True
-    return False
 
 
 def redirected(url: URL, location: str) -> URL:

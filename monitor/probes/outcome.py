@@ -112,7 +112,7 @@ def exchange_failure(exc: OSError) -> Verdict:
 
 
 def _os_why(exc: OSError) -> str:
-    """The operating system's words for an error, without aiohttp's URL-bearing prefix."""
+    """The operating system's words for an error (never a URL: the caller names host:port)."""
     return exc.strerror or str(exc) or type(exc).__name__
 
 

@@ -166,10 +166,10 @@ def _xpath_text(value: Any) -> str | None:
 
 
 class SoapProbe:
-    """Runs ``soap`` checks over one shared session."""
+    """Runs ``soap`` checks over one shared client."""
 
     def __init__(self, context: ProbeContext | None = None) -> None:
-        """Create the probe; the session waits for the first run, inside the loop."""
+        """Create the probe; nothing is opened before the first run."""
         self._client = HttpClient(context.resolver if context is not None else None)
 
     async def run(self, check: SoapCheck, now: float) -> ProbeResult:
@@ -199,7 +199,7 @@ class SoapProbe:
         return finish(check.id, now, start, line, verdict, check.expect.max_latency)
 
     async def close(self) -> None:
-        """Close the shared session, if one was opened."""
+        """Stop the client's resolver threads, if they are its own."""
         await self._client.close()
 
 

@@ -1,6 +1,7 @@
 """A TCP connection to a named host: its addresses in resolver order, each tried in turn.
 
-Shared by the tcp and tls kinds; http, soap and transaction connect through aiohttp.
+``addresses`` serves every kind; ``connect`` the tcp and tls kinds (the http client opens its
+own connections with a protocol of its own, ``http1.Answer``).
 """
 
 from __future__ import annotations

@@ -153,10 +153,10 @@ def extract(step: Step, body: bytes, text: str, variables: dict[str, str]) -> No
 
 
 class TransactionProbe:
-    """Runs ``transaction`` checks over one shared session."""
+    """Runs ``transaction`` checks over one shared client."""
 
     def __init__(self, context: ProbeContext | None = None) -> None:
-        """Create the probe; the session waits for the first run, inside the loop."""
+        """Create the probe; nothing is opened before the first run."""
         self._client = HttpClient(context.resolver if context is not None else None)
 
     async def run(self, check: TransactionCheck, now: float) -> ProbeResult:
@@ -206,7 +206,7 @@ class TransactionProbe:
         return result
 
     async def close(self) -> None:
-        """Close the shared session, if one was opened."""
+        """Stop the client's resolver threads, if they are its own."""
         await self._client.close()
 
 

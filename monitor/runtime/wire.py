@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import pickle
 import struct
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from monitor.core.fields import CheckBase
-from monitor.probes.assertions import HttpExpect
 from monitor.probes.base import ProbeResult
 from monitor.probes.http import HttpCheck, HttpPlan
 
@@ -23,17 +22,13 @@ Planned = CheckBase | HttpPlan
 """A check as a worker gets it: http checks (nearly all of them) as plain plans."""
 
 
-def slim(check: CheckBase, shared: dict[str, HttpExpect]) -> Planned:
+def slim(check: CheckBase) -> Planned:
     """``check`` as a worker holds it: an http check becomes its plan.
 
-    Equal expectations become one object through ``shared`` (one per hand-over): pickle then
-    sends it once, and the worker holds it once, instead of once per check.
+    Equal expectations are one object already (``config.load.share_expectations``): pickle
+    sends each once per hand-over, and the worker holds it once, not once per check.
     """
-    if not isinstance(check, HttpCheck):
-        return check
-    plan = check.plan()
-    expect = shared.setdefault(repr(plan.expect), plan.expect)
-    return plan if expect is plan.expect else replace(plan, expect=expect)
+    return check.plan() if isinstance(check, HttpCheck) else check
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,6 @@ from typing import Literal
 import structlog
 
 from monitor.core.fields import CheckBase
-from monitor.probes.assertions import HttpExpect
 from monitor.probes.base import ProbeResult
 from monitor.probes.http import HttpCheck
 from monitor.runtime import wire
@@ -160,8 +159,7 @@ class ProbeWorkers:
     def _assignment(self, worker: _Worker) -> wire.Assign:
         share = max(1, math.ceil(self.settings.max_concurrency / len(self.workers)))
         # Slim forms made for each hand-over, not kept: the daemon holds the config already.
-        shared: dict[str, HttpExpect] = {}
-        checks = tuple(wire.slim(check, shared) for check in self.shards[worker.index])
+        checks = tuple(wire.slim(check) for check in self.shards[worker.index])
         return wire.Assign(checks, self.settings.timezone, share)
 
     async def _spawn(self, worker: _Worker) -> None:
